@@ -1,0 +1,485 @@
+//! A `clickhouse-server` of our own, in a folder of its own: for `clickmatch dev` and tests.
+//!
+//! Starting and stopping block (a second or so); call them through `spawn_blocking` from async
+//! code. The process is stopped on [`LocalServer::stop`] or drop (SIGTERM, then SIGKILL); it is
+//! not stopped if this process is killed with SIGKILL.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::error::ClickHouseError;
+
+/// How long `start` waits for `/ping` to answer.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `stop` waits after SIGTERM before it sends SIGKILL.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SERVER_ENV: &str = "CLICKMATCH_CLICKHOUSE_SERVER";
+const SYSTEM_USERS_XML: &str = "/etc/clickhouse-server/users.xml";
+const PING_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A running `clickhouse-server` child process listening on 127.0.0.1.
+#[derive(Debug)]
+pub struct LocalServer {
+    child: Option<Child>,
+    dir: PathBuf,
+    http_port: u16,
+    tcp_port: u16,
+    /// Declared last so that the folder is removed after the process has stopped.
+    _tempdir: Option<tempfile::TempDir>,
+}
+
+impl LocalServer {
+    /// Whether a ClickHouse server binary can be found (see [`server_command`]).
+    pub fn is_installed() -> bool {
+        server_command().is_some()
+    }
+
+    /// Starts a server with its data, logs and config in `dir` (created if missing), listening
+    /// on 127.0.0.1 at the given ports, and waits until `GET /ping` answers. Blocking.
+    pub fn start(dir: &Path, http_port: u16, tcp_port: u16) -> Result<LocalServer, ClickHouseError> {
+        let (program, args) = server_command().ok_or_else(|| ClickHouseError::LocalServer {
+            dir: dir.to_owned(),
+            message: format!(
+                "no clickhouse server binary found (set {SERVER_ENV}, or install clickhouse-server)"
+            ),
+        })?;
+        for port in [http_port, tcp_port] {
+            // Someone else's server on the port would answer our ping while ours fails to bind.
+            if TcpListener::bind(("127.0.0.1", port)).is_err() {
+                return Err(ClickHouseError::LocalServer {
+                    dir: dir.to_owned(),
+                    message: format!("port {port} on 127.0.0.1 is already in use"),
+                });
+            }
+        }
+
+        let dir = absolute(dir)?;
+        let config = write_config(&dir, http_port, tcp_port)?;
+        let stdout = create(&dir.join("log").join("stdout.log"))?;
+        let stderr = create(&dir.join("log").join("stderr.log"))?;
+        let child = Command::new(&program)
+            .args(&args)
+            .arg(format!("--config-file={}", config.display()))
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| ClickHouseError::LocalServer {
+                dir: dir.clone(),
+                message: format!("cannot run {}: {e}", program.display()),
+            })?;
+        tracing::info!(pid = child.id(), http_port, tcp_port, dir = %dir.display(), "started clickhouse-server");
+
+        let mut server = LocalServer {
+            child: Some(child),
+            dir,
+            http_port,
+            tcp_port,
+            _tempdir: None,
+        };
+        server.wait_ready(START_TIMEOUT)?;
+        Ok(server)
+    }
+
+    /// Starts a server in a fresh temporary folder on free ports; the folder is removed when
+    /// the server is dropped. Blocking.
+    pub fn start_temp() -> Result<LocalServer, ClickHouseError> {
+        let tempdir = tempfile::Builder::new()
+            .prefix("clickmatch-clickhouse-")
+            .tempdir()
+            .map_err(|source| ClickHouseError::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let mut last_error = None;
+        // Free ports can be taken by someone else between the check and the bind: retry.
+        for _ in 0..3 {
+            let (http_port, tcp_port) = free_port_pair().map_err(|source| ClickHouseError::Io {
+                path: tempdir.path().to_owned(),
+                source,
+            })?;
+            match LocalServer::start(tempdir.path(), http_port, tcp_port) {
+                Ok(mut server) => {
+                    server._tempdir = Some(tempdir);
+                    return Ok(server);
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.expect("at least one attempt"))
+    }
+
+    /// `http://127.0.0.1:<http_port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    pub fn http_port(&self) -> u16 {
+        self.http_port
+    }
+
+    pub fn tcp_port(&self) -> u16 {
+        self.tcp_port
+    }
+
+    /// The folder holding `config.xml`, `data/` and `log/`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Process ID, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Stops the server: SIGTERM, then SIGKILL after [`STOP_TIMEOUT`]. Blocking; idempotent.
+    pub fn stop(&mut self) -> Result<(), ClickHouseError> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let io_err = |source| ClickHouseError::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        if child.try_wait().map_err(io_err)?.is_some() {
+            return Ok(());
+        }
+        let pid = libc::pid_t::try_from(child.id()).expect("pids fit pid_t");
+        // SAFETY: `kill` has no memory-safety preconditions; the pid is our own unreaped child,
+        // so it cannot have been recycled for another process.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if child.try_wait().map_err(io_err)?.is_some() {
+                tracing::info!(pid, "clickhouse-server stopped");
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        tracing::warn!(pid, "clickhouse-server ignored SIGTERM; killing it");
+        child.kill().map_err(io_err)?;
+        child.wait().map_err(io_err)?;
+        Ok(())
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), ClickHouseError> {
+        let url = self.url();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut().expect("running");
+            let exited = child.try_wait().map_err(|source| ClickHouseError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
+            if let Some(status) = exited {
+                self.child = None;
+                return Err(self.failure(&format!("clickhouse-server exited with {status}")));
+            }
+            if ping_blocking(&url, PING_TIMEOUT) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let error = self.failure(&format!(
+                    "clickhouse-server did not answer {url}/ping within {timeout:?}"
+                ));
+                let _ = self.stop();
+                return Err(error);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn failure(&self, what: &str) -> ClickHouseError {
+        let log = self.dir.join("log");
+        let mut message = what.to_owned();
+        for file in ["clickhouse-server.err.log", "stderr.log"] {
+            let tail = tail(&log.join(file), 20);
+            if !tail.trim().is_empty() {
+                message.push_str(&format!("\n--- tail of log/{file}:\n{tail}"));
+            }
+        }
+        ClickHouseError::LocalServer {
+            dir: self.dir.clone(),
+            message,
+        }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::warn!(error = %e, "could not stop clickhouse-server");
+        }
+    }
+}
+
+/// The program and leading arguments that run a ClickHouse server: `$CLICKMATCH_CLICKHOUSE_SERVER`,
+/// else `clickhouse-server` on `PATH` or in `/usr/bin`, `/usr/sbin`, else `clickhouse server`.
+pub fn server_command() -> Option<(PathBuf, Vec<String>)> {
+    if let Some(path) = std::env::var_os(SERVER_ENV) {
+        let path = PathBuf::from(path);
+        return path.is_file().then(|| (path, Vec::new()));
+    }
+    let path_dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    let mut dirs = path_dirs;
+    dirs.extend([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")]);
+    if let Some(found) = dirs
+        .iter()
+        .map(|d| d.join("clickhouse-server"))
+        .find(|p| p.is_file())
+    {
+        return Some((found, Vec::new()));
+    }
+    dirs.iter()
+        .map(|d| d.join("clickhouse"))
+        .find(|p| p.is_file())
+        .map(|p| (p, vec!["server".to_owned()]))
+}
+
+/// Whether `GET <url>/ping` answers `Ok.` within a couple of seconds.
+pub async fn ping(url: &str) -> bool {
+    let Some((host, port)) = host_port(url) else {
+        return false;
+    };
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+        stream.write_all(ping_request(&host).as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.take(4096).read_to_end(&mut answer).await?;
+        io::Result::Ok(is_ping_answer(&answer))
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), attempt).await,
+        Ok(Ok(true))
+    )
+}
+
+/// Blocking variant of [`ping`].
+pub fn ping_blocking(url: &str, timeout: Duration) -> bool {
+    let Some((host, port)) = host_port(url) else {
+        return false;
+    };
+    let attempt = || -> io::Result<bool> {
+        let addrs = (host.as_str(), port).to_socket_addrs()?;
+        for addr in addrs {
+            let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else {
+                continue;
+            };
+            stream.set_read_timeout(Some(timeout))?;
+            stream.set_write_timeout(Some(timeout))?;
+            stream.write_all(ping_request(&host).as_bytes())?;
+            let mut answer = Vec::new();
+            stream.take(4096).read_to_end(&mut answer)?;
+            return Ok(is_ping_answer(&answer));
+        }
+        Ok(false)
+    };
+    attempt().unwrap_or(false)
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
+
+fn free_port_pair() -> io::Result<(u16, u16)> {
+    // Hold both listeners at once so the two ports differ.
+    let a = TcpListener::bind(("127.0.0.1", 0))?;
+    let b = TcpListener::bind(("127.0.0.1", 0))?;
+    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
+}
+
+fn ping_request(host: &str) -> String {
+    format!("GET /ping HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+}
+
+fn is_ping_answer(answer: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(answer);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    let status_ok = head
+        .lines()
+        .next()
+        .is_some_and(|status| status.split_whitespace().nth(1) == Some("200"));
+    status_ok && body.trim() == "Ok."
+}
+
+/// `http://user@host:port/path` → (`host`, `port`); `None` for anything but plain http.
+fn host_port(url: &str) -> Option<(String, u16)> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None => 80,
+        };
+        (host.to_owned(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host.to_owned(), port.parse().ok()?),
+            None => (authority.to_owned(), 80),
+        }
+    };
+    (!host.is_empty()).then_some((host, port))
+}
+
+fn write_config(dir: &Path, http_port: u16, tcp_port: u16) -> Result<PathBuf, ClickHouseError> {
+    for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
+        let path = dir.join(sub);
+        fs::create_dir_all(&path).map_err(|source| ClickHouseError::Io { path, source })?;
+    }
+    let users = if Path::new(SYSTEM_USERS_XML).is_file() {
+        PathBuf::from(SYSTEM_USERS_XML)
+    } else {
+        let path = dir.join("users.xml");
+        fs::write(&path, USERS_XML).map_err(|source| ClickHouseError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        path
+    };
+    let p = |sub: &str| xml_escape(&format!("{}/", dir.join(sub).display()));
+    let log = |file: &str| xml_escape(&dir.join("log").join(file).display().to_string());
+    // No interserver_http_port: the server opens it only when configured.
+    let config = format!(
+        r#"<?xml version="1.0"?>
+<yandex>
+    <logger>
+        <level>information</level>
+        <log>{log}</log>
+        <errorlog>{errorlog}</errorlog>
+        <size>100M</size>
+        <count>3</count>
+        <console>0</console>
+    </logger>
+    <http_port>{http_port}</http_port>
+    <tcp_port>{tcp_port}</tcp_port>
+    <listen_host>127.0.0.1</listen_host>
+    <path>{data}</path>
+    <tmp_path>{tmp}</tmp_path>
+    <user_files_path>{user_files}</user_files_path>
+    <format_schema_path>{format_schemas}</format_schema_path>
+    <users_config>{users}</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <mark_cache_size>67108864</mark_cache_size>
+    <uncompressed_cache_size>67108864</uncompressed_cache_size>
+</yandex>
+"#,
+        log = log("clickhouse-server.log"),
+        errorlog = log("clickhouse-server.err.log"),
+        data = p("data"),
+        tmp = p("tmp"),
+        user_files = p("user_files"),
+        format_schemas = p("format_schemas"),
+        users = xml_escape(&users.display().to_string()),
+    );
+    let path = dir.join("config.xml");
+    fs::write(&path, config).map_err(|source| ClickHouseError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Used only where the system has no `/etc/clickhouse-server/users.xml`: user `default`, no
+/// password, local connections only.
+const USERS_XML: &str = r#"<?xml version="1.0"?>
+<yandex>
+    <profiles><default></default></profiles>
+    <users>
+        <default>
+            <password></password>
+            <networks><ip>::1</ip><ip>127.0.0.1</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+    </users>
+    <quotas><default></default></quotas>
+</yandex>
+"#;
+
+fn xml_escape(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn absolute(dir: &Path) -> Result<PathBuf, ClickHouseError> {
+    let io_err = |source| ClickHouseError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    fs::create_dir_all(dir).map_err(io_err)?;
+    dir.canonicalize().map_err(io_err)
+}
+
+fn create(path: &Path) -> Result<fs::File, ClickHouseError> {
+    fs::File::create(path).map_err(|source| ClickHouseError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let Ok(text) = fs::read_to_string(path) else {
+        return String::new();
+    };
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_host_and_port() {
+        assert_eq!(
+            host_port("http://127.0.0.1:8123"),
+            Some(("127.0.0.1".into(), 8123))
+        );
+        assert_eq!(
+            host_port("http://u:p@ch.local:18123/?x=1"),
+            Some(("ch.local".into(), 18123))
+        );
+        assert_eq!(host_port("http://[::1]:9"), Some(("::1".into(), 9)));
+        assert_eq!(host_port("http://ch"), Some(("ch".into(), 80)));
+        assert_eq!(host_port("https://ch:8443"), None);
+        assert_eq!(host_port("http://:80"), None);
+    }
+
+    #[test]
+    fn ping_answers_are_recognised() {
+        let ok = b"HTTP/1.0 200 OK\r\nContent-Type: text/html; charset=UTF-8\r\n\r\nOk.\n";
+        assert!(is_ping_answer(ok));
+        assert!(!is_ping_answer(b"HTTP/1.0 404 Not Found\r\n\r\nOk.\n"));
+        assert!(!is_ping_answer(b"HTTP/1.0 200 OK\r\n\r\nnginx"));
+        assert!(!is_ping_answer(b""));
+    }
+
+    #[test]
+    fn nothing_listening_means_no_pong() {
+        let port = free_port().unwrap();
+        assert!(!ping_blocking(
+            &format!("http://127.0.0.1:{port}"),
+            Duration::from_millis(200)
+        ));
+    }
+}

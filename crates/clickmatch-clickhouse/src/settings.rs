@@ -1,0 +1,149 @@
+//! Where ClickHouse is and how to talk to it.
+
+use std::fmt;
+
+use crate::error::ClickHouseError;
+
+/// Connection settings. `validate()` checks them without I/O; `client()` builds the client.
+#[derive(Clone)]
+pub struct ClickHouseSettings {
+    /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database holding clickmatch's tables; an identifier (`[A-Za-z_][A-Za-z0-9_]*`) because
+    /// it is pasted into SQL.
+    pub database: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// Let the `clickhouse` crate check row types against the table schema
+    /// (`RowBinaryWithNamesAndTypes`). Needs ClickHouse 24.10 or so: must be `false` on 18.16.
+    pub validation: bool,
+}
+
+impl ClickHouseSettings {
+    /// Settings for `url` and `database`, no credentials, validation off (works everywhere).
+    pub fn new(url: impl Into<String>, database: impl Into<String>) -> Self {
+        ClickHouseSettings {
+            url: url.into(),
+            database: database.into(),
+            user: None,
+            password: None,
+            validation: false,
+        }
+    }
+
+    /// Checks the settings without any I/O.
+    pub fn validate(&self) -> Result<(), ClickHouseError> {
+        validate_identifier("database", &self.database)?;
+        // The `clickhouse` crate is built without TLS: an https URL would only fail later.
+        let rest = self.url.strip_prefix("http://");
+        match rest {
+            Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
+            _ => Err(ClickHouseError::InvalidSetting {
+                field: "url",
+                reason: format!(
+                    "expected http://host:port (TLS is not built in), got {:?}",
+                    self.url
+                ),
+            }),
+        }
+    }
+
+    /// A client for this server, with the database selected and validation as configured.
+    pub fn client(&self) -> clickhouse::Client {
+        self.server_client().with_database(self.database.clone())
+    }
+
+    /// A client with no database selected: for `CREATE DATABASE` and checks that must work
+    /// before the database exists.
+    pub(crate) fn server_client(&self) -> clickhouse::Client {
+        let mut client = clickhouse::Client::default()
+            .with_url(self.url.clone())
+            .with_validation(self.validation);
+        if let Some(user) = &self.user {
+            client = client.with_user(user.clone());
+        }
+        if let Some(password) = &self.password {
+            client = client.with_password(password.clone());
+        }
+        client
+    }
+}
+
+impl fmt::Debug for ClickHouseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouseSettings")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("validation", &self.validation)
+            .finish()
+    }
+}
+
+/// Checks that `value` is a plain SQL identifier: `[A-Za-z_][A-Za-z0-9_]*`, at most 64 bytes.
+pub fn validate_identifier(field: &'static str, value: &str) -> Result<(), ClickHouseError> {
+    let mut chars = value.chars();
+    let valid = match chars.next() {
+        Some(first) => {
+            (first.is_ascii_alphabetic() || first == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }
+        None => false,
+    };
+    if valid && value.len() <= 64 {
+        Ok(())
+    } else {
+        Err(ClickHouseError::InvalidSetting {
+            field,
+            reason: format!(
+                "{value:?} is not an identifier ([A-Za-z_][A-Za-z0-9_]*, at most 64 characters)"
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_must_be_identifiers() {
+        for good in ["clickmatch", "_x", "cmtest_0a1b2c", "A9_"] {
+            assert!(validate_identifier("database", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "9lives",
+            "click-match",
+            "db; DROP TABLE x",
+            "a.b",
+            "`x`",
+            "naïve",
+            "x ",
+            &"a".repeat(65),
+        ] {
+            let err = validate_identifier("database", bad).unwrap_err();
+            assert!(!err.is_retryable());
+            assert!(err.to_string().contains("database"), "{err}");
+        }
+    }
+
+    #[test]
+    fn settings_validate_url_and_hide_the_password() {
+        let mut settings = ClickHouseSettings::new("http://127.0.0.1:8123", "clickmatch");
+        settings.password = Some("hunter2".into());
+        settings.validate().unwrap();
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("<redacted>"));
+
+        for url in ["https://ch:8443", "127.0.0.1:8123", "http://", "http:///x"] {
+            settings.url = url.into();
+            assert!(settings.validate().is_err(), "{url}");
+        }
+        settings.url = "http://ch:8123".into();
+        settings.database = "x y".into();
+        assert!(settings.validate().is_err());
+    }
+}

@@ -1,0 +1,544 @@
+//! The TOML shape of the configuration and its validation into the domain model.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use clickmatch_core::click_id::ClickIdSigner;
+use clickmatch_core::model::{
+    Account, Campaign, DedupMode, Offer, ParamNames, PayoutModel, Route, Secret, DAY_MS,
+    GLOBAL_ROUTE, MAX_WINDOW_MS,
+};
+use clickmatch_core::template;
+use ipnet::IpNet;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::{ClickHouseConfig, Config, ConfigError, IngestConfig, JoinerConfig, KafkaConfig};
+
+pub(crate) const ENV_PREFIX: &str = "CLICKMATCH_";
+
+/// Sections whose scalar keys the environment may override.
+const ENV_SECTIONS: &[&str] = &["account", "ingest", "kafka", "clickhouse", "joiner"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    account: RawAccount,
+    #[serde(default)]
+    ingest: RawIngest,
+    #[serde(default)]
+    kafka: RawKafka,
+    #[serde(default)]
+    clickhouse: RawClickHouse,
+    #[serde(default)]
+    joiner: RawJoiner,
+    #[serde(default)]
+    campaigns: Vec<RawCampaign>,
+    #[serde(default)]
+    offers: Vec<RawOffer>,
+    #[serde(default)]
+    routes: BTreeMap<String, RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    secret: String,
+    #[serde(default)]
+    previous_secrets: Vec<String>,
+    #[serde(default = "default_grace_seconds")]
+    grace_seconds: u64,
+}
+
+fn default_grace_seconds() -> u64 {
+    10
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawIngest {
+    listen: String,
+    public_url: String,
+    max_body_bytes: usize,
+}
+
+impl Default for RawIngest {
+    fn default() -> Self {
+        RawIngest {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawKafka {
+    bootstrap_servers: String,
+    clicks_topic: String,
+    postbacks_topic: String,
+    group_id: String,
+    properties: BTreeMap<String, String>,
+}
+
+impl Default for RawKafka {
+    fn default() -> Self {
+        RawKafka {
+            bootstrap_servers: "127.0.0.1:9092".into(),
+            clicks_topic: "clickmatch.clicks".into(),
+            postbacks_topic: "clickmatch.postbacks".into(),
+            group_id: "clickmatch-joiner".into(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawClickHouse {
+    url: String,
+    database: String,
+    user: Option<String>,
+    password: Option<String>,
+    validation: bool,
+}
+
+impl Default for RawClickHouse {
+    fn default() -> Self {
+        RawClickHouse {
+            url: "http://127.0.0.1:8123".into(),
+            database: "clickmatch".into(),
+            user: None,
+            password: None,
+            validation: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawJoiner {
+    batch_max_rows: usize,
+    batch_max_ms: u64,
+    retry_initial_ms: u64,
+    retry_max_ms: u64,
+}
+
+impl Default for RawJoiner {
+    fn default() -> Self {
+        RawJoiner {
+            batch_max_rows: 10_000,
+            batch_max_ms: 500,
+            retry_initial_ms: 200,
+            retry_max_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCampaign {
+    id: String,
+    offer: String,
+    url: String,
+    #[serde(default)]
+    source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOffer {
+    id: String,
+    #[serde(default)]
+    network: Option<String>,
+    #[serde(default)]
+    payout: Option<String>,
+    #[serde(default)]
+    fixed_payout: Option<String>,
+    #[serde(default)]
+    revshare: Option<String>,
+    #[serde(default)]
+    window_days: Option<u64>,
+    #[serde(default)]
+    dedup: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    offer: Option<String>,
+    click_id: Option<Vec<String>>,
+    payout: Option<Vec<String>>,
+    #[serde(rename = "offer_param")]
+    offer_names: Option<Vec<String>>,
+    event: Option<Vec<String>>,
+    txid: Option<Vec<String>>,
+    status: Option<Vec<String>>,
+    currency_param: Option<Vec<String>>,
+    token_param: Option<Vec<String>>,
+    default_event: Option<String>,
+    default_status: Option<String>,
+    currency: Option<String>,
+    status_map: Option<BTreeMap<String, String>>,
+    payout_model: Option<String>,
+    fixed_payout: Option<String>,
+    revshare: Option<String>,
+    dedup: Option<String>,
+    token: Option<String>,
+    allow_ips: Option<Vec<String>>,
+    accept_foreign_ids: Option<bool>,
+}
+
+fn invalid(file: &str, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        file: file.to_string(),
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+impl RawConfig {
+    /// Parses TOML, applies `CLICKMATCH_<SECTION>_<KEY>` overrides, then deserializes.
+    pub fn parse(
+        text: &str,
+        file: &str,
+        env: &BTreeMap<String, String>,
+    ) -> Result<RawConfig, ConfigError> {
+        let parse_error = |message: String| ConfigError::Parse {
+            file: file.to_string(),
+            message,
+        };
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
+        apply_env(&mut table, env).map_err(|(key, message)| invalid(file, key, message))?;
+        RawConfig::deserialize(table).map_err(|e| parse_error(e.to_string()))
+    }
+
+    /// Checks every value and builds the domain model. No I/O.
+    pub fn validate(self, file: &str) -> Result<Config, ConfigError> {
+        if self.account.secret.len() < 16 {
+            return Err(invalid(file, "account.secret", "must be at least 16 characters"));
+        }
+        let signer = ClickIdSigner::new(
+            self.account.secret.clone().into_bytes(),
+            self.account
+                .previous_secrets
+                .iter()
+                .map(|s| s.clone().into_bytes())
+                .collect(),
+        );
+
+        let mut offers = BTreeMap::new();
+        for (i, raw) in self.offers.iter().enumerate() {
+            let key = |field: &str| format!("offers[{i}].{field}");
+            let offer = validate_offer(raw, file, &key)?;
+            if offers.insert(offer.id.clone(), offer).is_some() {
+                return Err(invalid(file, key("id"), format!("offer {:?} is defined twice", raw.id)));
+            }
+        }
+
+        let mut campaigns = BTreeMap::new();
+        for (i, raw) in self.campaigns.iter().enumerate() {
+            let key = |field: &str| format!("campaigns[{i}].{field}");
+            check_identifier(&raw.id).map_err(|m| invalid(file, key("id"), m))?;
+            if !offers.contains_key(&raw.offer) {
+                return Err(invalid(file, key("offer"), format!("no offer with id {:?}", raw.offer)));
+            }
+            template::validate(&raw.url).map_err(|e| invalid(file, key("url"), e.to_string()))?;
+            let campaign = Campaign {
+                id: raw.id.clone(),
+                offer_id: raw.offer.clone(),
+                url_template: raw.url.clone(),
+                source: raw.source.clone(),
+            };
+            if campaigns.insert(raw.id.clone(), campaign).is_some() {
+                return Err(invalid(file, key("id"), format!("campaign {:?} is defined twice", raw.id)));
+            }
+        }
+
+        let mut routes = BTreeMap::new();
+        let mut global_route = Route::new(GLOBAL_ROUTE);
+        for (name, raw) in &self.routes {
+            let route = validate_route(name, raw, &offers, file)?;
+            if name == GLOBAL_ROUTE {
+                global_route = route;
+            } else {
+                check_identifier(name).map_err(|m| invalid(file, format!("routes.{name}"), m))?;
+                routes.insert(name.clone(), route);
+            }
+        }
+
+        let k = &self.kafka;
+        for (field, value) in [
+            ("bootstrap_servers", &k.bootstrap_servers),
+            ("clicks_topic", &k.clicks_topic),
+            ("postbacks_topic", &k.postbacks_topic),
+            ("group_id", &k.group_id),
+        ] {
+            if value.trim().is_empty() {
+                return Err(invalid(file, format!("kafka.{field}"), "must not be empty"));
+            }
+        }
+        if k.clicks_topic == k.postbacks_topic {
+            return Err(invalid(file, "kafka.postbacks_topic", "must differ from kafka.clicks_topic"));
+        }
+        check_identifier(&self.clickhouse.database)
+            .map_err(|m| invalid(file, "clickhouse.database", m))?;
+        if !self.clickhouse.url.starts_with("http://") && !self.clickhouse.url.starts_with("https://") {
+            return Err(invalid(file, "clickhouse.url", "must start with http:// or https://"));
+        }
+        if self.joiner.batch_max_rows == 0 {
+            return Err(invalid(file, "joiner.batch_max_rows", "must be at least 1"));
+        }
+        if self.ingest.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(file, "ingest.listen", "must be an address such as 127.0.0.1:8080"));
+        }
+
+        Ok(Config {
+            account: Account {
+                signer,
+                campaigns,
+                offers,
+                global_route,
+                routes,
+                grace_ms: self.account.grace_seconds.saturating_mul(1000),
+            },
+            ingest: IngestConfig {
+                listen: self.ingest.listen,
+                public_url: self.ingest.public_url.trim_end_matches('/').to_string(),
+                max_body_bytes: self.ingest.max_body_bytes,
+            },
+            kafka: KafkaConfig {
+                bootstrap_servers: self.kafka.bootstrap_servers,
+                clicks_topic: self.kafka.clicks_topic,
+                postbacks_topic: self.kafka.postbacks_topic,
+                group_id: self.kafka.group_id,
+                properties: self.kafka.properties,
+            },
+            clickhouse: ClickHouseConfig {
+                url: self.clickhouse.url,
+                database: self.clickhouse.database,
+                user: self.clickhouse.user,
+                password: self.clickhouse.password,
+                validation: self.clickhouse.validation,
+            },
+            joiner: JoinerConfig {
+                batch_max_rows: self.joiner.batch_max_rows,
+                batch_max_ms: self.joiner.batch_max_ms,
+                retry_initial_ms: self.joiner.retry_initial_ms.max(1),
+                retry_max_ms: self.joiner.retry_max_ms.max(self.joiner.retry_initial_ms),
+            },
+        })
+    }
+}
+
+/// Writes `CLICKMATCH_SECTION_KEY=value` into `table[section][key]`. Values that parse as a TOML
+/// number or boolean keep that type; everything else is a string.
+fn apply_env(table: &mut toml::Table, env: &BTreeMap<String, String>) -> Result<(), (String, String)> {
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let rest = rest.to_ascii_lowercase();
+        let Some(section) = ENV_SECTIONS
+            .iter()
+            .find(|s| rest.starts_with(&format!("{s}_")))
+        else {
+            continue;
+        };
+        let key = &rest[section.len() + 1..];
+        let typed = match value.parse::<i64>() {
+            Ok(n) => toml::Value::Integer(n),
+            Err(_) => match value.as_str() {
+                "true" => toml::Value::Boolean(true),
+                "false" => toml::Value::Boolean(false),
+                _ => toml::Value::String(value.clone()),
+            },
+        };
+        let entry = table
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(section_table) = entry.as_table_mut() else {
+            return Err((format!("{section}"), format!("is not a table (set by {name})")));
+        };
+        // Secrets and other string fields stay strings even when they look numeric.
+        let typed = match section_table.get(key) {
+            Some(toml::Value::String(_)) => toml::Value::String(value.clone()),
+            _ => typed,
+        };
+        section_table.insert(key.to_string(), typed);
+    }
+    Ok(())
+}
+
+/// Identifiers end up in URLs, SQL and metric labels: keep them plain.
+fn check_identifier(value: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{value:?} must be 1-64 characters of letters, digits, '_' or '-'"
+        ))
+    }
+}
+
+fn parse_decimal(value: &str, file: &str, key: String) -> Result<Decimal, ConfigError> {
+    Decimal::from_str(value.trim())
+        .map_err(|_| invalid(file, key, format!("{value:?} is not a decimal number")))
+}
+
+fn parse_payout_model(
+    model: Option<&str>,
+    fixed: Option<&str>,
+    revshare: Option<&str>,
+    file: &str,
+    key: &dyn Fn(&str) -> String,
+) -> Result<Option<PayoutModel>, ConfigError> {
+    let model = match (model, fixed, revshare) {
+        (None, None, None) => return Ok(None),
+        (Some(m), _, _) => m,
+        (None, Some(_), _) => "fixed",
+        (None, None, Some(_)) => "revshare",
+    };
+    Ok(Some(match model {
+        "postback" => PayoutModel::FromPostback,
+        "fixed" => {
+            let amount = fixed.ok_or_else(|| invalid(file, key("fixed_payout"), "is required when the payout is fixed"))?;
+            PayoutModel::Fixed(parse_decimal(amount, file, key("fixed_payout"))?)
+        }
+        "revshare" => {
+            let share = revshare.ok_or_else(|| invalid(file, key("revshare"), "is required for a revenue share"))?;
+            let share = parse_decimal(share, file, key("revshare"))?;
+            if share < Decimal::ZERO || share > Decimal::ONE {
+                return Err(invalid(file, key("revshare"), "must be between 0 and 1"));
+            }
+            PayoutModel::RevShare(share)
+        }
+        other => {
+            return Err(invalid(
+                file,
+                key("payout"),
+                format!("{other:?} is not one of \"postback\", \"fixed\", \"revshare\""),
+            ))
+        }
+    }))
+}
+
+fn parse_dedup(value: &str, file: &str, key: String) -> Result<DedupMode, ConfigError> {
+    match value {
+        "click_event" => Ok(DedupMode::ClickEvent),
+        "transaction" => Ok(DedupMode::Transaction),
+        "all" => Ok(DedupMode::All),
+        other => Err(invalid(
+            file,
+            key,
+            format!("{other:?} is not one of \"click_event\", \"transaction\", \"all\""),
+        )),
+    }
+}
+
+fn validate_offer(raw: &RawOffer, file: &str, key: &dyn Fn(&str) -> String) -> Result<Offer, ConfigError> {
+    check_identifier(&raw.id).map_err(|m| invalid(file, key("id"), m))?;
+    let window_ms = raw.window_days.map(|d| d.saturating_mul(DAY_MS)).unwrap_or(30 * DAY_MS);
+    if window_ms == 0 || window_ms > MAX_WINDOW_MS {
+        return Err(invalid(file, key("window_days"), "must be between 1 and 90 days"));
+    }
+    let payout = parse_payout_model(
+        raw.payout.as_deref(),
+        raw.fixed_payout.as_deref(),
+        raw.revshare.as_deref(),
+        file,
+        key,
+    )?
+    .unwrap_or(PayoutModel::FromPostback);
+    let dedup = match &raw.dedup {
+        Some(d) => parse_dedup(d, file, key("dedup"))?,
+        None => DedupMode::default(),
+    };
+    Ok(Offer {
+        id: raw.id.clone(),
+        network: raw.network.clone(),
+        payout,
+        window_ms,
+        dedup,
+    })
+}
+
+fn lowercase_names(list: &Option<Vec<String>>, default: Vec<String>, file: &str, key: String) -> Result<Vec<String>, ConfigError> {
+    match list {
+        None => Ok(default),
+        Some(list) if list.is_empty() || list.iter().any(|n| n.trim().is_empty()) => {
+            Err(invalid(file, key, "needs at least one non-empty parameter name"))
+        }
+        Some(list) => Ok(list.iter().map(|n| n.trim().to_ascii_lowercase()).collect()),
+    }
+}
+
+fn validate_route(
+    name: &str,
+    raw: &RawRoute,
+    offers: &BTreeMap<String, Offer>,
+    file: &str,
+) -> Result<Route, ConfigError> {
+    let key = |field: &str| format!("routes.{name}.{field}");
+    let defaults = ParamNames::default();
+    let params = ParamNames {
+        click_id: lowercase_names(&raw.click_id, defaults.click_id, file, key("click_id"))?,
+        payout: lowercase_names(&raw.payout, defaults.payout, file, key("payout"))?,
+        offer: lowercase_names(&raw.offer_names, defaults.offer, file, key("offer_param"))?,
+        event: lowercase_names(&raw.event, defaults.event, file, key("event"))?,
+        txid: lowercase_names(&raw.txid, defaults.txid, file, key("txid"))?,
+        status: lowercase_names(&raw.status, defaults.status, file, key("status"))?,
+        currency: lowercase_names(&raw.currency_param, defaults.currency, file, key("currency_param"))?,
+        token: lowercase_names(&raw.token_param, defaults.token, file, key("token_param"))?,
+    };
+    if let Some(offer) = &raw.offer {
+        if !offers.contains_key(offer) {
+            return Err(invalid(file, key("offer"), format!("no offer with id {offer:?}")));
+        }
+    }
+    let mut allow_ips = Vec::new();
+    for (i, entry) in raw.allow_ips.iter().flatten().enumerate() {
+        let net = entry
+            .parse::<IpNet>()
+            .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+            .map_err(|_| invalid(file, format!("routes.{name}.allow_ips[{i}]"), format!("{entry:?} is not an IP address or CIDR")))?;
+        allow_ips.push(net);
+    }
+    let mut route = Route::new(name);
+    route.offer_id = raw.offer.clone();
+    route.params = params;
+    if let Some(event) = &raw.default_event {
+        route.default_event = event.clone();
+    }
+    if let Some(status) = &raw.default_status {
+        route.default_status = status.clone();
+    }
+    if let Some(currency) = &raw.currency {
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(invalid(file, key("currency"), "must be a three-letter ISO 4217 code"));
+        }
+        route.currency = currency.to_ascii_uppercase();
+    }
+    route.status_map = raw.status_map.clone().unwrap_or_default();
+    route.payout = parse_payout_model(
+        raw.payout_model.as_deref(),
+        raw.fixed_payout.as_deref(),
+        raw.revshare.as_deref(),
+        file,
+        &key,
+    )?;
+    route.dedup = raw.dedup.as_deref().map(|d| parse_dedup(d, file, key("dedup"))).transpose()?;
+    if let Some(token) = &raw.token {
+        if token.len() < 8 {
+            return Err(invalid(file, key("token"), "must be at least 8 characters"));
+        }
+        route.token = Some(Secret::new(token.clone()));
+    }
+    route.allow_ips = allow_ips;
+    route.accept_foreign_ids = raw.accept_foreign_ids.unwrap_or(false);
+    Ok(route)
+}

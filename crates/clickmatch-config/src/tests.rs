@@ -1,0 +1,109 @@
+use super::*;
+use proptest::prelude::*;
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+const MINIMAL: &str = r#"
+[account]
+secret = "0123456789abcdef"
+
+[[offers]]
+id = "1"
+
+[[campaigns]]
+id = "c"
+offer = "1"
+url = "https://net.example/?s={click_id}"
+"#;
+
+#[test]
+fn demo_config_is_valid() {
+    let config = Config::demo(&BTreeMap::new()).unwrap();
+    assert!(config.account.campaigns.contains_key("demo"));
+    assert_eq!(config.account.campaigns["demo"].offer_id, "1");
+    let lead = &config.account.routes["lead"];
+    assert_eq!(lead.offer_id.as_deref(), Some("2"));
+    assert_eq!(lead.default_event, "lead");
+    assert!(config.account.global_route.params.click_id.contains(&"cid".to_string()));
+    assert_eq!(config.account.global_route.name, "global");
+}
+
+#[test]
+fn env_overrides_scalars() {
+    let config = Config::from_toml(
+        MINIMAL,
+        "x.toml",
+        &env(&[
+            ("CLICKMATCH_CLICKHOUSE_URL", "http://10.0.0.1:8123"),
+            ("CLICKMATCH_JOINER_BATCH_MAX_ROWS", "7"),
+            ("CLICKMATCH_ACCOUNT_SECRET", "1234567890123456"),
+            ("UNRELATED", "x"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.clickhouse.url, "http://10.0.0.1:8123");
+    assert_eq!(config.joiner.batch_max_rows, 7);
+    // A numeric-looking secret stays a string.
+    assert!(config.account.signer.verify(
+        clickmatch_core::ClickIdSigner::new(b"1234567890123456".to_vec(), vec![]).mint(1, 1)
+    ));
+}
+
+#[test]
+fn errors_name_file_and_key() {
+    let cases: &[(&str, &str)] = &[
+        ("[account]\nsecret = \"short\"", "x.toml: key `account.secret`"),
+        (
+            "[account]\nsecret = \"0123456789abcdef\"\n[[offers]]\nid = \"1\"\nwindow_days = 91",
+            "key `offers[0].window_days`",
+        ),
+        (
+            "[account]\nsecret = \"0123456789abcdef\"\n[[campaigns]]\nid = \"c\"\noffer = \"9\"\nurl = \"https://x/{click_id}\"",
+            "key `campaigns[0].offer`",
+        ),
+        (
+            "[account]\nsecret = \"0123456789abcdef\"\n[[offers]]\nid = \"1\"\n[[campaigns]]\nid = \"c\"\noffer = \"1\"\nurl = \"https://x/\"",
+            "key `campaigns[0].url`",
+        ),
+        (
+            "[account]\nsecret = \"0123456789abcdef\"\n[routes.r]\nallow_ips = [\"nope\"]",
+            "key `routes.r.allow_ips[0]`",
+        ),
+        ("[account]\nsecret = \"0123456789abcdef\"\nbogus = 1", "unknown field `bogus`"),
+        ("[account\n", "x.toml"),
+    ];
+    for (text, expected) in cases {
+        let error = Config::from_toml(text, "x.toml", &BTreeMap::new()).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error:?} lacks {expected:?}");
+        assert!(error.starts_with("x.toml"), "{error:?}");
+    }
+}
+
+#[test]
+fn secrets_are_not_debug_printed() {
+    let config = Config::from_toml(
+        &format!("{MINIMAL}\n[clickhouse]\npassword = \"hunter2hunter2\"\n[routes.r]\ntoken = \"tok-tok-tok\"\n"),
+        "x.toml",
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("hunter2"));
+    assert!(!printed.contains("tok-tok-tok"));
+    assert!(!printed.contains("0123456789abcdef"));
+}
+
+proptest! {
+    // The parser never panics, whatever the text.
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        let _ = Config::from_toml(&text, "fuzz.toml", &BTreeMap::new());
+    }
+
+    #[test]
+    fn arbitrary_env_never_panics(key in "CLICKMATCH_[A-Z_]{0,20}", value in "\\PC{0,20}") {
+        let _ = Config::from_toml(MINIMAL, "fuzz.toml", &env(&[(key.as_str(), value.as_str())]));
+    }
+}

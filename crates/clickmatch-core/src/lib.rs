@@ -1,0 +1,17 @@
+//! Pure attribution logic for clickmatch: click IDs, postback classification and the join.
+//!
+//! Nothing here does I/O, spawns tasks or reads clocks: time comes in as arguments, so every
+//! decision can be tested alone and replayed deterministically.
+
+pub mod click_id;
+pub mod classify;
+pub mod join;
+pub mod macros;
+pub mod model;
+pub mod reason;
+pub mod records;
+pub mod salvage;
+pub mod template;
+
+pub use click_id::{ClickId, ClickIdError, ClickIdSigner, CLICK_ID_LEN};
+pub use reason::Reason;

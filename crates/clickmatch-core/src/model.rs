@@ -1,0 +1,237 @@
+//! The account's domain model: campaigns, offers and postback routes, already validated.
+//!
+//! `clickmatch-config` builds these from TOML; everything here can be constructed in tests
+//! directly.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use rust_decimal::Decimal;
+use subtle::ConstantTimeEq;
+
+use crate::click_id::ClickIdSigner;
+
+/// Route label of the account-level route `/postback`.
+pub const GLOBAL_ROUTE: &str = "global";
+
+pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+/// Default attribution window.
+pub const DEFAULT_WINDOW_MS: u64 = 30 * DAY_MS;
+/// The longest window an offer may have.
+pub const MAX_WINDOW_MS: u64 = 90 * DAY_MS;
+
+/// Everything the pure logic needs to know about an account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub signer: ClickIdSigner,
+    pub campaigns: BTreeMap<String, Campaign>,
+    pub offers: BTreeMap<String, Offer>,
+    /// The global route `/postback` that every offer inherits.
+    pub global_route: Route,
+    /// Per-offer routes `/postback/{name}`.
+    pub routes: BTreeMap<String, Route>,
+    /// How long a postback may wait for its click, past the click's time, before it is
+    /// `unknown_click_id`.
+    pub grace_ms: u64,
+}
+
+impl Account {
+    /// The route for `/postback` (`None`) or `/postback/{name}`.
+    pub fn route(&self, name: Option<&str>) -> Option<&Route> {
+        match name {
+            None => Some(&self.global_route),
+            Some(name) => self.routes.get(name),
+        }
+    }
+
+    /// The longest window of any offer: past it a click is expired whatever its offer.
+    pub fn max_window_ms(&self) -> u64 {
+        self.offers
+            .values()
+            .map(|o| o.window_ms)
+            .max()
+            .unwrap_or(DEFAULT_WINDOW_MS)
+    }
+}
+
+/// A traffic-source entry point: `GET /c/{id}` redirects to `url_template`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Campaign {
+    pub id: String,
+    pub offer_id: String,
+    /// The offer URL with `{click_id}`, `{sub1}`…`{sub10}` and other tokens to substitute.
+    pub url_template: String,
+    pub source: String,
+}
+
+/// How an offer's payout is determined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayoutModel {
+    /// The payout parameter of the postback (0 when absent).
+    FromPostback,
+    /// A fixed amount whatever the postback says.
+    Fixed(Decimal),
+    /// A share (0..=1) of the sale amount sent in the payout parameter.
+    RevShare(Decimal),
+}
+
+/// Which repeats of a conversion are duplicates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DedupMode {
+    /// One conversion per click and event (TUNE/Everflow `{transaction_id}` identify the click).
+    #[default]
+    ClickEvent,
+    /// One per transaction ID (CAKE `#leadid#`, Affise `{transactionid}`).
+    Transaction,
+    /// Every postback is a conversion.
+    All,
+}
+
+/// What the network pays for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    pub id: String,
+    /// Network preset name (dialect), when known.
+    pub network: Option<String>,
+    pub payout: PayoutModel,
+    pub window_ms: u64,
+    pub dedup: DedupMode,
+}
+
+/// Parameter names (lowercase) and aliases a route reads, in preference order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamNames {
+    pub click_id: Vec<String>,
+    pub payout: Vec<String>,
+    pub offer: Vec<String>,
+    pub event: Vec<String>,
+    pub txid: Vec<String>,
+    pub status: Vec<String>,
+    pub currency: Vec<String>,
+    pub token: Vec<String>,
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+impl Default for ParamNames {
+    fn default() -> Self {
+        ParamNames {
+            click_id: names(&[
+                "cid", "clickid", "click_id", "subid", "sub_id", "aff_sub",
+            ]),
+            payout: names(&["payout", "sum", "amount", "revenue"]),
+            offer: names(&["offer", "offer_id", "oid"]),
+            event: names(&["event", "goal"]),
+            txid: names(&["txid", "transaction_id", "order_id"]),
+            status: names(&["status"]),
+            currency: names(&["currency", "cur"]),
+            token: names(&["token"]),
+        }
+    }
+}
+
+/// A shared secret compared in constant time and never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn matches(&self, candidate: &str) -> bool {
+        self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
+    }
+
+    /// The secret itself, for building URLs an operator pastes (never for logs).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where a network sends conversions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// `global` or the name in `/postback/{name}`.
+    pub name: String,
+    /// The offer this route is for; `None` for the global route (the offer comes from the click).
+    pub offer_id: Option<String>,
+    pub params: ParamNames,
+    /// Event when the postback names none (`sale`, `lead`, ...).
+    pub default_event: String,
+    /// Network status codes to our statuses (`"1" → approved`); unmapped values pass through.
+    pub status_map: BTreeMap<String, String>,
+    /// Status when the postback names none.
+    pub default_status: String,
+    /// Currency when the postback names none.
+    pub currency: String,
+    /// Overrides the offer's payout model.
+    pub payout: Option<PayoutModel>,
+    pub dedup: Option<DedupMode>,
+    pub token: Option<Secret>,
+    /// Source networks allowed to post here; empty = any.
+    pub allow_ips: Vec<IpNet>,
+    /// Accept click IDs made elsewhere (looked up as opaque strings).
+    pub accept_foreign_ids: bool,
+}
+
+impl Route {
+    /// A route with default names, for tests and the built-in demo.
+    pub fn new(name: &str) -> Self {
+        Route {
+            name: name.to_string(),
+            offer_id: None,
+            params: ParamNames::default(),
+            default_event: "sale".to_string(),
+            status_map: BTreeMap::new(),
+            default_status: "approved".to_string(),
+            currency: "USD".to_string(),
+            payout: None,
+            dedup: None,
+            token: None,
+            allow_ips: Vec::new(),
+            accept_foreign_ids: false,
+        }
+    }
+
+    /// Token and source-IP check, done at ingest on the live request.
+    pub fn authorize(&self, token: Option<&str>, remote_ip: Option<IpAddr>) -> bool {
+        let token_ok = match &self.token {
+            None => true,
+            Some(secret) => token.is_some_and(|t| secret.matches(t)),
+        };
+        let ip_ok = self.allow_ips.is_empty()
+            || remote_ip.is_some_and(|ip| self.allow_ips.iter().any(|net| net.contains(&ip)));
+        token_ok && ip_ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_needs_token_and_allowed_ip() {
+        let mut route = Route::new("r");
+        assert!(route.authorize(None, None));
+        route.token = Some(Secret::new("s3cret"));
+        route.allow_ips = vec!["10.0.0.0/8".parse().unwrap()];
+        let inside: IpAddr = "10.1.2.3".parse().unwrap();
+        let outside: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(route.authorize(Some("s3cret"), Some(inside)));
+        assert!(!route.authorize(Some("s3cret"), Some(outside)));
+        assert!(!route.authorize(Some("wrong"), Some(inside)));
+        assert!(!route.authorize(None, Some(inside)));
+        assert_eq!(format!("{:?}", route.token), "Some(Secret(***))");
+    }
+}

@@ -1,0 +1,205 @@
+//! Kafka record values (JSON, versioned) and the rows the joiner emits.
+//!
+//! Records are what ingest publishes: a click, or a raw postback kept lossless so that a fixed
+//! configuration can re-classify it. Outcomes are what the joiner writes to ClickHouse: every
+//! postback ends in exactly one [`Outcome`].
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::reason::Reason;
+
+/// Version written into every record; readers accept this one and ignore unknown fields.
+pub const RECORD_VERSION: u32 = 1;
+
+/// A recorded click, as published to `clickmatch.clicks` keyed by its click ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClickRecord {
+    pub v: u32,
+    pub click_id: String,
+    /// Unix milliseconds; for clickmatch IDs this equals the time inside the ID.
+    pub time_ms: u64,
+    pub campaign_id: String,
+    pub offer_id: String,
+    #[serde(default)]
+    pub source: String,
+    /// `sub1`…`sub10` as the visitor brought them; missing ones are empty.
+    #[serde(default)]
+    pub subs: Vec<String>,
+    #[serde(default)]
+    pub ip: String,
+    #[serde(default)]
+    pub user_agent: String,
+    #[serde(default)]
+    pub country: String,
+    #[serde(default)]
+    pub is_test: bool,
+    /// True for an ID made elsewhere (another tracker's), registered through `POST /clicks`.
+    #[serde(default)]
+    pub foreign: bool,
+}
+
+/// What ingest decided about a postback before publishing it. Authorization depends on the
+/// request (token, source IP), which the record does not keep in full, so it is decided once,
+/// at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestVerdict {
+    #[default]
+    Accepted,
+    Unauthorized,
+    UnknownRoute,
+}
+
+/// A raw postback, as published to `clickmatch.postbacks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostbackRecord {
+    pub v: u32,
+    pub postback_id: String,
+    pub received_ms: u64,
+    pub method: String,
+    /// `None` for the global route `/postback`, else the name in `/postback/{route}`.
+    #[serde(default)]
+    pub route: Option<String>,
+    /// Query, form and JSON-body parameters in arrival order, repeats kept. Route tokens are
+    /// redacted before publishing.
+    pub params: Vec<(String, String)>,
+    #[serde(default)]
+    pub remote_ip: String,
+    #[serde(default)]
+    pub verdict: IngestVerdict,
+}
+
+impl PostbackRecord {
+    /// Route name as stored in ClickHouse: `global` for the account-level route.
+    pub fn route_label(&self) -> &str {
+        self.route.as_deref().unwrap_or(crate::model::GLOBAL_ROUTE)
+    }
+}
+
+/// A click as the joiner keeps it in state and writes it to ClickHouse.
+pub type Click = ClickRecord;
+
+/// An attributed conversion (one version of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conversion {
+    /// Deterministic, from the offer's dedup key, so replays rewrite the same row.
+    pub conversion_id: String,
+    pub click_id: String,
+    pub click_time_ms: u64,
+    pub conversion_time_ms: u64,
+    pub postback_id: String,
+    pub campaign_id: String,
+    pub offer_id: String,
+    pub route: String,
+    pub event: String,
+    pub status: String,
+    pub payout: Decimal,
+    pub currency: String,
+    pub txid: String,
+    pub offer_mismatch: bool,
+    pub click_id_repaired: bool,
+    /// Hint code of the repair, empty when none was needed.
+    pub repair: String,
+    pub is_test: bool,
+    /// Later status updates carry larger versions; `ReplacingMergeTree(version)` keeps the last.
+    pub version: u64,
+}
+
+/// A postback that could not be attributed, with the precise reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unattributed {
+    pub postback_id: String,
+    pub received_time_ms: u64,
+    pub route: String,
+    pub reason: Reason,
+    pub raw_click_id: String,
+    pub offer_id: String,
+    pub payout: Decimal,
+    pub currency: String,
+    pub remote_ip: String,
+    /// The raw parameters as JSON, so a fixed configuration can re-classify them.
+    pub raw_params: String,
+    /// A code naming the operator's fix (see [`crate::reason::hint_text`]).
+    pub hint: String,
+    pub is_test: bool,
+}
+
+/// What a postback ended in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Attributed(Conversion),
+    Unattributed(Unattributed),
+}
+
+impl Outcome {
+    /// When the postback was received, for latency accounting.
+    pub fn received_ms(&self) -> u64 {
+        match self {
+            Outcome::Attributed(c) => c.conversion_time_ms,
+            Outcome::Unattributed(u) => u.received_time_ms,
+        }
+    }
+}
+
+/// Errors reading a record value from Kafka.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("record is not valid JSON for this type: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("record version {0} is newer than this reader ({RECORD_VERSION})")]
+    Version(u32),
+}
+
+fn check_version(v: u32) -> Result<(), RecordError> {
+    if v == 0 || v > RECORD_VERSION {
+        return Err(RecordError::Version(v));
+    }
+    Ok(())
+}
+
+impl ClickRecord {
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        let record: ClickRecord = serde_json::from_slice(bytes)?;
+        check_version(record.v)?;
+        Ok(record)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("click records serialize")
+    }
+}
+
+impl PostbackRecord {
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        let record: PostbackRecord = serde_json::from_slice(bytes)?;
+        check_version(record.v)?;
+        Ok(record)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("postback records serialize")
+    }
+
+    /// The parameters as a JSON array of `[name, value]` pairs, for `unattributed.raw_params`.
+    pub fn params_json(&self) -> String {
+        serde_json::to_string(&self.params).expect("strings serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_ignored_and_newer_versions_refused() {
+        let json = br#"{"v":1,"postback_id":"p","received_ms":1,"method":"GET","params":[["cid","x"]],"future":true}"#;
+        let record = PostbackRecord::decode(json).unwrap();
+        assert_eq!(record.params, vec![("cid".into(), "x".into())]);
+        assert_eq!(record.route_label(), "global");
+
+        let json = br#"{"v":2,"postback_id":"p","received_ms":1,"method":"GET","params":[]}"#;
+        assert!(matches!(PostbackRecord::decode(json), Err(RecordError::Version(2))));
+        assert!(ClickRecord::decode(b"not json").is_err());
+    }
+}
