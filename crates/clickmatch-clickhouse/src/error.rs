@@ -7,8 +7,9 @@ use std::path::PathBuf;
 ///
 /// The first six are the classic ones (Vector's sink also refuses to retry 53 and 117); the
 /// rest are their close relatives: a row that does not parse or is cut short (27, 33, 70), an
-/// unknown identifier (47), and authentication or permission failures (164, 192, 193, 497, 516)
-/// that need a configuration change, not a retry.
+/// unknown identifier (47), a format or setting the server does not know (73, 115: what 18.16
+/// answers to `validation = true`), and authentication or permission failures (164, 192, 193,
+/// 497, 516) that need a configuration change, not a retry.
 pub const NON_RETRYABLE_CODES: &[u32] = &[
     16,  // NO_SUCH_COLUMN_IN_TABLE
     27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
@@ -18,7 +19,9 @@ pub const NON_RETRYABLE_CODES: &[u32] = &[
     60,  // UNKNOWN_TABLE
     62,  // SYNTAX_ERROR
     70,  // CANNOT_CONVERT_TYPE
+    73,  // UNKNOWN_FORMAT (e.g. RowBinaryWithNamesAndTypes on 18.16)
     81,  // UNKNOWN_DATABASE
+    115, // UNKNOWN_SETTING
     117, // INCORRECT_DATA
     164, // READONLY
     192, // UNKNOWN_USER
@@ -185,6 +188,8 @@ mod tests {
         assert!(!server(old).is_retryable());
         assert!(!server(new).is_retryable());
         assert!(!server("Code: 117. DB::Exception: bad data").is_retryable());
+        let validation_on_18_16 = "Code: 115, e.displayText() = DB::Exception: Unknown setting describe_include_subcolumns, e.what() = DB::Exception";
+        assert!(!server(validation_on_18_16).is_retryable());
     }
 
     #[test]

@@ -1,1 +1,22 @@
-//! placeholder
+//! ClickHouse adapter for clickmatch: settings, migrations, row types, the batch writer with its
+//! retry classification, and a local `clickhouse-server` for `dev` and tests.
+//!
+//! Everything here runs on the ClickHouse 18.16 that Debian ships and on current releases:
+//! no `DateTime64`, `TTL` or `LowCardinality` in the schema, and the `clickhouse` crate's
+//! schema validation is a setting ([`ClickHouseSettings::validation`]) that must be off on 18.16.
+
+pub mod error;
+pub mod local_server;
+pub mod migrate;
+pub mod rows;
+pub mod schema;
+pub mod settings;
+pub mod sink;
+
+pub use error::ClickHouseError;
+pub use local_server::{ping, LocalServer};
+pub use migrate::{migrate, MigrationReport, MIGRATIONS};
+pub use rows::{ClickRow, ConversionRow, UnattributedRow};
+pub use schema::check_schema;
+pub use settings::{validate_identifier, ClickHouseSettings};
+pub use sink::{ClickHouseSink, WriteStats};

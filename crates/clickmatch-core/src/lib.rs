@@ -8,6 +8,7 @@ pub mod classify;
 pub mod join;
 pub mod macros;
 pub mod model;
+pub mod params;
 pub mod reason;
 pub mod records;
 pub mod salvage;

@@ -1,6 +1,37 @@
 //! Literal-macro and placeholder detection for raw postback values.
 //!
-//! STUB: a helper replaces this file with the full dialect coverage of DESIGN.md.
+//! Networks and trackers write their postback templates in many macro dialects. When a macro is
+//! misspelt, in the wrong case, or reads a sub-parameter the offer link never filled, the network
+//! sends the macro itself instead of a value. [`shape`] recognises those values so that the
+//! postback ends as `unsubstituted_macro` (or `missing_click_id` for placeholder words) rather
+//! than the vaguer `malformed_click_id`.
+//!
+//! Dialects recognised, in any case, anywhere inside the value, and also after URL-decoding the
+//! value up to two more times (`%7Bsub1%7D`, `%257Bsub1%257D`):
+//!
+//! | form | seen at |
+//! |---|---|
+//! | `{x}`, `{{x}}`, `${x}` | TUNE/HasOffers `{aff_sub}`, Everflow `{sub1}`, Affise/Voluum/Binom `{clickid}`, Keitaro `{subid}`, Jinja-style `{{ x }}` |
+//! | `#x#`, `##x##` | CAKE `#s2#`, MaxBounty `#S2#` |
+//! | `%x%` | Windows-style templates (`%clickid%`) |
+//! | `<x>`, `[x]`, `[[x]]`, `[[[x]]]` | Prosper202 `[[subid]]`, docs' `<click_id>` |
+//! | `!!!x!!!`, `$x`, `@x@` | assorted trackers and ad servers |
+//! | bare words | `REPLACE`, `CLICK_ID`, `CLICKID`, `SUBID`, `aff_sub`, `sub1`, … |
+//!
+//! `x` is an identifier-like word: ASCII letters, digits, `_`, `-`, `.`, `:` (inside brackets
+//! and braces surrounding spaces are allowed, `{{ click_id }}`).
+//!
+//! Percent-delimited macros (`%x%`) and real percent-encoding look alike: `%C3%A9` is `é`, not
+//! the macro `C3`. A `%x%` whose word starts with two hex digits is therefore a macro only when
+//! the value does not read as valid percent-encoding (`%aff_sub%` decodes to invalid UTF-8, so
+//! it is a macro; `%C3%A9t%C3%A9` decodes to `été`, so it is not), and never when the word is
+//! exactly two hex digits.
+//!
+//! A genuine clickmatch click ID (26 ASCII alphanumerics) never matches any of these forms.
+
+use std::borrow::Cow;
+
+use percent_encoding::percent_decode_str;
 
 /// What a raw parameter value is, before it is read as a click ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,14 +44,473 @@ pub enum ValueShape {
     Value,
 }
 
+/// How many more times a value is URL-decoded when looking for macros and placeholders.
+const EXTRA_DECODES: usize = 2;
+
+/// Placeholder words (compared after trimming whitespace and quotes, case-insensitively) that
+/// mean "no value": what JavaScript, PHP, Python, C's printf and spreadsheets print for nothing.
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "undefined",
+    "null",
+    "none",
+    "nil",
+    "nan",
+    "(null)",
+    "(none)",
+    "(nil)",
+    "(undefined)",
+    "n/a",
+    "-",
+    "--",
+];
+
+/// Bare template words, compared after trimming whitespace and quotes, lowercasing and removing
+/// `_`, `-`, `.` and spaces (so `CLICK_ID`, `click-id` and `ClickId` all match `clickid`).
+const BARE_WORDS: &[&str] = &[
+    "replace",
+    "replaceme",
+    "replacethis",
+    "replacewithclickid",
+    "clickid",
+    "clickidhere",
+    "yourclickid",
+    "insertclickid",
+    "affclickid",
+    "clid",
+    "cid",
+    "subid",
+    "subidhere",
+    "yoursubid",
+    "affsub",
+    "transactionid",
+    "transid",
+    "tid",
+    "trackingid",
+    "externalid",
+    "visitorid",
+    "placeholder",
+    "macro",
+];
+
+/// Bare words followed by a number: `sub1`…, `aff_sub2`…, `subid3`…, `s1`…`s9`.
+const BARE_NUMBERED: &[&str] = &["sub", "affsub", "subid", "s"];
+
 /// Classifies a raw (already once URL-decoded) parameter value.
 pub fn shape(raw: &str) -> ValueShape {
-    let value = raw.trim();
-    if value.is_empty() || ["undefined", "null", "none", "nil"].contains(&value.to_ascii_lowercase().as_str()) {
+    let layers = decode_layers(raw, EXTRA_DECODES);
+    if layers.iter().any(|layer| is_placeholder(layer)) {
         return ValueShape::Missing;
     }
-    if value.starts_with('{') && value.ends_with('}') {
+    if layers.iter().any(|layer| contains_macro(layer)) {
         return ValueShape::LiteralMacro;
     }
     ValueShape::Value
+}
+
+/// `raw`, then `raw` percent-decoded once, twice, … up to `extra` more times, stopping when a
+/// decode changes nothing or does not yield UTF-8. `+` is left alone: the HTTP layer already
+/// turned the query's `+` into spaces, and a deeper `+` is a literal one.
+pub(crate) fn decode_layers(raw: &str, extra: usize) -> Vec<Cow<'_, str>> {
+    let mut layers = vec![Cow::Borrowed(raw)];
+    for _ in 0..extra {
+        let last = layers.last().map(|layer| layer.as_ref()).unwrap_or(raw);
+        match percent_decode_str(last).decode_utf8() {
+            Ok(Cow::Owned(next)) if next != last => layers.push(Cow::Owned(next)),
+            _ => break,
+        }
+    }
+    layers
+}
+
+/// Quote characters networks and copy-paste wrap values in.
+pub(crate) fn is_quote(c: char) -> bool {
+    matches!(
+        c,
+        '"' | '\'' | '`' | '\u{2018}' | '\u{2019}' | '\u{201C}' | '\u{201D}' | '«' | '»'
+    )
+}
+
+/// `value` without surrounding whitespace and quotes (any number of layers of each).
+pub(crate) fn strip_whitespace_and_quotes(value: &str) -> &str {
+    let mut current = value;
+    loop {
+        let next = current
+            .trim()
+            .trim_start_matches(is_quote)
+            .trim_end_matches(is_quote);
+        if next.len() == current.len() {
+            return current;
+        }
+        current = next;
+    }
+}
+
+fn is_placeholder(layer: &str) -> bool {
+    let core = strip_whitespace_and_quotes(layer);
+    core.is_empty()
+        || PLACEHOLDER_WORDS
+            .iter()
+            .any(|word| core.eq_ignore_ascii_case(word))
+}
+
+fn contains_macro(layer: &str) -> bool {
+    is_bare_word(layer) || DIALECTS.iter().any(|d| d.occurs_in(layer))
+}
+
+fn is_bare_word(layer: &str) -> bool {
+    let normalized: String = strip_whitespace_and_quotes(layer)
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if normalized.is_empty() {
+        return false;
+    }
+    if BARE_WORDS.contains(&normalized.as_str()) {
+        return true;
+    }
+    BARE_NUMBERED.iter().any(|prefix| {
+        normalized.strip_prefix(prefix).is_some_and(|digits| {
+            (1..=2).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+        })
+    })
+}
+
+/// What may start the word inside a delimiter pair.
+#[derive(Clone, Copy)]
+enum First {
+    /// A letter or `_` (`#s2#`, `%sub1%`): digits would clash with real text.
+    Letter,
+    /// Any word character (`{0}` from format strings is a macro too).
+    Any,
+}
+
+/// One delimiter form: `open` word `close`.
+struct Dialect {
+    open: &'static [u8],
+    /// Empty for prefix-only forms (`$x`).
+    close: &'static [u8],
+    /// Spaces allowed between the delimiters and the word (`{{ click_id }}`).
+    spaces: bool,
+    first: First,
+    /// `%x%` needs the percent-encoding check (see the module docs).
+    percent: bool,
+}
+
+/// `{{x}}`, `${x}` and `{{{x}}}` contain `{x}`; `[[x]]`, `[[[x]]]` contain `[x]`; `##x##`
+/// contains `#x#`; `!!!x!!!` contains `!!x!!`; so one entry covers each family.
+const DIALECTS: &[Dialect] = &[
+    Dialect {
+        open: b"{",
+        close: b"}",
+        spaces: true,
+        first: First::Any,
+        percent: false,
+    },
+    Dialect {
+        open: b"[",
+        close: b"]",
+        spaces: true,
+        first: First::Letter,
+        percent: false,
+    },
+    Dialect {
+        open: b"<",
+        close: b">",
+        spaces: true,
+        first: First::Letter,
+        percent: false,
+    },
+    Dialect {
+        open: b"#",
+        close: b"#",
+        spaces: false,
+        first: First::Letter,
+        percent: false,
+    },
+    Dialect {
+        open: b"%",
+        close: b"%",
+        spaces: false,
+        first: First::Letter,
+        percent: true,
+    },
+    Dialect {
+        open: b"@",
+        close: b"@",
+        spaces: false,
+        first: First::Letter,
+        percent: false,
+    },
+    Dialect {
+        open: b"!!",
+        close: b"!!",
+        spaces: false,
+        first: First::Letter,
+        percent: false,
+    },
+    Dialect {
+        open: b"$",
+        close: b"",
+        spaces: false,
+        first: First::Letter,
+        percent: false,
+    },
+];
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')
+}
+
+fn skip_spaces(bytes: &[u8], mut at: usize) -> usize {
+    while at < bytes.len() && (bytes[at] == b' ' || bytes[at] == b'\t') {
+        at += 1;
+    }
+    at
+}
+
+impl Dialect {
+    fn occurs_in(&self, layer: &str) -> bool {
+        let bytes = layer.as_bytes();
+        // Computed at most once, and only for a `%x%` candidate whose word starts with hex.
+        let mut reads_as_encoding: Option<bool> = None;
+        let mut at = 0;
+        while at + self.open.len() <= bytes.len() {
+            if !bytes[at..].starts_with(self.open) {
+                at += 1;
+                continue;
+            }
+            let mut start = at + self.open.len();
+            if self.spaces {
+                start = skip_spaces(bytes, start);
+            }
+            let len = bytes[start..]
+                .iter()
+                .take_while(|&&b| is_word_byte(b))
+                .count();
+            let word = &bytes[start..start + len];
+            let first_ok = match (self.first, word.first()) {
+                (_, None) => false,
+                (First::Any, Some(_)) => true,
+                (First::Letter, Some(&b)) => b.is_ascii_alphabetic() || b == b'_',
+            };
+            if first_ok {
+                let mut end = start + len;
+                if self.spaces {
+                    end = skip_spaces(bytes, end);
+                }
+                if bytes[end..].starts_with(self.close)
+                    && (!self.percent
+                        || !percent_word_is_encoding(word, layer, &mut reads_as_encoding))
+                {
+                    return true;
+                }
+            }
+            at += 1;
+        }
+        false
+    }
+}
+
+/// True when the word of a `%word%` candidate is better read as percent-encoding.
+fn percent_word_is_encoding(word: &[u8], layer: &str, cache: &mut Option<bool>) -> bool {
+    let hex_start = word.len() >= 2 && word[0].is_ascii_hexdigit() && word[1].is_ascii_hexdigit();
+    if !hex_start {
+        return false;
+    }
+    if word.len() == 2 {
+        return true;
+    }
+    *cache
+        .get_or_insert_with(|| matches!(percent_decode_str(layer).decode_utf8(), Ok(Cow::Owned(_))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::click_id::ClickIdSigner;
+    use proptest::prelude::*;
+    use ValueShape::{LiteralMacro, Missing, Value};
+
+    #[test]
+    fn dialects_of_real_networks() {
+        let cases: &[(&str, ValueShape, &str)] = &[
+            // TUNE / HasOffers
+            ("{aff_sub}", LiteralMacro, "TUNE aff_sub"),
+            ("{aff_sub2}", LiteralMacro, "TUNE aff_sub2"),
+            ("{transaction_id}", LiteralMacro, "TUNE transaction_id"),
+            ("{AFF_SUB}", LiteralMacro, "TUNE upper case"),
+            // CAKE, MaxBounty (when URL-encoded so the fragment survives)
+            ("#s2#", LiteralMacro, "CAKE s2"),
+            ("#tid#", LiteralMacro, "CAKE tid"),
+            ("#S2#", LiteralMacro, "MaxBounty S2"),
+            ("%23s2%23", LiteralMacro, "CAKE s2 still encoded"),
+            ("##s2##", LiteralMacro, "doubled hashes"),
+            // Everflow
+            ("{sub1}", LiteralMacro, "Everflow sub1"),
+            ("{Sub5}", LiteralMacro, "Everflow wrong case"),
+            ("{sub_5}", LiteralMacro, "Everflow wrong spelling"),
+            (
+                "{payout_amount}",
+                LiteralMacro,
+                "Everflow payout macro in the id slot",
+            ),
+            // Affise, Voluum, Binom, Keitaro, RedTrack
+            ("{clickid}", LiteralMacro, "Affise/Voluum/Binom clickid"),
+            ("{ClickID}", LiteralMacro, "mixed case clickid"),
+            ("{subid}", LiteralMacro, "Keitaro subid"),
+            ("{click_id}", LiteralMacro, "clickmatch's own token"),
+            // Prosper202 and bracket families
+            ("[[subid]]", LiteralMacro, "Prosper202"),
+            ("[subid]", LiteralMacro, "single brackets"),
+            ("[[[subid]]]", LiteralMacro, "triple brackets"),
+            ("[[ subid ]]", LiteralMacro, "spaced brackets"),
+            ("<click_id>", LiteralMacro, "angle brackets"),
+            ("{{click_id}}", LiteralMacro, "double braces"),
+            ("{{ click_id }}", LiteralMacro, "jinja spacing"),
+            ("${click_id}", LiteralMacro, "shell style"),
+            ("$clickid", LiteralMacro, "dollar prefix"),
+            ("%clickid%", LiteralMacro, "percent delimited"),
+            ("%CLICK_ID%", LiteralMacro, "percent delimited upper"),
+            (
+                "%aff_sub%",
+                LiteralMacro,
+                "percent delimited, hex-looking start",
+            ),
+            ("!!!clickid!!!", LiteralMacro, "bang delimited"),
+            ("@clickid@", LiteralMacro, "at delimited"),
+            // AdCombo and friends: URL-encoded once or twice more
+            ("%7Bsubid%7D", LiteralMacro, "AdCombo encoded"),
+            ("%7bsubid%7d", LiteralMacro, "AdCombo lowercase hex"),
+            ("%7Bcid%7D", LiteralMacro, "encoded cid"),
+            ("%257Bsub1%257D", LiteralMacro, "double encoded"),
+            ("%5B%5Bsubid%5D%5D", LiteralMacro, "encoded Prosper202"),
+            ("%24%7Bclick_id%7D", LiteralMacro, "encoded shell style"),
+            ("%3Cclick_id%3E", LiteralMacro, "encoded angle brackets"),
+            // Contained in a longer value
+            ("abc{sub1}", LiteralMacro, "prefix then macro"),
+            ("{sub1}-{sub2}", LiteralMacro, "two macros"),
+            ("\"{click_id}\"", LiteralMacro, "quoted macro"),
+            (" {click_id} ", LiteralMacro, "padded macro"),
+            ("{0}", LiteralMacro, "format string"),
+            // Bare template words
+            ("REPLACE", LiteralMacro, "bare REPLACE"),
+            ("CLICK_ID", LiteralMacro, "bare CLICK_ID"),
+            ("CLICKID", LiteralMacro, "bare CLICKID"),
+            ("click-id", LiteralMacro, "bare click-id"),
+            ("SUBID", LiteralMacro, "bare SUBID"),
+            ("aff_sub", LiteralMacro, "bare aff_sub"),
+            ("sub1", LiteralMacro, "bare sub1"),
+            ("'s2'", LiteralMacro, "bare quoted s2"),
+            // Placeholders
+            ("", Missing, "empty"),
+            ("   ", Missing, "whitespace"),
+            ("undefined", Missing, "javascript undefined"),
+            ("NULL", Missing, "sql null"),
+            ("None", Missing, "python none"),
+            ("nil", Missing, "ruby nil"),
+            ("(null)", Missing, "printf null"),
+            ("N/A", Missing, "n/a"),
+            ("-", Missing, "dash"),
+            ("\"null\"", Missing, "quoted null"),
+            ("''", Missing, "empty quotes"),
+            ("%22undefined%22", Missing, "encoded quoted undefined"),
+            ("%20", Missing, "encoded space"),
+            ("%2520", Missing, "double encoded space"),
+            // Values
+            ("0123456789abcdefghjkmnpqrs", Value, "26 crockford chars"),
+            ("0123456789ABCDEFGHJKMNPQRS", Value, "upper-case 26 chars"),
+            ("12345", Value, "Prosper202 integer id"),
+            ("a1b2c3d4e5f60718293a4b5c6d7e8f90", Value, "Everflow hex id"),
+            ("AbCdEfGhIjKlMnOpQrStUvWxYz", Value, "Voluum mixed-case id"),
+            ("%C3%A9t%C3%A9", Value, "double-encoded utf-8 is not %x%"),
+            ("%C3%A9", Value, "double-encoded e-acute"),
+            ("50%", Value, "lone percent"),
+            ("user@example.com", Value, "single at sign"),
+            ("#123#", Value, "digits between hashes"),
+            ("[1]", Value, "digit in brackets"),
+            ("$5", Value, "dollar amount"),
+            ("{}", Value, "empty braces hold no word"),
+            ("subway", Value, "a word that merely starts like sub"),
+        ];
+        assert!(cases.len() >= 40);
+        for &(raw, expected, label) in cases {
+            assert_eq!(shape(raw), expected, "{label}: {raw:?}");
+        }
+    }
+
+    #[test]
+    fn decode_layers_stop_at_the_first_fixpoint_or_invalid_utf8() {
+        assert_eq!(decode_layers("abc", 2).len(), 1);
+        assert_eq!(decode_layers("%257B", 2), vec!["%257B", "%7B", "{"]);
+        assert_eq!(decode_layers("%25257B", 2).len(), 3);
+        assert_eq!(decode_layers("%aff_sub%", 2).len(), 1);
+    }
+
+    #[test]
+    fn strips_nested_quotes_and_whitespace() {
+        assert_eq!(strip_whitespace_and_quotes(" \"' x '\" "), "x");
+        assert_eq!(strip_whitespace_and_quotes("\u{201C}x\u{201D}"), "x");
+    }
+
+    fn wrap(form: usize, word: &str) -> String {
+        match form {
+            0 => format!("{{{word}}}"),
+            1 => format!("{{{{{word}}}}}"),
+            2 => format!("${{{word}}}"),
+            3 => format!("#{word}#"),
+            4 => format!("##{word}##"),
+            5 => format!("%{word}%"),
+            6 => format!("<{word}>"),
+            7 => format!("[{word}]"),
+            8 => format!("[[{word}]]"),
+            9 => format!("[[[{word}]]]"),
+            10 => format!("!!!{word}!!!"),
+            11 => format!("${word}"),
+            _ => format!("@{word}@"),
+        }
+    }
+
+    fn encode(text: &str) -> String {
+        percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    }
+
+    proptest! {
+        #[test]
+        fn genuine_click_ids_are_values(time in 0u64..(1 << 48), random: u64, upper: bool) {
+            let signer = ClickIdSigner::new(b"macros".to_vec(), vec![]);
+            let mut text = signer.mint(time, random).to_string();
+            if upper {
+                text = text.to_ascii_uppercase();
+            }
+            prop_assert_eq!(shape(&text), Value);
+        }
+
+        #[test]
+        fn every_dialect_in_any_case_and_encoding_is_a_macro(
+            word in "[a-zA-Z_][a-zA-Z0-9_]{0,15}",
+            form in 0usize..13,
+            encodings in 0usize..3,
+            prefix in "[a-z0-9]{0,4}",
+        ) {
+            // `%x%` with a hex-looking start is ambiguous by design (module docs).
+            prop_assume!(!(form == 5 && word.len() >= 2
+                && word.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit)));
+            let mut text = format!("{prefix}{}", wrap(form, &word));
+            for _ in 0..encodings {
+                text = encode(&text);
+            }
+            prop_assert_eq!(shape(&text), LiteralMacro, "{}", text);
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(raw in "\\PC{0,64}") {
+            let _ = shape(&raw);
+        }
+
+        #[test]
+        fn alphanumeric_values_longer_than_bare_words_are_values(raw in "[a-zA-Z0-9]{16,40}") {
+            prop_assert_eq!(shape(&raw), Value);
+        }
+    }
 }

@@ -110,6 +110,49 @@ pub fn hint_text(code: &str) -> &'static str {
              not come through /c/, or the click was produced elsewhere"
         }
         "network_retry" => "a repeat of a conversion already recorded (network retry)",
+        "click_id_whitespace_or_quotes" => {
+            "the click ID arrives wrapped in whitespace or quotes (recovered): remove the \
+             spaces or quotes around the click-ID macro in the network's postback template"
+        }
+        "click_id_case_changed" => {
+            "the network changes the click ID's letter case (recovered): ask it to pass the \
+             sub-parameter unchanged"
+        }
+        "click_id_trailing_junk" => {
+            "the click ID arrives with extra characters next to it, such as `<id>&`, \
+             `<id>_123` or `<id>/` (recovered): remove what the template adds around the \
+             click-ID macro"
+        }
+        "click_id_duplicated" => {
+            "the click ID arrives twice, as `<id>,<id>` or in a repeated click-ID parameter \
+             (recovered): keep a single click-ID macro in the postback template"
+        }
+        "click_id_query_in_value" => {
+            "the rest of the query is encoded into the click-ID value, as in \
+             `<id>%26payout%3D1` (recovered; payout and other fields are lost): write `&` and \
+             `=` in the template literally, not URL-encoded"
+        }
+        "click_id_second_question_mark" => {
+            "the postback template has a second `?` where `&` belongs, as in `<id>?payout=1` \
+             or `x?cid=<id>` (recovered): replace the second `?` with `&`"
+        }
+        "click_id_html_escaped_key" => {
+            "the template contains `&amp;` from HTML (recovered): replace `&amp;` with `&`"
+        }
+        "click_id_key_contains_value" => {
+            "the click ID arrives inside a parameter name, as in `cid%3D<id>` or `&<id>` \
+             (recovered): the template URL-encodes or omits the `=` after the click-ID \
+             parameter name"
+        }
+        "click_id_other_param" => {
+            "the network sends the click ID under a parameter this route does not read, such \
+             as `s2` (recovered): add that name as an alias of the route's click-ID parameter \
+             or fix the template"
+        }
+        "click_id_double_encoded" => {
+            "the click ID arrives URL-encoded twice (recovered): the network encodes the \
+             macro's value again; pass it unencoded"
+        }
         _ => "see the clickmatch runbook for this hint code",
     }
 }

@@ -1,1 +1,129 @@
-//! placeholder
+//! HTTP ingest: `GET /c/{campaign}` records a click and redirects; `/postback[/{route}]` records
+//! the raw postback and answers after the broker's acknowledgement.
+//!
+//! Handlers parse, ask `clickmatch-core`, publish, and map the result to a status code; no
+//! attribution logic lives here.
+
+mod clicks;
+pub mod metrics;
+mod postbacks;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use clickmatch_core::model::Account;
+use clickmatch_core::params::ParamLimits;
+use clickmatch_kafka::Publisher;
+use prometheus::{Encoder, Registry, TextEncoder};
+
+pub use metrics::IngestMetrics;
+
+/// Topic names ingest publishes to.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    pub clicks: String,
+    pub postbacks: String,
+}
+
+/// Shared state of the ingest service.
+pub struct Ingest {
+    pub account: Arc<Account>,
+    pub publisher: Publisher,
+    pub topics: Topics,
+    pub metrics: IngestMetrics,
+    pub registry: Registry,
+    pub limits: ParamLimits,
+    pub max_body_bytes: usize,
+}
+
+type Shared = Arc<Ingest>;
+
+/// The ingest router. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`.
+pub fn router(ingest: Arc<Ingest>) -> Router {
+    let max_body = ingest.max_body_bytes;
+    Router::new()
+        .route("/c/{campaign}", get(clicks::redirect))
+        .route("/clicks", post(clicks::register))
+        .route("/postback", get(postbacks::global).post(postbacks::global))
+        .route("/postback/{route}", get(postbacks::routed).post(postbacks::routed))
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .layer(middleware::from_fn_with_state(ingest.clone(), observe))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(15),
+        ))
+        .with_state(ingest)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    ingest: Arc<Ingest>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(ingest).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+async fn observe(State(ingest): State<Shared>, request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    ingest
+        .metrics
+        .http_duration
+        .with_label_values(&[endpoint.as_str(), response.status().as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn metrics_text(State(ingest): State<Shared>) -> Response {
+    let mut buffer = Vec::new();
+    let families = ingest.registry.gather();
+    if let Err(e) = TextEncoder::new().encode(&families, &mut buffer) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], buffer).into_response()
+}
+
+async fn ready(State(ingest): State<Shared>) -> Response {
+    let publisher = ingest.publisher.clone();
+    let reachable = tokio::task::spawn_blocking(move || publisher.is_reachable(Duration::from_secs(1)))
+        .await
+        .unwrap_or(false);
+    if reachable {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "kafka unreachable\n").into_response()
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// A random 128-bit identifier in hex (postback IDs).
+pub(crate) fn random_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}

@@ -1,1 +1,22 @@
-//! placeholder
+//! Kafka adapters for clickmatch, all through rdkafka with ordinary bootstrap servers, so they
+//! run unchanged against Apache Kafka, Redpanda or librdkafka's mock cluster.
+
+pub mod broker;
+pub mod consumer;
+pub mod offsets;
+pub mod producer;
+pub mod topics;
+
+pub use broker::LocalBroker;
+pub use producer::{Publisher, PublishError};
+
+/// Errors at this crate's boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaAdapterError {
+    #[error("kafka client: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+    #[error("local broker: {0}")]
+    Broker(String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,335 @@
+//! Command-line parsing and the commands themselves.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
+use clickmatch_cli::{demo, report};
+use clickmatch_clickhouse::{migrate, ping, LocalServer};
+use clickmatch_config::{process_env, Config};
+use clickmatch_kafka::LocalBroker;
+
+/// clickmatch attributes ad conversions to clicks: ingest records clicks and raw postbacks into
+/// Kafka, the joiner matches them within each offer's attribution window and writes attributed
+/// and unattributed conversions (with the precise reason) to ClickHouse.
+///
+/// Configuration: one TOML file (--config or CLICKMATCH_CONFIG; see config/demo.toml) plus
+/// CLICKMATCH_<SECTION>_<KEY> environment overrides, e.g. CLICKMATCH_CLICKHOUSE_URL.
+/// Logs: CLICKMATCH_LOG (e.g. `info`, `clickmatch_joiner=debug`).
+#[derive(Debug, Parser)]
+#[command(name = "clickmatch", version, about, long_about)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "CLICKMATCH_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The embedded default: in-process broker, local ClickHouse, ingest and joiner in one
+    /// process, demo traffic through real HTTP, then a report read back from ClickHouse.
+    Dev(DevArgs),
+    /// Serve the HTTP ingest (clicks, postbacks, metrics).
+    Ingest {
+        /// Listen address; overrides ingest.listen.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Run the stream joiner (consumer group member) writing to ClickHouse.
+    Join {
+        /// Also serve /metrics and /healthz on this address.
+        #[arg(long)]
+        metrics_listen: Option<String>,
+    },
+    /// Create or upgrade the ClickHouse database and tables (idempotent).
+    Migrate {
+        /// Overrides clickhouse.url.
+        #[arg(long)]
+        clickhouse_url: Option<String>,
+    },
+    /// A standalone local Kafka-protocol broker (librdkafka's mock cluster) on a fixed port,
+    /// with clickmatch's topics created, for multi-process local runs and tests.
+    Broker {
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        listen: String,
+        /// Partitions of each topic (both topics get the same count).
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
+    },
+    /// Run a ClickHouse server in a folder of its own on loopback until interrupted (used by
+    /// the test suite and `dev`).
+    LocalClickhouse {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 8123)]
+        http_port: u16,
+        #[arg(long, default_value_t = 9000)]
+        tcp_port: u16,
+    },
+    /// Print the postback URLs to paste into a network: the global one and each route's.
+    PostbackUrl {
+        /// Only this route.
+        #[arg(long)]
+        route: Option<String>,
+        /// Public base URL; overrides ingest.public_url.
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct DevArgs {
+    /// Keep the pipeline running after the report, for manual tries (Ctrl-C stops it).
+    #[arg(long)]
+    serve: bool,
+    /// HTTP address of ingest.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// ClickHouse to use; when nothing answers there and clickhouse-server is installed, dev
+    /// starts its own on that port in --data-dir.
+    #[arg(long, default_value = "http://127.0.0.1:8123")]
+    clickhouse_url: String,
+    /// Folder for the ClickHouse server dev starts.
+    #[arg(long, default_value = ".clickmatch-dev")]
+    data_dir: PathBuf,
+    /// Skip the demo traffic (with --serve: an empty pipeline to try by hand).
+    #[arg(long)]
+    no_demo: bool,
+}
+
+impl Cli {
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Dev(_) | Command::PostbackUrl { .. } => "warn",
+            _ => "info",
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    let env = process_env();
+    match path {
+        Some(path) => Ok(Config::load(path, &env)?),
+        None => bail!("this command needs --config FILE (or CLICKMATCH_CONFIG); config/demo.toml is an example"),
+    }
+}
+
+pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Dev(args) => dev(cli.config.as_deref(), args).await,
+        Command::Ingest { listen } => {
+            let config = load_config(cli.config.as_deref())?;
+            let listen = listen.unwrap_or_else(|| config.ingest.listen.clone());
+            let pipeline = Pipeline::start(&config, Roles { ingest: true, join: false }, &listen).await?;
+            tracing::info!(addr = ?pipeline.http_addr, "ingest listening");
+            pipeline.run_until(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Join { metrics_listen } => {
+            let config = load_config(cli.config.as_deref())?;
+            let _ = metrics_listen;
+            let pipeline = Pipeline::start(&config, Roles { ingest: false, join: true }, "").await?;
+            pipeline.run_until(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { clickhouse_url } => {
+            let config = load_config(cli.config.as_deref())?;
+            let mut settings = clickhouse_settings(&config);
+            if let Some(url) = clickhouse_url {
+                settings.url = url;
+            }
+            let report = migrate(&settings).await?;
+            println!("{report:?}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Broker { listen, partitions } => {
+            let config = Config::demo(&process_env())?;
+            let broker = LocalBroker::start(&[&config.kafka.clicks_topic, &config.kafka.postbacks_topic], partitions)?;
+            let listen_addr = listen.parse().with_context(|| format!("--listen {listen}"))?;
+            println!(
+                "broker: bootstrap.servers={listen} (mock broker at {}); topics {} and {} with {partitions} partitions",
+                broker.bootstrap_servers(),
+                config.kafka.clicks_topic,
+                config.kafka.postbacks_topic
+            );
+            let target = broker.broker_addr()?;
+            tokio::select! {
+                result = clickmatch_kafka::broker::forward(listen_addr, target) => result?,
+                _ = shutdown_signal() => {}
+            }
+            drop(broker);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::LocalClickhouse { dir, http_port, tcp_port } => {
+            let server = tokio::task::spawn_blocking(move || LocalServer::start(&dir, http_port, tcp_port)).await??;
+            println!("clickhouse: {} (data in {})", server.url(), server.dir().display());
+            shutdown_signal().await;
+            drop(server);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::PostbackUrl { route, base_url } => {
+            let config = match cli.config.as_deref() {
+                Some(path) => Config::load(path, &process_env())?,
+                None => Config::demo(&process_env())?,
+            };
+            let base = base_url.unwrap_or_else(|| config.ingest.public_url.clone());
+            for line in postback_urls(&config, &base, route.as_deref())? {
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// One line per route: the URL with the route's first parameter names and our macro names.
+fn postback_urls(config: &Config, base: &str, only: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let account = &config.account;
+    let mut routes = vec![(None, &account.global_route)];
+    routes.extend(account.routes.iter().map(|(name, route)| (Some(name.as_str()), route)));
+    let mut lines = Vec::new();
+    for (name, route) in routes {
+        if only.is_some() && only != Some(name.unwrap_or("global")) {
+            continue;
+        }
+        let path = match name {
+            None => "/postback".to_string(),
+            Some(name) => format!("/postback/{name}"),
+        };
+        let mut query = vec![
+            format!("{}={{click_id}}", route.params.click_id[0]),
+            format!("{}={{payout}}", route.params.payout[0]),
+        ];
+        if route.offer_id.is_none() {
+            query.push(format!("{}={{offer_id}}", route.params.offer[0]));
+        }
+        query.push(format!("{}={{transaction_id}}", route.params.txid[0]));
+        if let Some(token) = &route.token {
+            query.push(format!("{}={}", route.params.token[0], token.expose()));
+        }
+        let label = name.unwrap_or("global (every offer inherits it)");
+        lines.push(format!("{label}: {base}{path}?{}", query.join("&")));
+    }
+    if lines.is_empty() {
+        bail!("no route named {:?}", only.unwrap_or_default());
+    }
+    Ok(lines)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn unix_now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// A ClickHouse at `url`, or one started in `data_dir` on that URL's port.
+async fn clickhouse_for_dev(url: &str, data_dir: &Path) -> anyhow::Result<Option<LocalServer>> {
+    if ping(url).await {
+        return Ok(None);
+    }
+    if !LocalServer::is_installed() {
+        bail!(
+            "nothing answers at {url} and clickhouse-server is not installed: \
+             `apt-get install clickhouse-server clickhouse-client`, or pass --clickhouse-url"
+        );
+    }
+    let port: u16 = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .with_context(|| format!("cannot read a port from {url}"))?;
+    let tcp_port = clickmatch_clickhouse::local_server::free_port()?;
+    let dir = data_dir.join("clickhouse");
+    eprintln!("starting clickhouse-server on 127.0.0.1:{port} with data in {}", dir.display());
+    let server = tokio::task::spawn_blocking(move || LocalServer::start(&dir, port, tcp_port)).await??;
+    Ok(Some(server))
+}
+
+async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCode> {
+    let env = process_env();
+    let mut config = match config_path {
+        Some(path) => Config::load(path, &env)?,
+        None => Config::demo(&env)?,
+    };
+    config.clickhouse.url = args.clickhouse_url.clone();
+    let started = Instant::now();
+    let since_s = unix_now().as_secs() as u32;
+
+    let broker = LocalBroker::start(&[&config.kafka.clicks_topic, &config.kafka.postbacks_topic], 4)?;
+    config.kafka.bootstrap_servers = broker.bootstrap_servers().to_string();
+    let clickhouse_server = clickhouse_for_dev(&config.clickhouse.url, &args.data_dir).await?;
+    let settings = clickhouse_settings(&config);
+    migrate(&settings).await.context("migrating ClickHouse")?;
+
+    let pipeline = Pipeline::start(&config, Roles { ingest: true, join: true }, &args.listen).await?;
+    let base = pipeline.base_url().expect("ingest runs in dev");
+    println!("clickmatch dev: ingest {base}, broker {}, ClickHouse {} (database {})", broker.bootstrap_servers(), settings.url, settings.database);
+
+    let mut exit = ExitCode::SUCCESS;
+    if !args.no_demo {
+        let traffic = demo::run(&base, &config.account).await?;
+        println!("\ndemo traffic: {} clicks, {} postbacks", traffic.clicks, traffic.postbacks);
+        for line in &traffic.log {
+            println!("  {line}");
+        }
+        // Wait until ClickHouse holds a row for every recorded postback.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let report = loop {
+            let report = report::read(&settings, since_s).await?;
+            let complete = report.postbacks() >= traffic.postbacks as u64 && report.clicks >= traffic.clicks as u64;
+            if complete || Instant::now() > deadline {
+                break report;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        println!("\nreport (read back from ClickHouse, rows since this run started):");
+        print!("{}", report::render(&report, Some(&traffic.expected)));
+        let expected: std::collections::BTreeMap<String, u64> =
+            traffic.expected.iter().map(|(k, v)| (k.clone(), *v as u64)).collect();
+        if report.outcomes() != expected || report.clicks != traffic.clicks as u64 {
+            exit = ExitCode::FAILURE;
+        }
+        println!("  elapsed {:.1} s", started.elapsed().as_secs_f64());
+    }
+
+    let db = &settings.database;
+    let client_port = clickhouse_server
+        .as_ref()
+        .map(|s| format!(" --port {}", s.tcp_port()))
+        .unwrap_or_default();
+    println!("\nwhere the data is: ClickHouse {} database `{db}`, tables clicks, conversions, unattributed{}", settings.url,
+        clickhouse_server.as_ref().map(|s| format!(" (server data in {})", s.dir().display())).unwrap_or_default());
+    println!("example queries:");
+    println!("  clickhouse-client{client_port} --query \"SELECT reason, count() FROM {db}.unattributed FINAL GROUP BY reason ORDER BY count() DESC\"");
+    println!("  clickhouse-client{client_port} --query \"SELECT offer_id, route, count(), sum(payout) FROM {db}.conversions FINAL GROUP BY offer_id, route\"");
+
+    if args.serve {
+        println!("\nserving: try  curl -i '{base}/c/demo?sub1=me'  then  curl '{base}/postback?cid=<click id>&payout=2'   (Ctrl-C stops)");
+        println!("metrics: {base}/metrics");
+        pipeline.run_until(shutdown_signal()).await?;
+    } else {
+        pipeline.stop().await?;
+    }
+    drop(broker);
+    drop(clickhouse_server);
+    Ok(exit)
+}

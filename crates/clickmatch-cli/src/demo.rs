@@ -1,0 +1,185 @@
+//! Demo traffic for `clickmatch dev`: real HTTP requests to ingest, clicks with redirects and
+//! postbacks in several network dialects, including the broken ones operators meet every day.
+//! Each postback's expected outcome is recorded, so the report can check ClickHouse against it.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clickmatch_core::model::{Account, DAY_MS};
+use clickmatch_core::ClickId;
+use reqwest::StatusCode;
+
+/// Key of expected outcomes: `attributed` or an unattributed reason.
+pub const ATTRIBUTED: &str = "attributed";
+
+/// What the demo sent and what it expects ClickHouse to hold.
+#[derive(Debug, Default, Clone)]
+pub struct DemoTraffic {
+    pub clicks: usize,
+    /// Postbacks ingest recorded (answered 200, 403 or 404).
+    pub postbacks: usize,
+    /// Expected rows by outcome: `attributed` or a reason.
+    pub expected: BTreeMap<String, usize>,
+    /// One line per postback: dialect, what was wrong, expected outcome.
+    pub log: Vec<String>,
+}
+
+impl DemoTraffic {
+    fn expect(&mut self, outcome: &str, line: String) {
+        *self.expected.entry(outcome.to_string()).or_default() += 1;
+        self.postbacks += 1;
+        self.log.push(format!("{line:<70} → {outcome}"));
+    }
+}
+
+/// An HTTP client that does not follow redirects (the offer URL is not ours to visit).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .expect("HTTP client")
+}
+
+/// Sends a click to `/c/{campaign}` and returns the click ID found in the redirect.
+pub async fn click(client: &reqwest::Client, base: &str, campaign: &str, sub1: &str) -> anyhow::Result<String> {
+    let response = client
+        .get(format!("{base}/c/{campaign}"))
+        .query(&[("sub1", sub1)])
+        .send()
+        .await
+        .context("click request")?;
+    if response.status() != StatusCode::FOUND {
+        bail!("/c/{campaign} answered {}", response.status());
+    }
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .context("redirect without Location")?;
+    click_id_in(location).with_context(|| format!("no click ID in redirect {location}"))
+}
+
+/// The clickmatch click ID among a URL's query values.
+pub fn click_id_in(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(_, v)| v.into_owned())
+        .find(|v| ClickId::parse(v).is_ok())
+}
+
+/// Sends a GET postback and returns the HTTP status.
+pub async fn postback_get(client: &reqwest::Client, base: &str, path: &str, query: &[(&str, &str)]) -> anyhow::Result<StatusCode> {
+    let response = client
+        .get(format!("{base}{path}"))
+        .query(query)
+        .send()
+        .await
+        .context("postback request")?;
+    Ok(response.status())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+fn recorded(status: StatusCode) -> bool {
+    matches!(status, StatusCode::OK | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND)
+}
+
+/// Runs the demo scenario against the ingest at `base` configured with `account` (the
+/// built-in demo configuration).
+pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
+    let client = http_client();
+    let mut traffic = DemoTraffic::default();
+    let lead_token = account
+        .routes
+        .get("lead")
+        .and_then(|r| r.token.as_ref())
+        .map(|t| t.expose().to_string())
+        .context("the demo needs the demo configuration's `lead` route with a token")?;
+
+    let mut sale_clicks = Vec::new();
+    for n in 0..20 {
+        sale_clicks.push(click(&client, base, "demo", &format!("pub-{}", n % 4)).await?);
+    }
+    let mut lead_clicks = Vec::new();
+    for n in 0..10 {
+        lead_clicks.push(click(&client, base, "demo-lead", &format!("pub-{}", n % 3)).await?);
+    }
+    traffic.clicks = sale_clicks.len() + lead_clicks.len();
+
+    let mut send = |status: StatusCode, outcome: &str, line: String| -> anyhow::Result<()> {
+        if !recorded(status) {
+            bail!("postback not recorded ({status}): {line}");
+        }
+        traffic.expect(outcome, line);
+        Ok(())
+    };
+
+    // TUNE/HasOffers on the global route: cid={aff_sub}&payout={payout}&offer={offer_id}.
+    for (n, id) in sale_clicks.iter().take(8).enumerate() {
+        let txid = format!("tune-{n}");
+        let status = postback_get(&client, base, "/postback", &[("cid", id), ("payout", "1.75"), ("offer", "1"), ("txid", &txid)]).await?;
+        send(status, ATTRIBUTED, "TUNE global postback".into())?;
+    }
+    // A network retry of the first one.
+    let status = postback_get(&client, base, "/postback", &[("cid", &sale_clicks[0]), ("payout", "1.75"), ("offer", "1"), ("txid", "tune-0")]).await?;
+    send(status, "duplicate", "TUNE retry of the same conversion".into())?;
+
+    // Everflow-style POST with a JSON body on the global route.
+    for id in sale_clicks.iter().skip(8).take(3) {
+        let response = client
+            .post(format!("{base}/postback"))
+            .json(&serde_json::json!({ "click_id": id, "amount": 2.0, "offer_id": "1" }))
+            .send()
+            .await?;
+        send(response.status(), ATTRIBUTED, "Everflow-style JSON POST".into())?;
+    }
+
+    // CAKE on the per-offer `lead` route: s2=#s2#&price=#price#&tid=#tid#.
+    for (n, id) in lead_clicks.iter().take(5).enumerate() {
+        let tid = format!("cake-{n}");
+        let status = postback_get(&client, base, "/postback/lead", &[("s2", id), ("price", "9.99"), ("tid", &tid), ("token", &lead_token)]).await?;
+        send(status, ATTRIBUTED, "CAKE lead route (fixed payout)".into())?;
+    }
+
+    // Broken postbacks, one per reason.
+    let status = postback_get(&client, base, "/postback", &[("payout", "1.75"), ("offer", "1")]).await?;
+    send(status, "missing_click_id", "no click ID at all".into())?;
+    let status = postback_get(&client, base, "/postback/lead", &[("token", &lead_token), ("s2", "")]).await?;
+    send(status, "missing_click_id", "CAKE #s2# unencoded: cut at the fragment".into())?;
+    let status = postback_get(&client, base, "/postback", &[("cid", "{sub1}"), ("payout", "1.75")]).await?;
+    send(status, "unsubstituted_macro", "literal {sub1}".into())?;
+    let status = postback_get(&client, base, "/postback/lead", &[("s2", "#s2#"), ("token", &lead_token)]).await?;
+    send(status, "unsubstituted_macro", "CAKE literal #s2#".into())?;
+    let truncated = &sale_clicks[11][..20];
+    let status = postback_get(&client, base, "/postback", &[("cid", truncated), ("payout", "1")]).await?;
+    send(status, "malformed_click_id", "click ID truncated to 20 characters".into())?;
+    let forged = forge(&sale_clicks[12]);
+    let status = postback_get(&client, base, "/postback", &[("cid", &forged), ("payout", "100")]).await?;
+    send(status, "invalid_signature", "one character of a click ID changed".into())?;
+    let unknown = account.signer.mint_now(now_ms()).to_string();
+    let status = postback_get(&client, base, "/postback", &[("cid", &unknown), ("payout", "1")]).await?;
+    send(status, "unknown_click_id", "genuine-looking ID whose click never came".into())?;
+    let old = account.signer.mint_now(now_ms() - 40 * DAY_MS).to_string();
+    let status = postback_get(&client, base, "/postback", &[("cid", &old), ("payout", "1")]).await?;
+    send(status, "expired", "click 40 days old (window 30 days)".into())?;
+    let status = postback_get(&client, base, "/postback/lead", &[("s2", &lead_clicks[5]), ("token", "wrong-token")]).await?;
+    send(status, "unauthorized", "wrong route token".into())?;
+    let status = postback_get(&client, base, "/postback/nope", &[("cid", &sale_clicks[13])]).await?;
+    send(status, "unknown_route", "route that is not configured".into())?;
+    Ok(traffic)
+}
+
+/// The same ID with its last character changed: well-formed, signature broken.
+pub fn forge(id: &str) -> String {
+    let mut forged = id.to_string();
+    let last = if forged.ends_with('0') { "1" } else { "0" };
+    forged.replace_range(forged.len() - 1.., last);
+    forged
+}

@@ -1,0 +1,6 @@
+//! The pieces of the `clickmatch` binary that tests reuse: assembling a pipeline from a
+//! configuration, the demo traffic and the report.
+
+pub mod demo;
+pub mod pipeline;
+pub mod report;

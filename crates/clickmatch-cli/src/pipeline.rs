@@ -1,0 +1,167 @@
+//! Assembles ingest and joiner from a validated configuration: the one place that wires
+//! adapters together, used by `ingest`, `join`, `dev` and the end-to-end tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clickmatch_clickhouse::{ClickHouseSettings, ClickHouseSink};
+use clickmatch_config::Config;
+use clickmatch_core::params::ParamLimits;
+use clickmatch_ingest::{Ingest, IngestMetrics, Topics};
+use clickmatch_joiner::{Joiner, JoinerMetrics};
+use clickmatch_kafka::Publisher;
+use prometheus::Registry;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// ClickHouse settings from the configuration.
+pub fn clickhouse_settings(config: &Config) -> ClickHouseSettings {
+    ClickHouseSettings {
+        url: config.clickhouse.url.clone(),
+        database: config.clickhouse.database.clone(),
+        user: config.clickhouse.user.clone(),
+        password: config.clickhouse.password.clone(),
+        validation: config.clickhouse.validation,
+    }
+}
+
+/// Which services a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub ingest: bool,
+    pub join: bool,
+}
+
+/// Running services; dropped or [`Pipeline::stop`]ped, they shut down gracefully.
+pub struct Pipeline {
+    pub http_addr: Option<SocketAddr>,
+    pub registry: Registry,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Pipeline {
+    /// Starts the services of `roles`. Ingest listens on `listen` (port 0 picks a free one).
+    pub async fn start(config: &Config, roles: Roles, listen: &str) -> anyhow::Result<Pipeline> {
+        let registry = Registry::new_custom(None, None).context("metrics registry")?;
+        let account = Arc::new(config.account.clone());
+        let (shutdown, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut http_addr = None;
+
+        if roles.join {
+            let settings = clickhouse_settings(config);
+            let sink = ClickHouseSink::new(&settings).context("ClickHouse sink")?;
+            let joiner = Joiner::new(
+                account.clone(),
+                config.kafka.clone(),
+                config.joiner.clone(),
+                sink,
+                JoinerMetrics::new(&registry).context("joiner metrics")?,
+            );
+            let mut stop = shutdown.subscribe();
+            tasks.push(tokio::spawn(async move {
+                joiner
+                    .run(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+                    .context("joiner")
+            }));
+        }
+
+        if roles.ingest {
+            let publisher = Publisher::new(&config.kafka.bootstrap_servers, &config.kafka.properties)
+                .context("Kafka producer")?;
+            let ingest = Arc::new(Ingest {
+                account: account.clone(),
+                publisher,
+                topics: Topics {
+                    clicks: config.kafka.clicks_topic.clone(),
+                    postbacks: config.kafka.postbacks_topic.clone(),
+                },
+                metrics: IngestMetrics::new(&registry).context("ingest metrics")?,
+                registry: registry.clone(),
+                limits: ParamLimits::default(),
+                max_body_bytes: config.ingest.max_body_bytes,
+            });
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            http_addr = Some(listener.local_addr()?);
+            let mut stop = shutdown.subscribe();
+            tasks.push(tokio::spawn(async move {
+                let publisher = ingest.publisher.clone();
+                clickmatch_ingest::serve(ingest, listener, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+                .context("ingest server")?;
+                // Deliver what the visitors' redirects handed to the producer.
+                tokio::task::spawn_blocking(move || publisher.flush(std::time::Duration::from_secs(10)))
+                    .await?
+                    .context("flushing clicks")?;
+                Ok(())
+            }));
+        }
+
+        Ok(Pipeline {
+            http_addr,
+            registry,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Base URL of the ingest service.
+    pub fn base_url(&self) -> Option<String> {
+        self.http_addr.map(|a| format!("http://{a}"))
+    }
+
+    /// Sum of a counter's samples whose labels include `filter` pairs.
+    pub fn counter(&self, name: &str, filter: &[(&str, &str)]) -> f64 {
+        self.registry
+            .gather()
+            .iter()
+            .filter(|family| family.name() == name)
+            .flat_map(|family| family.get_metric())
+            .filter(|metric| {
+                filter.iter().all(|(k, v)| {
+                    metric
+                        .get_label()
+                        .iter()
+                        .any(|l| l.name() == *k && l.value() == *v)
+                })
+            })
+            .map(|metric| metric.get_counter().get_value())
+            .sum()
+    }
+
+    /// Signals shutdown and waits for every service to finish its last batch.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            task.await.context("service task panicked")??;
+        }
+        Ok(())
+    }
+
+    /// Waits until any service stops (an error) or `shutdown` resolves.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = futures_any(&self.tasks) => {}
+        }
+        self.stop().await
+    }
+}
+
+async fn futures_any(tasks: &[JoinHandle<anyhow::Result<()>>]) {
+    loop {
+        if tasks.iter().any(|t| t.is_finished()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

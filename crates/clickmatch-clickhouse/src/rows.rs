@@ -1,0 +1,427 @@
+//! Row types, field for field the columns of `migrations/`, built from the core types.
+//!
+//! Times are Unix milliseconds in core; a `DateTime` column holds seconds (RowBinary `u32`), and
+//! a `*_ms` `UInt64` column keeps the milliseconds. Payouts are `Decimal(18, 6)`: RowBinary
+//! carries them as `i64` scaled by 10^6.
+
+use clickmatch_core::records::{Click, Conversion, Unattributed};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+/// Sub-parameters stored per click (`sub1`…`sub10`).
+pub const SUB_COUNT: usize = 10;
+
+/// Decimal places of the `payout` columns.
+pub const PAYOUT_SCALE: u32 = 6;
+
+/// Largest mantissa a `Decimal(18, 6)` holds: 999 999 999 999.999999.
+const PAYOUT_MAX_MANTISSA: i64 = 999_999_999_999_999_999;
+
+/// A row of `clicks`.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
+pub struct ClickRow {
+    pub click_id: String,
+    /// Unix seconds (`DateTime`).
+    pub click_time: u32,
+    pub click_time_ms: u64,
+    pub campaign_id: String,
+    pub offer_id: String,
+    pub source: String,
+    pub sub1: String,
+    pub sub2: String,
+    pub sub3: String,
+    pub sub4: String,
+    pub sub5: String,
+    pub sub6: String,
+    pub sub7: String,
+    pub sub8: String,
+    pub sub9: String,
+    pub sub10: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub country: String,
+    pub is_test: bool,
+    pub is_foreign: bool,
+}
+
+/// A row of `conversions`: one version of an attributed conversion.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
+pub struct ConversionRow {
+    pub conversion_id: String,
+    pub click_id: String,
+    pub click_time: u32,
+    pub conversion_time: u32,
+    pub conversion_time_ms: u64,
+    pub postback_id: String,
+    pub campaign_id: String,
+    pub offer_id: String,
+    pub route: String,
+    pub event: String,
+    pub status: String,
+    #[serde(with = "payout")]
+    pub payout: Decimal,
+    pub currency: String,
+    pub txid: String,
+    pub offer_mismatch: bool,
+    pub click_id_repaired: bool,
+    pub repair_hint: String,
+    pub is_test: bool,
+    pub version: u64,
+    /// Postback received → row handed to ClickHouse, in ms.
+    pub latency_ms: u32,
+}
+
+/// A row of `unattributed`.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
+pub struct UnattributedRow {
+    pub postback_id: String,
+    pub received_time: u32,
+    pub received_time_ms: u64,
+    pub route: String,
+    pub reason: String,
+    pub raw_click_id: String,
+    pub offer_id: String,
+    #[serde(with = "payout")]
+    pub payout: Decimal,
+    pub currency: String,
+    pub remote_ip: String,
+    pub raw_params: String,
+    pub hint: String,
+    pub is_test: bool,
+    /// Postback received → row handed to ClickHouse, in ms.
+    pub latency_ms: u32,
+}
+
+/// Column names and ClickHouse types of each table, as the row types write them (checked by
+/// [`crate::schema::check_schema`] against a live server, and against the row types in tests).
+pub const CLICK_COLUMNS: &[(&str, &str)] = &[
+    ("click_id", "String"),
+    ("click_time", "DateTime"),
+    ("click_time_ms", "UInt64"),
+    ("campaign_id", "String"),
+    ("offer_id", "String"),
+    ("source", "String"),
+    ("sub1", "String"),
+    ("sub2", "String"),
+    ("sub3", "String"),
+    ("sub4", "String"),
+    ("sub5", "String"),
+    ("sub6", "String"),
+    ("sub7", "String"),
+    ("sub8", "String"),
+    ("sub9", "String"),
+    ("sub10", "String"),
+    ("ip", "String"),
+    ("user_agent", "String"),
+    ("country", "String"),
+    ("is_test", "UInt8"),
+    ("is_foreign", "UInt8"),
+];
+
+pub const CONVERSION_COLUMNS: &[(&str, &str)] = &[
+    ("conversion_id", "String"),
+    ("click_id", "String"),
+    ("click_time", "DateTime"),
+    ("conversion_time", "DateTime"),
+    ("conversion_time_ms", "UInt64"),
+    ("postback_id", "String"),
+    ("campaign_id", "String"),
+    ("offer_id", "String"),
+    ("route", "String"),
+    ("event", "String"),
+    ("status", "String"),
+    ("payout", "Decimal(18, 6)"),
+    ("currency", "String"),
+    ("txid", "String"),
+    ("offer_mismatch", "UInt8"),
+    ("click_id_repaired", "UInt8"),
+    ("repair_hint", "String"),
+    ("is_test", "UInt8"),
+    ("version", "UInt64"),
+    ("latency_ms", "UInt32"),
+];
+
+pub const UNATTRIBUTED_COLUMNS: &[(&str, &str)] = &[
+    ("postback_id", "String"),
+    ("received_time", "DateTime"),
+    ("received_time_ms", "UInt64"),
+    ("route", "String"),
+    ("reason", "String"),
+    ("raw_click_id", "String"),
+    ("offer_id", "String"),
+    ("payout", "Decimal(18, 6)"),
+    ("currency", "String"),
+    ("remote_ip", "String"),
+    ("raw_params", "String"),
+    ("hint", "String"),
+    ("is_test", "UInt8"),
+    ("latency_ms", "UInt32"),
+];
+
+impl ClickRow {
+    pub fn new(click: &Click) -> ClickRow {
+        let sub = |i: usize| click.subs.get(i).cloned().unwrap_or_default();
+        ClickRow {
+            click_id: click.click_id.clone(),
+            click_time: datetime(click.time_ms),
+            click_time_ms: click.time_ms,
+            campaign_id: click.campaign_id.clone(),
+            offer_id: click.offer_id.clone(),
+            source: click.source.clone(),
+            sub1: sub(0),
+            sub2: sub(1),
+            sub3: sub(2),
+            sub4: sub(3),
+            sub5: sub(4),
+            sub6: sub(5),
+            sub7: sub(6),
+            sub8: sub(7),
+            sub9: sub(8),
+            sub10: sub(9),
+            ip: click.ip.clone(),
+            user_agent: click.user_agent.clone(),
+            country: click.country.clone(),
+            is_test: click.is_test,
+            is_foreign: click.foreign,
+        }
+    }
+}
+
+impl ConversionRow {
+    /// `now_ms` is the time of the insert, for `latency_ms`.
+    pub fn new(conversion: &Conversion, now_ms: u64) -> ConversionRow {
+        ConversionRow {
+            conversion_id: conversion.conversion_id.clone(),
+            click_id: conversion.click_id.clone(),
+            click_time: datetime(conversion.click_time_ms),
+            conversion_time: datetime(conversion.conversion_time_ms),
+            conversion_time_ms: conversion.conversion_time_ms,
+            postback_id: conversion.postback_id.clone(),
+            campaign_id: conversion.campaign_id.clone(),
+            offer_id: conversion.offer_id.clone(),
+            route: conversion.route.clone(),
+            event: conversion.event.clone(),
+            status: conversion.status.clone(),
+            payout: payout_decimal(conversion.payout),
+            currency: conversion.currency.clone(),
+            txid: conversion.txid.clone(),
+            offer_mismatch: conversion.offer_mismatch,
+            click_id_repaired: conversion.click_id_repaired,
+            repair_hint: conversion.repair.clone(),
+            is_test: conversion.is_test,
+            version: conversion.version,
+            latency_ms: latency_ms(now_ms, conversion.conversion_time_ms),
+        }
+    }
+}
+
+impl UnattributedRow {
+    /// `now_ms` is the time of the insert, for `latency_ms`.
+    pub fn new(unattributed: &Unattributed, now_ms: u64) -> UnattributedRow {
+        UnattributedRow {
+            postback_id: unattributed.postback_id.clone(),
+            received_time: datetime(unattributed.received_time_ms),
+            received_time_ms: unattributed.received_time_ms,
+            route: unattributed.route.clone(),
+            reason: unattributed.reason.as_str().to_owned(),
+            raw_click_id: unattributed.raw_click_id.clone(),
+            offer_id: unattributed.offer_id.clone(),
+            payout: payout_decimal(unattributed.payout),
+            currency: unattributed.currency.clone(),
+            remote_ip: unattributed.remote_ip.clone(),
+            raw_params: unattributed.raw_params.clone(),
+            hint: unattributed.hint.clone(),
+            is_test: unattributed.is_test,
+            latency_ms: latency_ms(now_ms, unattributed.received_time_ms),
+        }
+    }
+}
+
+/// Unix ms → `DateTime` seconds (saturating at 2106-02-07, the end of `DateTime`).
+pub fn datetime(ms: u64) -> u32 {
+    u32::try_from(ms / 1000).unwrap_or(u32::MAX)
+}
+
+/// `now_ms − received_ms`, 0 if the clock went backwards, at most `u32::MAX` (49 days).
+pub fn latency_ms(now_ms: u64, received_ms: u64) -> u32 {
+    u32::try_from(now_ms.saturating_sub(received_ms)).unwrap_or(u32::MAX)
+}
+
+/// A payout as `Decimal(18, 6)` holds it: rounded to 6 places (half away from zero), and
+/// clamped to ±999 999 999 999.999999 with a warning. A clamped payout is garbage in any case,
+/// but an error here would block the partition forever, since a batch is never skipped.
+pub fn payout_decimal(value: Decimal) -> Decimal {
+    Decimal::new(payout_mantissa(value), PAYOUT_SCALE)
+}
+
+/// The RowBinary form of a `Decimal(18, 6)`: the value × 10^6 as `i64`.
+pub fn payout_mantissa(value: Decimal) -> i64 {
+    let max = Decimal::new(PAYOUT_MAX_MANTISSA, PAYOUT_SCALE);
+    let mut rounded =
+        value.round_dp_with_strategy(PAYOUT_SCALE, RoundingStrategy::MidpointAwayFromZero);
+    if rounded > max || rounded < -max {
+        tracing::warn!(payout = %value, "payout outside Decimal(18, 6); clamped");
+        rounded = if rounded.is_sign_negative() {
+            -max
+        } else {
+            max
+        };
+    }
+    rounded.rescale(PAYOUT_SCALE);
+    i64::try_from(rounded.mantissa()).expect("clamped to Decimal(18, 6)")
+}
+
+/// `#[serde(with = "payout")]`: a `Decimal` as RowBinary `Decimal(18, 6)` (`i64` × 10^-6).
+mod payout {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(super::payout_mantissa(*value))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+        Ok(Decimal::new(
+            i64::deserialize(deserializer)?,
+            super::PAYOUT_SCALE,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clickhouse::Row;
+    use clickmatch_core::records::{ClickRecord, RECORD_VERSION};
+    use clickmatch_core::Reason;
+    use std::str::FromStr;
+
+    use super::*;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn names(columns: &[(&str, &str)]) -> Vec<String> {
+        columns.iter().map(|(n, _)| n.to_string()).collect()
+    }
+
+    #[test]
+    fn column_lists_match_the_row_types() {
+        let row = |c: &[&str]| c.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(row(ClickRow::COLUMN_NAMES), names(CLICK_COLUMNS));
+        assert_eq!(row(ConversionRow::COLUMN_NAMES), names(CONVERSION_COLUMNS));
+        assert_eq!(
+            row(UnattributedRow::COLUMN_NAMES),
+            names(UNATTRIBUTED_COLUMNS)
+        );
+        let sql = crate::migrate::MIGRATIONS[0].sql;
+        for (name, ty) in CLICK_COLUMNS
+            .iter()
+            .chain(CONVERSION_COLUMNS)
+            .chain(UNATTRIBUTED_COLUMNS)
+        {
+            assert!(sql.contains(&format!("    {name} {ty}")), "{name} {ty}");
+        }
+    }
+
+    #[test]
+    fn clicks_map_with_subs_padded() {
+        let click = ClickRecord {
+            v: RECORD_VERSION,
+            click_id: "c1".into(),
+            time_ms: 1_700_000_000_123,
+            campaign_id: "camp".into(),
+            offer_id: "7".into(),
+            source: "src".into(),
+            subs: vec!["a".into(), String::new(), "c".into()],
+            ip: "203.0.113.9".into(),
+            user_agent: "ua".into(),
+            country: "DE".into(),
+            is_test: true,
+            foreign: true,
+        };
+        let row = ClickRow::new(&click);
+        assert_eq!(row.click_time, 1_700_000_000);
+        assert_eq!(row.click_time_ms, 1_700_000_000_123);
+        assert_eq!((row.sub1.as_str(), row.sub2.as_str()), ("a", ""));
+        assert_eq!((row.sub3.as_str(), row.sub4.as_str()), ("c", ""));
+        assert_eq!(row.sub10, "");
+        assert!(row.is_test && row.is_foreign);
+        assert_eq!(row.country, "DE");
+    }
+
+    #[test]
+    fn conversions_and_unattributed_map_with_latency() {
+        let conversion = Conversion {
+            conversion_id: "conv".into(),
+            click_id: "c1".into(),
+            click_time_ms: 1_700_000_000_999,
+            conversion_time_ms: 1_700_000_100_500,
+            postback_id: "pb".into(),
+            campaign_id: "camp".into(),
+            offer_id: "7".into(),
+            route: "global".into(),
+            event: "sale".into(),
+            status: "approved".into(),
+            payout: dec("12.3456785"),
+            currency: "USD".into(),
+            txid: "tx".into(),
+            offer_mismatch: true,
+            click_id_repaired: true,
+            repair: "alias_s2".into(),
+            is_test: false,
+            version: 3,
+        };
+        let row = ConversionRow::new(&conversion, 1_700_000_100_750);
+        assert_eq!(row.click_time, 1_700_000_000);
+        assert_eq!(row.conversion_time, 1_700_000_100);
+        assert_eq!(row.latency_ms, 250);
+        assert_eq!(row.payout, dec("12.345679"));
+        assert_eq!(row.repair_hint, "alias_s2");
+        assert_eq!(row.version, 3);
+        assert!(row.offer_mismatch && row.click_id_repaired && !row.is_test);
+        // The clock went backwards: no negative latency.
+        assert_eq!(ConversionRow::new(&conversion, 0).latency_ms, 0);
+
+        let unattributed = Unattributed {
+            postback_id: "pb2".into(),
+            received_time_ms: 5_000,
+            route: "cake".into(),
+            reason: Reason::UnsubstitutedMacro,
+            raw_click_id: "#s2#".into(),
+            offer_id: "9".into(),
+            payout: dec("-1.5"),
+            currency: "EUR".into(),
+            remote_ip: "198.51.100.1".into(),
+            raw_params: r##"[["cid","#s2#"]]"##.into(),
+            hint: "fix_network_macro".into(),
+            is_test: true,
+        };
+        let row = UnattributedRow::new(&unattributed, u64::MAX);
+        assert_eq!(row.reason, "unsubstituted_macro");
+        assert_eq!(row.received_time, 5);
+        assert_eq!(row.latency_ms, u32::MAX);
+        assert_eq!(row.payout, dec("-1.5"));
+    }
+
+    #[test]
+    fn payouts_round_half_away_from_zero_and_clamp() {
+        assert_eq!(payout_mantissa(dec("12.345678")), 12_345_678);
+        assert_eq!(payout_mantissa(dec("0.0000005")), 1);
+        assert_eq!(payout_mantissa(dec("-0.0000005")), -1);
+        assert_eq!(payout_mantissa(dec("7")), 7_000_000);
+        assert_eq!(payout_mantissa(Decimal::MAX), PAYOUT_MAX_MANTISSA);
+        assert_eq!(payout_mantissa(Decimal::MIN), -PAYOUT_MAX_MANTISSA);
+        assert_eq!(
+            payout_decimal(dec("999999999999.9999999")),
+            dec("999999999999.999999")
+        );
+    }
+
+    #[test]
+    fn times_saturate() {
+        assert_eq!(datetime(u64::MAX), u32::MAX);
+        assert_eq!(datetime(999), 0);
+        assert_eq!(latency_ms(10, 20), 0);
+    }
+}

@@ -1,0 +1,193 @@
+//! The batch writer: one `INSERT` per non-empty table, returning only once ClickHouse has
+//! acknowledged every one of them.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clickhouse::{Client, RowOwned, RowWrite};
+use clickmatch_core::records::{Click, Outcome};
+
+use crate::error::ClickHouseError;
+use crate::rows::{ClickRow, ConversionRow, UnattributedRow};
+use crate::settings::ClickHouseSettings;
+
+/// Default limit on sending one chunk of rows to the socket.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default limit on waiting for ClickHouse's answer after the last row.
+pub const DEFAULT_END_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Rows acknowledged by one [`ClickHouseSink::write`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    pub clicks: usize,
+    pub conversions: usize,
+    pub unattributed: usize,
+}
+
+impl WriteStats {
+    pub fn total(&self) -> usize {
+        self.clicks + self.conversions + self.unattributed
+    }
+}
+
+/// Writes clicks and outcomes to `clicks`, `conversions` and `unattributed`. Cheap to clone.
+///
+/// Writes are at-least-once: when `write` fails, some tables may hold the batch already, and
+/// the caller writes the whole batch again. The tables are `ReplacingMergeTree` keyed by
+/// deterministic IDs, so the repeat replaces instead of duplicating (read with `FINAL`).
+#[derive(Clone)]
+pub struct ClickHouseSink {
+    client: Client,
+    validation: bool,
+    send_timeout: Option<Duration>,
+    end_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for ClickHouseSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseSink")
+            .field("database", &self.client.database())
+            .field("send_timeout", &self.send_timeout)
+            .field("end_timeout", &self.end_timeout)
+            .finish()
+    }
+}
+
+impl ClickHouseSink {
+    /// Validates the settings (no I/O) and builds the client.
+    pub fn new(settings: &ClickHouseSettings) -> Result<ClickHouseSink, ClickHouseError> {
+        settings.validate()?;
+        Ok(ClickHouseSink {
+            client: settings.client(),
+            validation: settings.validation,
+            send_timeout: Some(DEFAULT_SEND_TIMEOUT),
+            end_timeout: Some(DEFAULT_END_TIMEOUT),
+        })
+    }
+
+    /// Overrides the insert timeouts (`None`: wait forever). An expired timeout is a
+    /// retryable [`ClickHouseError::Timeout`].
+    pub fn with_timeouts(mut self, send: Option<Duration>, end: Option<Duration>) -> Self {
+        self.send_timeout = send;
+        self.end_timeout = end;
+        self
+    }
+
+    /// Inserts the batch: one `INSERT` per non-empty table, concurrently, and returns once
+    /// ClickHouse has acknowledged all of them. `latency_ms` is measured against the clock now.
+    pub async fn write(
+        &self,
+        clicks: &[Click],
+        outcomes: &[Outcome],
+    ) -> Result<WriteStats, ClickHouseError> {
+        self.write_at(clicks, outcomes, now_ms()).await
+    }
+
+    /// [`write`](Self::write) with the insert time given, for deterministic `latency_ms`.
+    pub async fn write_at(
+        &self,
+        clicks: &[Click],
+        outcomes: &[Outcome],
+        now_ms: u64,
+    ) -> Result<WriteStats, ClickHouseError> {
+        let click_rows: Vec<ClickRow> = clicks.iter().map(ClickRow::new).collect();
+        let mut conversion_rows = Vec::new();
+        let mut unattributed_rows = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Attributed(c) => conversion_rows.push(ConversionRow::new(c, now_ms)),
+                Outcome::Unattributed(u) => unattributed_rows.push(UnattributedRow::new(u, now_ms)),
+            }
+        }
+        self.write_rows(&click_rows, &conversion_rows, &unattributed_rows)
+            .await
+    }
+
+    /// Inserts rows already built.
+    pub async fn write_rows(
+        &self,
+        clicks: &[ClickRow],
+        conversions: &[ConversionRow],
+        unattributed: &[UnattributedRow],
+    ) -> Result<WriteStats, ClickHouseError> {
+        let (a, b, c) = tokio::join!(
+            self.insert("clicks", clicks),
+            self.insert("conversions", conversions),
+            self.insert("unattributed", unattributed),
+        );
+        // When several inserts failed, report one that no retry fixes, if any.
+        let mut errors: Vec<ClickHouseError> =
+            [a, b, c].into_iter().filter_map(Result::err).collect();
+        if !errors.is_empty() {
+            let pick = errors.iter().position(|e| !e.is_retryable()).unwrap_or(0);
+            let error = errors.swap_remove(pick);
+            tracing::warn!(error = %error, retryable = error.is_retryable(), "clickhouse batch failed");
+            return Err(error);
+        }
+        let stats = WriteStats {
+            clicks: clicks.len(),
+            conversions: conversions.len(),
+            unattributed: unattributed.len(),
+        };
+        tracing::debug!(
+            clicks = stats.clicks,
+            conversions = stats.conversions,
+            unattributed = stats.unattributed,
+            "clickhouse batch acknowledged"
+        );
+        Ok(stats)
+    }
+
+    /// What 18.16 answers to the `clickhouse` crate's schema validation, made readable.
+    fn explain(&self, error: ClickHouseError) -> ClickHouseError {
+        match error {
+            ClickHouseError::Server {
+                context,
+                code: code @ Some(73 | 115),
+                status,
+                message,
+            } if self.validation => ClickHouseError::Server {
+                context,
+                code,
+                status,
+                message: format!(
+                    "{message} (this server is too old for `validation = true`: turn it off)"
+                ),
+            },
+            other => other,
+        }
+    }
+
+    async fn insert<T>(&self, table: &str, rows: &[T]) -> Result<(), ClickHouseError>
+    where
+        T: RowOwned + RowWrite,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let context = || format!("insert of {} rows into {table}", rows.len());
+        let mut insert = self
+            .client
+            .insert::<T>(table)
+            .await
+            .map_err(|e| self.explain(ClickHouseError::from_client(context(), e)))?
+            .with_timeouts(self.send_timeout, self.end_timeout);
+        for row in rows {
+            insert
+                .write(row)
+                .await
+                .map_err(|e| ClickHouseError::from_client(context(), e))?;
+        }
+        insert
+            .end()
+            .await
+            .map_err(|e| ClickHouseError::from_client(context(), e))
+    }
+}
+
+/// Unix time in ms.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

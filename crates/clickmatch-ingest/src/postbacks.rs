@@ -1,0 +1,138 @@
+//! Postback endpoints. Every postback that reaches here is published raw (so that it ends in
+//! exactly one row downstream) and answered only after the broker acknowledged it: 200 when
+//! accepted, 403/404 for failed auth or an unknown route, 503 when it could not be recorded.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use clickmatch_core::classify::{param, partition_key};
+use clickmatch_core::model::GLOBAL_ROUTE;
+use clickmatch_core::params;
+use clickmatch_core::records::{IngestVerdict, PostbackRecord, RECORD_VERSION};
+use serde_json::json;
+
+use crate::{now_ms, random_id, Ingest};
+
+/// Route label for metrics when the route is not configured (keeps label values bounded).
+const UNKNOWN_ROUTE_LABEL: &str = "unknown";
+const REDACTED: &str = "***";
+
+pub(crate) async fn global(
+    State(ingest): State<Arc<Ingest>>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(ingest, None, method, query, peer, headers, body).await
+}
+
+pub(crate) async fn routed(
+    State(ingest): State<Arc<Ingest>>,
+    Path(route): Path<String>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(ingest, Some(route), method, query, peer, headers, body).await
+}
+
+async fn handle(
+    ingest: Arc<Ingest>,
+    route_name: Option<String>,
+    method: Method,
+    query: Option<String>,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let parsed = params::parse_query(query.as_deref().unwrap_or(""), &ingest.limits)
+        .and_then(|mut list| params::append_body(&mut list, content_type, &body, &ingest.limits).map(|_| list));
+    let mut params = match parsed {
+        Ok(params) => params,
+        Err(error) => {
+            return (StatusCode::BAD_REQUEST, Json(json!({ "error": error.to_string() }))).into_response();
+        }
+    };
+
+    let route = ingest.account.route(route_name.as_deref());
+    let route_label = match (&route_name, route) {
+        (_, Some(route)) => route.name.as_str(),
+        (None, None) => GLOBAL_ROUTE,
+        (Some(_), None) => UNKNOWN_ROUTE_LABEL,
+    }
+    .to_string();
+    let remote_ip: IpAddr = peer.ip();
+    let verdict = match route {
+        None => IngestVerdict::UnknownRoute,
+        Some(route) => {
+            let token = param(&params, &route.params.token);
+            if route.authorize(token, Some(remote_ip)) {
+                IngestVerdict::Accepted
+            } else {
+                IngestVerdict::Unauthorized
+            }
+        }
+    };
+    // Route tokens are secrets: they never reach Kafka, ClickHouse or logs.
+    if let Some(route) = route {
+        for (name, value) in params.iter_mut() {
+            if route.params.token.iter().any(|t| name.eq_ignore_ascii_case(t)) {
+                *value = REDACTED.to_string();
+            }
+        }
+    }
+
+    let record = PostbackRecord {
+        v: RECORD_VERSION,
+        postback_id: random_id(),
+        received_ms: now_ms(),
+        method: method.to_string(),
+        route: route_name,
+        params,
+        remote_ip: remote_ip.to_string(),
+        verdict,
+    };
+    let key = partition_key(&ingest.account, &record);
+    let status = match ingest
+        .publisher
+        .publish(&ingest.topics.postbacks, &key, &record.encode())
+        .await
+    {
+        Ok(_) => match verdict {
+            IngestVerdict::Accepted => StatusCode::OK,
+            IngestVerdict::Unauthorized => StatusCode::FORBIDDEN,
+            IngestVerdict::UnknownRoute => StatusCode::NOT_FOUND,
+        },
+        Err(error) => {
+            ingest
+                .metrics
+                .produce_errors
+                .with_label_values(&[ingest.topics.postbacks.as_str()])
+                .inc();
+            tracing::error!(postback_id = %record.postback_id, error = %error, "postback not recorded");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    ingest
+        .metrics
+        .postbacks
+        .with_label_values(&[route_label.as_str(), status.as_str()])
+        .inc();
+    let body = match status {
+        StatusCode::OK => json!({ "status": "recorded", "postback_id": record.postback_id }),
+        StatusCode::FORBIDDEN => json!({ "status": "recorded", "error": "unauthorized", "postback_id": record.postback_id }),
+        StatusCode::NOT_FOUND => json!({ "status": "recorded", "error": "unknown route", "postback_id": record.postback_id }),
+        _ => json!({ "status": "not_recorded", "error": "could not record the postback, retry" }),
+    };
+    (status, Json(body)).into_response()
+}

@@ -1,0 +1,84 @@
+//! Joiner metrics: one struct, registered once, updated where the event happens.
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+#[derive(Clone)]
+pub struct JoinerMetrics {
+    pub clicks: IntCounter,
+    pub postbacks: IntCounterVec,
+    pub attribution_latency: Histogram,
+    pub records_skipped: IntCounterVec,
+    pub consumer_lag: IntGaugeVec,
+    pub state_clicks: IntGaugeVec,
+    pub pending_postbacks: IntGaugeVec,
+    pub batch_rows: Histogram,
+    pub insert_duration: Histogram,
+    pub insert_errors: IntCounterVec,
+    pub commits: IntCounterVec,
+}
+
+impl JoinerMetrics {
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let m = JoinerMetrics {
+            clicks: IntCounter::new("clickmatch_joiner_clicks_total", "Clicks joined into state and written.")?,
+            postbacks: IntCounterVec::new(
+                Opts::new(
+                    "clickmatch_joiner_postbacks_total",
+                    "Postbacks with their row acknowledged by ClickHouse, by route, outcome (attributed, unattributed) and reason.",
+                ),
+                &["route", "outcome", "reason"],
+            )?,
+            attribution_latency: Histogram::with_opts(
+                HistogramOpts::new(
+                    "clickmatch_attribution_latency_seconds",
+                    "Postback received by ingest until its row was acknowledged by ClickHouse.",
+                )
+                .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0]),
+            )?,
+            records_skipped: IntCounterVec::new(
+                Opts::new("clickmatch_joiner_records_skipped_total", "Unreadable Kafka records skipped, by topic."),
+                &["topic"],
+            )?,
+            consumer_lag: IntGaugeVec::new(
+                Opts::new("clickmatch_joiner_consumer_lag_records", "High watermark minus processed position, by topic and partition."),
+                &["topic", "partition"],
+            )?,
+            state_clicks: IntGaugeVec::new(
+                Opts::new("clickmatch_joiner_state_clicks", "Clicks held in join state, by partition."),
+                &["partition"],
+            )?,
+            pending_postbacks: IntGaugeVec::new(
+                Opts::new("clickmatch_joiner_pending_postbacks", "Postbacks waiting for their click, by partition."),
+                &["partition"],
+            )?,
+            batch_rows: Histogram::with_opts(
+                HistogramOpts::new("clickmatch_clickhouse_batch_rows", "Rows per ClickHouse batch.")
+                    .buckets(prometheus::exponential_buckets(1.0, 4.0, 10)?),
+            )?,
+            insert_duration: Histogram::with_opts(
+                HistogramOpts::new("clickmatch_clickhouse_insert_duration_seconds", "Time to write one batch, retries included.")
+                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            )?,
+            insert_errors: IntCounterVec::new(
+                Opts::new("clickmatch_clickhouse_insert_errors_total", "Failed ClickHouse batch attempts, by kind (retryable, permanent)."),
+                &["kind"],
+            )?,
+            commits: IntCounterVec::new(
+                Opts::new("clickmatch_joiner_commits_total", "Kafka offset commits after a ClickHouse ack, by result."),
+                &["result"],
+            )?,
+        };
+        registry.register(Box::new(m.clicks.clone()))?;
+        registry.register(Box::new(m.postbacks.clone()))?;
+        registry.register(Box::new(m.attribution_latency.clone()))?;
+        registry.register(Box::new(m.records_skipped.clone()))?;
+        registry.register(Box::new(m.consumer_lag.clone()))?;
+        registry.register(Box::new(m.state_clicks.clone()))?;
+        registry.register(Box::new(m.pending_postbacks.clone()))?;
+        registry.register(Box::new(m.batch_rows.clone()))?;
+        registry.register(Box::new(m.insert_duration.clone()))?;
+        registry.register(Box::new(m.insert_errors.clone()))?;
+        registry.register(Box::new(m.commits.clone()))?;
+        Ok(m)
+    }
+}
