@@ -284,6 +284,7 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
     let base = pipeline.base_url().expect("ingest runs in dev");
     println!("clickmatch dev: ingest {base}, broker {}, ClickHouse {} (database {})", broker.bootstrap_servers(), settings.url, settings.database);
 
+    pipeline.wait_joiner_assigned(Duration::from_secs(30)).await?;
     let mut exit = ExitCode::SUCCESS;
     if !args.no_demo {
         let traffic = demo::run(&base, &config.account).await?;

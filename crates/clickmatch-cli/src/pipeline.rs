@@ -138,6 +138,30 @@ impl Pipeline {
             .sum()
     }
 
+    /// Current value of a gauge summed over its label values.
+    pub fn gauge(&self, name: &str) -> f64 {
+        self.registry
+            .gather()
+            .iter()
+            .filter(|family| family.name() == name)
+            .flat_map(|family| family.get_metric())
+            .map(|metric| metric.get_gauge().get_value())
+            .sum()
+    }
+
+    /// Waits until the joiner has been assigned its partitions (the first group join takes a
+    /// few seconds), so that traffic sent next is measured in steady state.
+    pub async fn wait_joiner_assigned(&self, timeout: std::time::Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.gauge("clickmatch_joiner_assigned_partitions") <= 0.0 {
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!("the joiner got no partitions within {timeout:?}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
     /// Signals shutdown and waits for every service to finish its last batch.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);

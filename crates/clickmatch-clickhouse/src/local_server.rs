@@ -51,6 +51,10 @@ impl LocalServer {
         http_port: u16,
         tcp_port: u16,
     ) -> Result<LocalServer, ClickHouseError> {
+        LocalServer::start_inner(dir, http_port, tcp_port).map_err(|failed| failed.error)
+    }
+
+    fn start_inner(dir: &Path, http_port: u16, tcp_port: u16) -> Result<LocalServer, StartFailure> {
         let (program, args) = server_command().ok_or_else(|| ClickHouseError::LocalServer {
             dir: dir.to_owned(),
             message: format!(
@@ -60,9 +64,12 @@ impl LocalServer {
         for port in [http_port, tcp_port] {
             // Someone else's server on the port would answer our ping while ours fails to bind.
             if TcpListener::bind(("127.0.0.1", port)).is_err() {
-                return Err(ClickHouseError::LocalServer {
-                    dir: dir.to_owned(),
-                    message: format!("port {port} on 127.0.0.1 is already in use"),
+                return Err(StartFailure {
+                    error: ClickHouseError::LocalServer {
+                        dir: dir.to_owned(),
+                        message: format!("port {port} on 127.0.0.1 is already in use"),
+                    },
+                    may_be_port_race: true,
                 });
             }
         }
@@ -117,12 +124,13 @@ impl LocalServer {
                 path: tempdir.path().to_owned(),
                 source,
             })?;
-            match LocalServer::start(tempdir.path(), http_port, tcp_port) {
+            match LocalServer::start_inner(tempdir.path(), http_port, tcp_port) {
                 Ok(mut server) => {
                     server._tempdir = Some(tempdir);
                     return Ok(server);
                 }
-                Err(e) => last_error = Some(e),
+                Err(failed) if failed.may_be_port_race => last_error = Some(failed.error),
+                Err(failed) => return Err(failed.error),
             }
         }
         Err(last_error.expect("at least one attempt"))
@@ -183,7 +191,7 @@ impl LocalServer {
         Ok(())
     }
 
-    fn wait_ready(&mut self, timeout: Duration) -> Result<(), ClickHouseError> {
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), StartFailure> {
         let url = self.url();
         let deadline = Instant::now() + timeout;
         loop {
@@ -194,7 +202,11 @@ impl LocalServer {
             })?;
             if let Some(status) = exited {
                 self.child = None;
-                return Err(self.failure(&format!("clickhouse-server exited with {status}")));
+                // Exiting during startup most likely means it lost its port to someone else.
+                return Err(StartFailure {
+                    error: self.failure(&format!("clickhouse-server exited with {status}")),
+                    may_be_port_race: true,
+                });
             }
             if ping_blocking(&url, PING_TIMEOUT) {
                 return Ok(());
@@ -204,7 +216,7 @@ impl LocalServer {
                     "clickhouse-server did not answer {url}/ping within {timeout:?}"
                 ));
                 let _ = self.stop();
-                return Err(error);
+                return Err(error.into());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -222,6 +234,21 @@ impl LocalServer {
         ClickHouseError::LocalServer {
             dir: self.dir.clone(),
             message,
+        }
+    }
+}
+
+/// Why `start` failed, and whether another pair of ports might do better.
+struct StartFailure {
+    error: ClickHouseError,
+    may_be_port_race: bool,
+}
+
+impl From<ClickHouseError> for StartFailure {
+    fn from(error: ClickHouseError) -> Self {
+        StartFailure {
+            error,
+            may_be_port_race: false,
         }
     }
 }

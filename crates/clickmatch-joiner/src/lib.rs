@@ -123,8 +123,10 @@ impl Joiner {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let flush_at = run.flush_deadline();
             tokio::select! {
                 _ = &mut shutdown => break,
+                _ = tokio::time::sleep_until(flush_at.unwrap_or_else(far_future)), if flush_at.is_some() => {}
                 message = consumer.recv() => {
                     run.apply_rebalance_events();
                     match message {
@@ -167,6 +169,7 @@ impl Run<'_> {
             match event {
                 RebalanceEvent::Assigned { topic, partition, committed } => {
                     tracing::info!(topic, partition, ?committed, "partition assigned");
+                    self.joiner.metrics.assigned_partitions.with_label_values(&[&topic]).inc();
                     let state = self.partitions.entry(partition).or_insert_with(PartitionState::new);
                     if topic == clicks_topic {
                         // State is rebuilt from the beginning of the clicks partition.
@@ -179,6 +182,7 @@ impl Run<'_> {
                 }
                 RebalanceEvent::Revoked { topic, partition } => {
                     tracing::info!(topic, partition, "partition revoked");
+                    self.joiner.metrics.assigned_partitions.with_label_values(&[&topic]).dec();
                     self.partitions.remove(&partition);
                     self.committed.remove_partition(&topic, partition);
                     let label = partition.to_string();
@@ -258,6 +262,12 @@ impl Run<'_> {
             // Nothing to write, but skipped records or already-written clicks moved positions.
             self.commit();
         }
+    }
+
+    /// When the open batch must be written, if one is open.
+    fn flush_deadline(&self) -> Option<tokio::time::Instant> {
+        let max_age = Duration::from_millis(self.joiner.config.batch_max_ms);
+        self.batch.opened.map(|opened| tokio::time::Instant::from_std(opened + max_age))
     }
 
     fn batch_due(&self) -> bool {
@@ -366,6 +376,10 @@ fn count_outcome(joiner: &Joiner, outcome: &Outcome, now: u64) {
     joiner.metrics.postbacks.with_label_values(&[route, kind, reason]).inc();
     let latency = now.saturating_sub(outcome.received_ms()) as f64 / 1000.0;
     joiner.metrics.attribution_latency.observe(latency);
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(3600)
 }
 
 fn now_ms() -> u64 {

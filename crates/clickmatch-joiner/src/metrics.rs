@@ -15,6 +15,7 @@ pub struct JoinerMetrics {
     pub insert_duration: Histogram,
     pub insert_errors: IntCounterVec,
     pub commits: IntCounterVec,
+    pub assigned_partitions: IntGaugeVec,
 }
 
 impl JoinerMetrics {
@@ -67,6 +68,10 @@ impl JoinerMetrics {
                 Opts::new("clickmatch_joiner_commits_total", "Kafka offset commits after a ClickHouse ack, by result."),
                 &["result"],
             )?,
+            assigned_partitions: IntGaugeVec::new(
+                Opts::new("clickmatch_joiner_assigned_partitions", "Partitions assigned to this joiner, by topic."),
+                &["topic"],
+            )?,
         };
         registry.register(Box::new(m.clicks.clone()))?;
         registry.register(Box::new(m.postbacks.clone()))?;
@@ -79,6 +84,7 @@ impl JoinerMetrics {
         registry.register(Box::new(m.insert_duration.clone()))?;
         registry.register(Box::new(m.insert_errors.clone()))?;
         registry.register(Box::new(m.commits.clone()))?;
+        registry.register(Box::new(m.assigned_partitions.clone()))?;
         Ok(m)
     }
 }

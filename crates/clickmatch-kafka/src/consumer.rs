@@ -22,7 +22,10 @@ pub fn consumer_config(
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "500")
         // Statistics carry the high watermarks the joiner uses for lag and "caught up".
-        .set("statistics.interval.ms", "250");
+        .set("statistics.interval.ms", "250")
+        // Bounded fetch waits keep attribution latency low on brokers that hold fetches for
+        // the full wait (the mock cluster does).
+        .set("fetch.wait.max.ms", "50");
     for (key, value) in extra {
         config.set(key, value);
     }
