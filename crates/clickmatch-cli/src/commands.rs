@@ -125,7 +125,15 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest { listen } => {
             let config = load_config(cli.config.as_deref())?;
             let listen = listen.unwrap_or_else(|| config.ingest.listen.clone());
-            let pipeline = Pipeline::start(&config, Roles { ingest: true, join: false }, &listen).await?;
+            let pipeline = Pipeline::start(
+                &config,
+                Roles {
+                    ingest: true,
+                    join: false,
+                },
+                &listen,
+            )
+            .await?;
             tracing::info!(addr = ?pipeline.http_addr, "ingest listening");
             pipeline.run_until(shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
@@ -133,7 +141,15 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Join { metrics_listen } => {
             let config = load_config(cli.config.as_deref())?;
             let _ = metrics_listen;
-            let pipeline = Pipeline::start(&config, Roles { ingest: false, join: true }, "").await?;
+            let pipeline = Pipeline::start(
+                &config,
+                Roles {
+                    ingest: false,
+                    join: true,
+                },
+                "",
+            )
+            .await?;
             pipeline.run_until(shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -149,8 +165,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Broker { listen, partitions } => {
             let config = Config::demo(&process_env())?;
-            let broker = LocalBroker::start(&[&config.kafka.clicks_topic, &config.kafka.postbacks_topic], partitions)?;
-            let listen_addr = listen.parse().with_context(|| format!("--listen {listen}"))?;
+            let broker = LocalBroker::start(
+                &[&config.kafka.clicks_topic, &config.kafka.postbacks_topic],
+                partitions,
+            )?;
+            let listen_addr = listen
+                .parse()
+                .with_context(|| format!("--listen {listen}"))?;
             println!(
                 "broker: bootstrap.servers={listen} (mock broker at {}); topics {} and {} with {partitions} partitions",
                 broker.bootstrap_servers(),
@@ -165,9 +186,19 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             drop(broker);
             Ok(ExitCode::SUCCESS)
         }
-        Command::LocalClickhouse { dir, http_port, tcp_port } => {
-            let server = tokio::task::spawn_blocking(move || LocalServer::start(&dir, http_port, tcp_port)).await??;
-            println!("clickhouse: {} (data in {})", server.url(), server.dir().display());
+        Command::LocalClickhouse {
+            dir,
+            http_port,
+            tcp_port,
+        } => {
+            let server =
+                tokio::task::spawn_blocking(move || LocalServer::start(&dir, http_port, tcp_port))
+                    .await??;
+            println!(
+                "clickhouse: {} (data in {})",
+                server.url(),
+                server.dir().display()
+            );
             shutdown_signal().await;
             drop(server);
             Ok(ExitCode::SUCCESS)
@@ -190,7 +221,12 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
 fn postback_urls(config: &Config, base: &str, only: Option<&str>) -> anyhow::Result<Vec<String>> {
     let account = &config.account;
     let mut routes = vec![(None, &account.global_route)];
-    routes.extend(account.routes.iter().map(|(name, route)| (Some(name.as_str()), route)));
+    routes.extend(
+        account
+            .routes
+            .iter()
+            .map(|(name, route)| (Some(name.as_str()), route)),
+    );
     let mut lines = Vec::new();
     for (name, route) in routes {
         if only.is_some() && only != Some(name.unwrap_or("global")) {
@@ -238,7 +274,9 @@ async fn shutdown_signal() {
 }
 
 fn unix_now() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// A ClickHouse at `url`, or one started in `data_dir` on that URL's port.
@@ -259,8 +297,12 @@ async fn clickhouse_for_dev(url: &str, data_dir: &Path) -> anyhow::Result<Option
         .with_context(|| format!("cannot read a port from {url}"))?;
     let tcp_port = clickmatch_clickhouse::local_server::free_port()?;
     let dir = data_dir.join("clickhouse");
-    eprintln!("starting clickhouse-server on 127.0.0.1:{port} with data in {}", dir.display());
-    let server = tokio::task::spawn_blocking(move || LocalServer::start(&dir, port, tcp_port)).await??;
+    eprintln!(
+        "starting clickhouse-server on 127.0.0.1:{port} with data in {}",
+        dir.display()
+    );
+    let server =
+        tokio::task::spawn_blocking(move || LocalServer::start(&dir, port, tcp_port)).await??;
     Ok(Some(server))
 }
 
@@ -274,21 +316,42 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
     let started = Instant::now();
     let since_s = unix_now().as_secs() as u32;
 
-    let broker = LocalBroker::start(&[&config.kafka.clicks_topic, &config.kafka.postbacks_topic], 4)?;
+    let broker = LocalBroker::start(
+        &[&config.kafka.clicks_topic, &config.kafka.postbacks_topic],
+        4,
+    )?;
     config.kafka.bootstrap_servers = broker.bootstrap_servers().to_string();
     let clickhouse_server = clickhouse_for_dev(&config.clickhouse.url, &args.data_dir).await?;
     let settings = clickhouse_settings(&config);
     migrate(&settings).await.context("migrating ClickHouse")?;
 
-    let pipeline = Pipeline::start(&config, Roles { ingest: true, join: true }, &args.listen).await?;
+    let pipeline = Pipeline::start(
+        &config,
+        Roles {
+            ingest: true,
+            join: true,
+        },
+        &args.listen,
+    )
+    .await?;
     let base = pipeline.base_url().expect("ingest runs in dev");
-    println!("clickmatch dev: ingest {base}, broker {}, ClickHouse {} (database {})", broker.bootstrap_servers(), settings.url, settings.database);
+    println!(
+        "clickmatch dev: ingest {base}, broker {}, ClickHouse {} (database {})",
+        broker.bootstrap_servers(),
+        settings.url,
+        settings.database
+    );
 
-    pipeline.wait_joiner_assigned(Duration::from_secs(30)).await?;
+    pipeline
+        .wait_joiner_assigned(Duration::from_secs(30))
+        .await?;
     let mut exit = ExitCode::SUCCESS;
     if !args.no_demo {
         let traffic = demo::run(&base, &config.account).await?;
-        println!("\ndemo traffic: {} clicks, {} postbacks", traffic.clicks, traffic.postbacks);
+        println!(
+            "\ndemo traffic: {} clicks, {} postbacks",
+            traffic.clicks, traffic.postbacks
+        );
         for line in &traffic.log {
             println!("  {line}");
         }
@@ -296,7 +359,8 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
         let deadline = Instant::now() + Duration::from_secs(60);
         let report = loop {
             let report = report::read(&settings, since_s).await?;
-            let complete = report.postbacks() >= traffic.postbacks as u64 && report.clicks >= traffic.clicks as u64;
+            let complete = report.postbacks() >= traffic.postbacks as u64
+                && report.clicks >= traffic.clicks as u64;
             if complete || Instant::now() > deadline {
                 break report;
             }
@@ -304,8 +368,11 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
         };
         println!("\nreport (read back from ClickHouse, rows since this run started):");
         print!("{}", report::render(&report, Some(&traffic.expected)));
-        let expected: std::collections::BTreeMap<String, u64> =
-            traffic.expected.iter().map(|(k, v)| (k.clone(), *v as u64)).collect();
+        let expected: std::collections::BTreeMap<String, u64> = traffic
+            .expected
+            .iter()
+            .map(|(k, v)| (k.clone(), *v as u64))
+            .collect();
         if report.outcomes() != expected || report.clicks != traffic.clicks as u64 {
             exit = ExitCode::FAILURE;
         }

@@ -43,7 +43,12 @@ pub fn http_client() -> reqwest::Client {
 }
 
 /// Sends a click to `/c/{campaign}` and returns the click ID found in the redirect.
-pub async fn click(client: &reqwest::Client, base: &str, campaign: &str, sub1: &str) -> anyhow::Result<String> {
+pub async fn click(
+    client: &reqwest::Client,
+    base: &str,
+    campaign: &str,
+    sub1: &str,
+) -> anyhow::Result<String> {
     let response = client
         .get(format!("{base}/c/{campaign}"))
         .query(&[("sub1", sub1)])
@@ -70,7 +75,12 @@ pub fn click_id_in(url: &str) -> Option<String> {
 }
 
 /// Sends a GET postback and returns the HTTP status.
-pub async fn postback_get(client: &reqwest::Client, base: &str, path: &str, query: &[(&str, &str)]) -> anyhow::Result<StatusCode> {
+pub async fn postback_get(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    query: &[(&str, &str)],
+) -> anyhow::Result<StatusCode> {
     let response = client
         .get(format!("{base}{path}"))
         .query(query)
@@ -88,7 +98,10 @@ fn now_ms() -> u64 {
 }
 
 fn recorded(status: StatusCode) -> bool {
-    matches!(status, StatusCode::OK | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND)
+    matches!(
+        status,
+        StatusCode::OK | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+    )
 }
 
 /// Runs the demo scenario against the ingest at `base` configured with `account` (the
@@ -124,12 +137,38 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
     // TUNE/HasOffers on the global route: cid={aff_sub}&payout={payout}&offer={offer_id}.
     for (n, id) in sale_clicks.iter().take(8).enumerate() {
         let txid = format!("tune-{n}");
-        let status = postback_get(&client, base, "/postback", &[("cid", id), ("payout", "1.75"), ("offer", "1"), ("txid", &txid)]).await?;
+        let status = postback_get(
+            &client,
+            base,
+            "/postback",
+            &[
+                ("cid", id),
+                ("payout", "1.75"),
+                ("offer", "1"),
+                ("txid", &txid),
+            ],
+        )
+        .await?;
         send(status, ATTRIBUTED, "TUNE global postback".into())?;
     }
     // A network retry of the first one.
-    let status = postback_get(&client, base, "/postback", &[("cid", &sale_clicks[0]), ("payout", "1.75"), ("offer", "1"), ("txid", "tune-0")]).await?;
-    send(status, "duplicate", "TUNE retry of the same conversion".into())?;
+    let status = postback_get(
+        &client,
+        base,
+        "/postback",
+        &[
+            ("cid", &sale_clicks[0]),
+            ("payout", "1.75"),
+            ("offer", "1"),
+            ("txid", "tune-0"),
+        ],
+    )
+    .await?;
+    send(
+        status,
+        "duplicate",
+        "TUNE retry of the same conversion".into(),
+    )?;
 
     // Everflow-style POST with a JSON body on the global route.
     for id in sale_clicks.iter().skip(8).take(3) {
@@ -138,41 +177,140 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
             .json(&serde_json::json!({ "click_id": id, "amount": 2.0, "offer_id": "1" }))
             .send()
             .await?;
-        send(response.status(), ATTRIBUTED, "Everflow-style JSON POST".into())?;
+        send(
+            response.status(),
+            ATTRIBUTED,
+            "Everflow-style JSON POST".into(),
+        )?;
     }
 
     // CAKE on the per-offer `lead` route: s2=#s2#&price=#price#&tid=#tid#.
     for (n, id) in lead_clicks.iter().take(5).enumerate() {
         let tid = format!("cake-{n}");
-        let status = postback_get(&client, base, "/postback/lead", &[("s2", id), ("price", "9.99"), ("tid", &tid), ("token", &lead_token)]).await?;
+        let status = postback_get(
+            &client,
+            base,
+            "/postback/lead",
+            &[
+                ("s2", id),
+                ("price", "9.99"),
+                ("tid", &tid),
+                ("token", &lead_token),
+            ],
+        )
+        .await?;
         send(status, ATTRIBUTED, "CAKE lead route (fixed payout)".into())?;
     }
 
     // Broken postbacks, one per reason.
-    let status = postback_get(&client, base, "/postback", &[("payout", "1.75"), ("offer", "1")]).await?;
+    let status = postback_get(
+        &client,
+        base,
+        "/postback",
+        &[("payout", "1.75"), ("offer", "1")],
+    )
+    .await?;
     send(status, "missing_click_id", "no click ID at all".into())?;
-    let status = postback_get(&client, base, "/postback/lead", &[("token", &lead_token), ("s2", "")]).await?;
-    send(status, "missing_click_id", "CAKE #s2# unencoded: cut at the fragment".into())?;
-    let status = postback_get(&client, base, "/postback", &[("cid", "{sub1}"), ("payout", "1.75")]).await?;
+    let status = postback_get(
+        &client,
+        base,
+        "/postback/lead",
+        &[("token", &lead_token), ("s2", "")],
+    )
+    .await?;
+    send(
+        status,
+        "missing_click_id",
+        "CAKE #s2# unencoded: cut at the fragment".into(),
+    )?;
+    let status = postback_get(
+        &client,
+        base,
+        "/postback",
+        &[("cid", "{sub1}"), ("payout", "1.75")],
+    )
+    .await?;
     send(status, "unsubstituted_macro", "literal {sub1}".into())?;
-    let status = postback_get(&client, base, "/postback/lead", &[("s2", "#s2#"), ("token", &lead_token)]).await?;
+    let status = postback_get(
+        &client,
+        base,
+        "/postback/lead",
+        &[("s2", "#s2#"), ("token", &lead_token)],
+    )
+    .await?;
     send(status, "unsubstituted_macro", "CAKE literal #s2#".into())?;
     let truncated = &sale_clicks[11][..20];
-    let status = postback_get(&client, base, "/postback", &[("cid", truncated), ("payout", "1")]).await?;
-    send(status, "malformed_click_id", "click ID truncated to 20 characters".into())?;
+    let status = postback_get(
+        &client,
+        base,
+        "/postback",
+        &[("cid", truncated), ("payout", "1")],
+    )
+    .await?;
+    send(
+        status,
+        "malformed_click_id",
+        "click ID truncated to 20 characters".into(),
+    )?;
     let forged = forge(&sale_clicks[12]);
-    let status = postback_get(&client, base, "/postback", &[("cid", &forged), ("payout", "100")]).await?;
-    send(status, "invalid_signature", "one character of a click ID changed".into())?;
+    let status = postback_get(
+        &client,
+        base,
+        "/postback",
+        &[("cid", &forged), ("payout", "100")],
+    )
+    .await?;
+    send(
+        status,
+        "invalid_signature",
+        "one character of a click ID changed".into(),
+    )?;
     let unknown = account.signer.mint_now(now_ms()).to_string();
-    let status = postback_get(&client, base, "/postback", &[("cid", &unknown), ("payout", "1")]).await?;
-    send(status, "unknown_click_id", "genuine-looking ID whose click never came".into())?;
+    let status = postback_get(
+        &client,
+        base,
+        "/postback",
+        &[("cid", &unknown), ("payout", "1")],
+    )
+    .await?;
+    send(
+        status,
+        "unknown_click_id",
+        "genuine-looking ID whose click never came".into(),
+    )?;
     let old = account.signer.mint_now(now_ms() - 40 * DAY_MS).to_string();
-    let status = postback_get(&client, base, "/postback", &[("cid", &old), ("payout", "1")]).await?;
-    send(status, "expired", "click 40 days old (window 30 days)".into())?;
-    let status = postback_get(&client, base, "/postback/lead", &[("s2", &lead_clicks[5]), ("token", "wrong-token")]).await?;
+    let status = postback_get(
+        &client,
+        base,
+        "/postback",
+        &[("cid", &old), ("payout", "1")],
+    )
+    .await?;
+    send(
+        status,
+        "expired",
+        "click 40 days old (window 30 days)".into(),
+    )?;
+    let status = postback_get(
+        &client,
+        base,
+        "/postback/lead",
+        &[("s2", &lead_clicks[5]), ("token", "wrong-token")],
+    )
+    .await?;
     send(status, "unauthorized", "wrong route token".into())?;
-    let status = postback_get(&client, base, "/postback/nope", &[("cid", &sale_clicks[13])]).await?;
-    send(status, "unknown_route", "route that is not configured".into())?;
+    let status = postback_get(
+        &client,
+        base,
+        "/postback/nope",
+        &[("cid", &sale_clicks[13])],
+    )
+    .await?;
+    send(
+        status,
+        "unknown_route",
+        "route that is not configured".into(),
+    )?;
     Ok(traffic)
 }
 

@@ -72,8 +72,9 @@ impl Pipeline {
         }
 
         if roles.ingest {
-            let publisher = Publisher::new(&config.kafka.bootstrap_servers, &config.kafka.properties)
-                .context("Kafka producer")?;
+            let publisher =
+                Publisher::new(&config.kafka.bootstrap_servers, &config.kafka.properties)
+                    .context("Kafka producer")?;
             let ingest = Arc::new(Ingest {
                 account: account.clone(),
                 publisher,
@@ -99,9 +100,11 @@ impl Pipeline {
                 .await
                 .context("ingest server")?;
                 // Deliver what the visitors' redirects handed to the producer.
-                tokio::task::spawn_blocking(move || publisher.flush(std::time::Duration::from_secs(10)))
-                    .await?
-                    .context("flushing clicks")?;
+                tokio::task::spawn_blocking(move || {
+                    publisher.flush(std::time::Duration::from_secs(10))
+                })
+                .await?
+                .context("flushing clicks")?;
                 Ok(())
             }));
         }
@@ -172,7 +175,10 @@ impl Pipeline {
     }
 
     /// Waits until any service stops (an error) or `shutdown` resolves.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         tokio::select! {
             _ = shutdown => {}
             _ = futures_any(&self.tasks) => {}

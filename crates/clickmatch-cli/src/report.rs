@@ -112,7 +112,11 @@ pub async fn read(settings: &ClickHouseSettings, since_s: u32) -> anyhow::Result
 pub fn render(report: &Report, expected: Option<&BTreeMap<String, usize>>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "  clicks                      {:>6}", report.clicks);
-    let _ = writeln!(out, "  postbacks                   {:>6}", report.postbacks());
+    let _ = writeln!(
+        out,
+        "  postbacks                   {:>6}",
+        report.postbacks()
+    );
     let _ = writeln!(
         out,
         "  attributed                  {:>6}   payout {}   click ID repaired {}",
@@ -135,11 +139,21 @@ pub fn render(report: &Report, expected: Option<&BTreeMap<String, usize>>) -> St
     );
     if let Some(expected) = expected {
         let stored = report.outcomes();
-        let expected: BTreeMap<String, u64> = expected.iter().map(|(k, v)| (k.clone(), *v as u64)).collect();
+        let expected: BTreeMap<String, u64> = expected
+            .iter()
+            .map(|(k, v)| (k.clone(), *v as u64))
+            .collect();
         if stored == expected {
-            let _ = writeln!(out, "  check: every outcome matches what the demo sent ({} postbacks)", report.postbacks());
+            let _ = writeln!(
+                out,
+                "  check: every outcome matches what the demo sent ({} postbacks)",
+                report.postbacks()
+            );
         } else {
-            let _ = writeln!(out, "  check: MISMATCH expected {expected:?}, ClickHouse holds {stored:?}");
+            let _ = writeln!(
+                out,
+                "  check: MISMATCH expected {expected:?}, ClickHouse holds {stored:?}"
+            );
         }
     }
     out

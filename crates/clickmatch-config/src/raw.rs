@@ -209,7 +209,9 @@ impl RawConfig {
             file: file.to_string(),
             message,
         };
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
         apply_env(&mut table, env).map_err(|(key, message)| invalid(file, key, message))?;
         RawConfig::deserialize(table).map_err(|e| parse_error(e.to_string()))
     }
@@ -217,7 +219,11 @@ impl RawConfig {
     /// Checks every value and builds the domain model. No I/O.
     pub fn validate(self, file: &str) -> Result<Config, ConfigError> {
         if self.account.secret.len() < 16 {
-            return Err(invalid(file, "account.secret", "must be at least 16 characters"));
+            return Err(invalid(
+                file,
+                "account.secret",
+                "must be at least 16 characters",
+            ));
         }
         let signer = ClickIdSigner::new(
             self.account.secret.clone().into_bytes(),
@@ -233,7 +239,11 @@ impl RawConfig {
             let key = |field: &str| format!("offers[{i}].{field}");
             let offer = validate_offer(raw, file, &key)?;
             if offers.insert(offer.id.clone(), offer).is_some() {
-                return Err(invalid(file, key("id"), format!("offer {:?} is defined twice", raw.id)));
+                return Err(invalid(
+                    file,
+                    key("id"),
+                    format!("offer {:?} is defined twice", raw.id),
+                ));
             }
         }
 
@@ -242,7 +252,11 @@ impl RawConfig {
             let key = |field: &str| format!("campaigns[{i}].{field}");
             check_identifier(&raw.id).map_err(|m| invalid(file, key("id"), m))?;
             if !offers.contains_key(&raw.offer) {
-                return Err(invalid(file, key("offer"), format!("no offer with id {:?}", raw.offer)));
+                return Err(invalid(
+                    file,
+                    key("offer"),
+                    format!("no offer with id {:?}", raw.offer),
+                ));
             }
             template::validate(&raw.url).map_err(|e| invalid(file, key("url"), e.to_string()))?;
             let campaign = Campaign {
@@ -252,7 +266,11 @@ impl RawConfig {
                 source: raw.source.clone(),
             };
             if campaigns.insert(raw.id.clone(), campaign).is_some() {
-                return Err(invalid(file, key("id"), format!("campaign {:?} is defined twice", raw.id)));
+                return Err(invalid(
+                    file,
+                    key("id"),
+                    format!("campaign {:?} is defined twice", raw.id),
+                ));
             }
         }
 
@@ -280,18 +298,32 @@ impl RawConfig {
             }
         }
         if k.clicks_topic == k.postbacks_topic {
-            return Err(invalid(file, "kafka.postbacks_topic", "must differ from kafka.clicks_topic"));
+            return Err(invalid(
+                file,
+                "kafka.postbacks_topic",
+                "must differ from kafka.clicks_topic",
+            ));
         }
         check_identifier(&self.clickhouse.database)
             .map_err(|m| invalid(file, "clickhouse.database", m))?;
-        if !self.clickhouse.url.starts_with("http://") && !self.clickhouse.url.starts_with("https://") {
-            return Err(invalid(file, "clickhouse.url", "must start with http:// or https://"));
+        if !self.clickhouse.url.starts_with("http://")
+            && !self.clickhouse.url.starts_with("https://")
+        {
+            return Err(invalid(
+                file,
+                "clickhouse.url",
+                "must start with http:// or https://",
+            ));
         }
         if self.joiner.batch_max_rows == 0 {
             return Err(invalid(file, "joiner.batch_max_rows", "must be at least 1"));
         }
         if self.ingest.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(invalid(file, "ingest.listen", "must be an address such as 127.0.0.1:8080"));
+            return Err(invalid(
+                file,
+                "ingest.listen",
+                "must be an address such as 127.0.0.1:8080",
+            ));
         }
 
         Ok(Config {
@@ -334,9 +366,14 @@ impl RawConfig {
 
 /// Writes `CLICKMATCH_SECTION_KEY=value` into `table[section][key]`. Values that parse as a TOML
 /// number or boolean keep that type; everything else is a string.
-fn apply_env(table: &mut toml::Table, env: &BTreeMap<String, String>) -> Result<(), (String, String)> {
+fn apply_env(
+    table: &mut toml::Table,
+    env: &BTreeMap<String, String>,
+) -> Result<(), (String, String)> {
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         let rest = rest.to_ascii_lowercase();
         let Some(section) = ENV_SECTIONS
             .iter()
@@ -357,7 +394,10 @@ fn apply_env(table: &mut toml::Table, env: &BTreeMap<String, String>) -> Result<
             .entry(section.to_string())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         let Some(section_table) = entry.as_table_mut() else {
-            return Err((format!("{section}"), format!("is not a table (set by {name})")));
+            return Err((
+                section.to_string(),
+                format!("is not a table (set by {name})"),
+            ));
         };
         // Secrets and other string fields stay strings even when they look numeric.
         let typed = match section_table.get(key) {
@@ -406,11 +446,18 @@ fn parse_payout_model(
     Ok(Some(match model {
         "postback" => PayoutModel::FromPostback,
         "fixed" => {
-            let amount = fixed.ok_or_else(|| invalid(file, key("fixed_payout"), "is required when the payout is fixed"))?;
+            let amount = fixed.ok_or_else(|| {
+                invalid(
+                    file,
+                    key("fixed_payout"),
+                    "is required when the payout is fixed",
+                )
+            })?;
             PayoutModel::Fixed(parse_decimal(amount, file, key("fixed_payout"))?)
         }
         "revshare" => {
-            let share = revshare.ok_or_else(|| invalid(file, key("revshare"), "is required for a revenue share"))?;
+            let share = revshare
+                .ok_or_else(|| invalid(file, key("revshare"), "is required for a revenue share"))?;
             let share = parse_decimal(share, file, key("revshare"))?;
             if share < Decimal::ZERO || share > Decimal::ONE {
                 return Err(invalid(file, key("revshare"), "must be between 0 and 1"));
@@ -440,11 +487,22 @@ fn parse_dedup(value: &str, file: &str, key: String) -> Result<DedupMode, Config
     }
 }
 
-fn validate_offer(raw: &RawOffer, file: &str, key: &dyn Fn(&str) -> String) -> Result<Offer, ConfigError> {
+fn validate_offer(
+    raw: &RawOffer,
+    file: &str,
+    key: &dyn Fn(&str) -> String,
+) -> Result<Offer, ConfigError> {
     check_identifier(&raw.id).map_err(|m| invalid(file, key("id"), m))?;
-    let window_ms = raw.window_days.map(|d| d.saturating_mul(DAY_MS)).unwrap_or(30 * DAY_MS);
+    let window_ms = raw
+        .window_days
+        .map(|d| d.saturating_mul(DAY_MS))
+        .unwrap_or(30 * DAY_MS);
     if window_ms == 0 || window_ms > MAX_WINDOW_MS {
-        return Err(invalid(file, key("window_days"), "must be between 1 and 90 days"));
+        return Err(invalid(
+            file,
+            key("window_days"),
+            "must be between 1 and 90 days",
+        ));
     }
     let payout = parse_payout_model(
         raw.payout.as_deref(),
@@ -467,12 +525,19 @@ fn validate_offer(raw: &RawOffer, file: &str, key: &dyn Fn(&str) -> String) -> R
     })
 }
 
-fn lowercase_names(list: &Option<Vec<String>>, default: Vec<String>, file: &str, key: String) -> Result<Vec<String>, ConfigError> {
+fn lowercase_names(
+    list: &Option<Vec<String>>,
+    default: Vec<String>,
+    file: &str,
+    key: String,
+) -> Result<Vec<String>, ConfigError> {
     match list {
         None => Ok(default),
-        Some(list) if list.is_empty() || list.iter().any(|n| n.trim().is_empty()) => {
-            Err(invalid(file, key, "needs at least one non-empty parameter name"))
-        }
+        Some(list) if list.is_empty() || list.iter().any(|n| n.trim().is_empty()) => Err(invalid(
+            file,
+            key,
+            "needs at least one non-empty parameter name",
+        )),
         Some(list) => Ok(list.iter().map(|n| n.trim().to_ascii_lowercase()).collect()),
     }
 }
@@ -492,12 +557,21 @@ fn validate_route(
         event: lowercase_names(&raw.event, defaults.event, file, key("event"))?,
         txid: lowercase_names(&raw.txid, defaults.txid, file, key("txid"))?,
         status: lowercase_names(&raw.status, defaults.status, file, key("status"))?,
-        currency: lowercase_names(&raw.currency_param, defaults.currency, file, key("currency_param"))?,
+        currency: lowercase_names(
+            &raw.currency_param,
+            defaults.currency,
+            file,
+            key("currency_param"),
+        )?,
         token: lowercase_names(&raw.token_param, defaults.token, file, key("token_param"))?,
     };
     if let Some(offer) = &raw.offer {
         if !offers.contains_key(offer) {
-            return Err(invalid(file, key("offer"), format!("no offer with id {offer:?}")));
+            return Err(invalid(
+                file,
+                key("offer"),
+                format!("no offer with id {offer:?}"),
+            ));
         }
     }
     let mut allow_ips = Vec::new();
@@ -505,7 +579,13 @@ fn validate_route(
         let net = entry
             .parse::<IpNet>()
             .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
-            .map_err(|_| invalid(file, format!("routes.{name}.allow_ips[{i}]"), format!("{entry:?} is not an IP address or CIDR")))?;
+            .map_err(|_| {
+                invalid(
+                    file,
+                    format!("routes.{name}.allow_ips[{i}]"),
+                    format!("{entry:?} is not an IP address or CIDR"),
+                )
+            })?;
         allow_ips.push(net);
     }
     let mut route = Route::new(name);
@@ -519,7 +599,11 @@ fn validate_route(
     }
     if let Some(currency) = &raw.currency {
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(invalid(file, key("currency"), "must be a three-letter ISO 4217 code"));
+            return Err(invalid(
+                file,
+                key("currency"),
+                "must be a three-letter ISO 4217 code",
+            ));
         }
         route.currency = currency.to_ascii_uppercase();
     }
@@ -531,7 +615,11 @@ fn validate_route(
         file,
         &key,
     )?;
-    route.dedup = raw.dedup.as_deref().map(|d| parse_dedup(d, file, key("dedup"))).transpose()?;
+    route.dedup = raw
+        .dedup
+        .as_deref()
+        .map(|d| parse_dedup(d, file, key("dedup")))
+        .transpose()?;
     if let Some(token) = &raw.token {
         if token.len() < 8 {
             return Err(invalid(file, key("token"), "must be at least 8 characters"));

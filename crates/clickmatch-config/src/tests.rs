@@ -2,7 +2,10 @@ use super::*;
 use proptest::prelude::*;
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 const MINIMAL: &str = r#"
@@ -26,7 +29,12 @@ fn demo_config_is_valid() {
     let lead = &config.account.routes["lead"];
     assert_eq!(lead.offer_id.as_deref(), Some("2"));
     assert_eq!(lead.default_event, "lead");
-    assert!(config.account.global_route.params.click_id.contains(&"cid".to_string()));
+    assert!(config
+        .account
+        .global_route
+        .params
+        .click_id
+        .contains(&"cid".to_string()));
     assert_eq!(config.account.global_route.name, "global");
 }
 
@@ -75,7 +83,9 @@ fn errors_name_file_and_key() {
         ("[account\n", "x.toml"),
     ];
     for (text, expected) in cases {
-        let error = Config::from_toml(text, "x.toml", &BTreeMap::new()).unwrap_err().to_string();
+        let error = Config::from_toml(text, "x.toml", &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(expected), "{error:?} lacks {expected:?}");
         assert!(error.starts_with("x.toml"), "{error:?}");
     }

@@ -42,8 +42,9 @@ impl Extracted {
         match model {
             PayoutModel::Fixed(amount) => amount,
             PayoutModel::FromPostback => self.payout_sent().unwrap_or_default(),
-            PayoutModel::RevShare(share) => (self.payout_sent().unwrap_or_default() * share)
-                .round_dp(6),
+            PayoutModel::RevShare(share) => {
+                (self.payout_sent().unwrap_or_default() * share).round_dp(6)
+            }
         }
     }
 }
@@ -128,8 +129,11 @@ pub fn classify(account: &Account, record: &PostbackRecord) -> Classified {
     let route = match (record.verdict, account.route(record.route.as_deref())) {
         (IngestVerdict::UnknownRoute, _) | (_, None) => {
             let extracted = Extracted {
-                raw_click_id: param(record.params.as_slice(), &account.global_route.params.click_id)
-                    .map(str::to_string),
+                raw_click_id: param(
+                    record.params.as_slice(),
+                    &account.global_route.params.click_id,
+                )
+                .map(str::to_string),
                 ..Extracted::default()
             };
             return Classified::Final(unattributed(record, Reason::UnknownRoute, None, &extracted));
@@ -170,8 +174,7 @@ pub fn classify(account: &Account, record: &PostbackRecord) -> Classified {
 
     // Signed IDs can be recovered safely from a mangled postback: only one that verifies counts.
     let click_id_names = &route.params.click_id;
-    if let Some(repaired) = salvage::salvage(raw, &record.params, click_id_names, &account.signer)
-    {
+    if let Some(repaired) = salvage::salvage(raw, &record.params, click_id_names, &account.signer) {
         return Classified::Joinable(Candidate {
             click: ClickRef::Signed(repaired.id),
             extracted,
@@ -302,27 +305,53 @@ pub(crate) mod tests {
             (postback(None, &[("cid", &id), ("payout", "1.5")]), None),
             (postback(None, &[("CID", &id)]), None),
             (postback(None, &[("clickid", &id)]), None),
-            (postback(Some("nope"), &[("cid", &id)]), Some(Reason::UnknownRoute)),
-            (postback(None, &[("payout", "1")]), Some(Reason::MissingClickId)),
+            (
+                postback(Some("nope"), &[("cid", &id)]),
+                Some(Reason::UnknownRoute),
+            ),
+            (
+                postback(None, &[("payout", "1")]),
+                Some(Reason::MissingClickId),
+            ),
             (postback(None, &[("cid", "")]), Some(Reason::MissingClickId)),
-            (postback(None, &[("cid", "{click_id}")]), Some(Reason::UnsubstitutedMacro)),
-            (postback(None, &[("cid", &id[..20])]), Some(Reason::MalformedClickId)),
-            (postback(None, &[("cid", &forged)]), Some(Reason::InvalidSignature)),
+            (
+                postback(None, &[("cid", "{click_id}")]),
+                Some(Reason::UnsubstitutedMacro),
+            ),
+            (
+                postback(None, &[("cid", &id[..20])]),
+                Some(Reason::MalformedClickId),
+            ),
+            (
+                postback(None, &[("cid", &forged)]),
+                Some(Reason::InvalidSignature),
+            ),
         ];
         for (record, expected) in cases {
-            assert_eq!(reason_of(&account, &record), expected, "{:?}", record.params);
+            assert_eq!(
+                reason_of(&account, &record),
+                expected,
+                "{:?}",
+                record.params
+            );
         }
 
         let mut unauthorized = postback(Some("lead"), &[("cid", &id)]);
         unauthorized.verdict = IngestVerdict::Unauthorized;
-        assert_eq!(reason_of(&account, &unauthorized), Some(Reason::Unauthorized));
+        assert_eq!(
+            reason_of(&account, &unauthorized),
+            Some(Reason::Unauthorized)
+        );
     }
 
     #[test]
     fn extracts_route_fields_with_defaults() {
         let account = account();
         let lead = account.route(Some("lead")).unwrap();
-        let got = extract(lead, &postback(Some("lead"), &[("sum", "2.50"), ("txid", "t1")]).params);
+        let got = extract(
+            lead,
+            &postback(Some("lead"), &[("sum", "2.50"), ("txid", "t1")]).params,
+        );
         assert_eq!(got.offer_id.as_deref(), Some("2"));
         assert_eq!(got.event, "lead");
         assert_eq!(got.payout_sent(), Some(Decimal::new(250, 2)));
@@ -337,9 +366,18 @@ pub(crate) mod tests {
             payout_raw: Some("100".into()),
             ..Extracted::default()
         };
-        assert_eq!(extracted.payout(PayoutModel::FromPostback), Decimal::new(100, 0));
-        assert_eq!(extracted.payout(PayoutModel::Fixed(Decimal::new(7, 0))), Decimal::new(7, 0));
-        assert_eq!(extracted.payout(PayoutModel::RevShare(Decimal::new(25, 2))), Decimal::new(25, 0));
+        assert_eq!(
+            extracted.payout(PayoutModel::FromPostback),
+            Decimal::new(100, 0)
+        );
+        assert_eq!(
+            extracted.payout(PayoutModel::Fixed(Decimal::new(7, 0))),
+            Decimal::new(7, 0)
+        );
+        assert_eq!(
+            extracted.payout(PayoutModel::RevShare(Decimal::new(25, 2))),
+            Decimal::new(25, 0)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use crate::classify::{self, Candidate, ClickRef, Classified};
+use crate::classify::{self, Candidate, Classified, ClickRef};
 use crate::model::{Account, DedupMode, DEFAULT_WINDOW_MS};
 use crate::reason::Reason;
 use crate::records::{Click, Conversion, Outcome, PostbackRecord};
@@ -39,7 +39,8 @@ impl ClickStore for MemoryClickStore {
     }
 
     fn insert(&mut self, click: Click) {
-        self.by_time.insert((click.time_ms, click.click_id.clone()), ());
+        self.by_time
+            .insert((click.time_ms, click.click_id.clone()), ());
         self.by_key.insert(click.click_id.clone(), click);
     }
 
@@ -215,14 +216,23 @@ impl<S: ClickStore> PartitionJoin<S> {
                     self.pending_by_click.remove(&key);
                 }
             }
-            out.push(self.unattributed(&pending.record, &pending.candidate, Reason::UnknownClickId));
+            out.push(self.unattributed(
+                &pending.record,
+                &pending.candidate,
+                Reason::UnknownClickId,
+            ));
         }
         out
     }
 
     /// The window to check before a lookup: the postback's offer's when it names one, else the
     /// longest of the account.
-    fn window_hint(&self, account: &Account, record: &PostbackRecord, candidate: &Candidate) -> u64 {
+    fn window_hint(
+        &self,
+        account: &Account,
+        record: &PostbackRecord,
+        candidate: &Candidate,
+    ) -> u64 {
         let _ = record;
         candidate
             .extracted
@@ -233,7 +243,12 @@ impl<S: ClickStore> PartitionJoin<S> {
             .unwrap_or_else(|| account.max_window_ms())
     }
 
-    fn unattributed(&self, record: &PostbackRecord, candidate: &Candidate, reason: Reason) -> Outcome {
+    fn unattributed(
+        &self,
+        record: &PostbackRecord,
+        candidate: &Candidate,
+        reason: Reason,
+    ) -> Outcome {
         let mut row = classify::unattributed(record, reason, None, &candidate.extracted);
         if let Some(click) = self.store.get(&candidate.click.key()) {
             row.is_test = click.is_test;
@@ -371,7 +386,14 @@ mod tests {
         let mut join = PartitionJoin::new(MemoryClickStore::default());
         let c = click(&account, T0, "1");
         assert!(join.on_click(&account, c.clone()).is_empty());
-        let pb = at(postback(None, &[("cid", &c.click_id), ("payout", "3.2"), ("offer", "9")]), "p1", T0 + 1000);
+        let pb = at(
+            postback(
+                None,
+                &[("cid", &c.click_id), ("payout", "3.2"), ("offer", "9")],
+            ),
+            "p1",
+            T0 + 1000,
+        );
         let Some(Outcome::Attributed(conv)) = join.on_postback(&account, pb, 0, T0 + 1000) else {
             panic!("not attributed")
         };
@@ -379,7 +401,10 @@ mod tests {
         assert_eq!(conv.payout.to_string(), "3.2");
         assert!(conv.offer_mismatch);
         assert_eq!(conv.route, "global");
-        assert_eq!(conv.conversion_id, conversion_id(&format!("click:{}:sale", c.click_id)));
+        assert_eq!(
+            conv.conversion_id,
+            conversion_id(&format!("click:{}:sale", c.click_id))
+        );
     }
 
     #[test]
@@ -418,20 +443,42 @@ mod tests {
         let c = click(&account, T0, "1");
         join.on_click(&account, c.clone());
 
-        let late = at(postback(None, &[("cid", &c.click_id), ("offer", "1")]), "late", T0 + 5_000);
-        assert_eq!(reason(join.on_postback(&account, late, 0, T0)), Some(Reason::Expired));
+        let late = at(
+            postback(None, &[("cid", &c.click_id), ("offer", "1")]),
+            "late",
+            T0 + 5_000,
+        );
+        assert_eq!(
+            reason(join.on_postback(&account, late, 0, T0)),
+            Some(Reason::Expired)
+        );
 
         account.offers.get_mut("1").unwrap().window_ms = DEFAULT_WINDOW_MS;
-        let first = at(postback(None, &[("cid", &c.click_id), ("status", "pending")]), "a", T0 + 1);
+        let first = at(
+            postback(None, &[("cid", &c.click_id), ("status", "pending")]),
+            "a",
+            T0 + 1,
+        );
         let Some(Outcome::Attributed(v1)) = join.on_postback(&account, first.clone(), 1, T0) else {
             panic!()
         };
-        let retry = at(postback(None, &[("cid", &c.click_id), ("status", "pending")]), "b", T0 + 2);
-        assert_eq!(reason(join.on_postback(&account, retry, 2, T0)), Some(Reason::Duplicate));
+        let retry = at(
+            postback(None, &[("cid", &c.click_id), ("status", "pending")]),
+            "b",
+            T0 + 2,
+        );
+        assert_eq!(
+            reason(join.on_postback(&account, retry, 2, T0)),
+            Some(Reason::Duplicate)
+        );
         let replay = join.on_postback(&account, first, 1, T0);
         assert_eq!(replay, Some(Outcome::Attributed(v1.clone())));
 
-        let approved = at(postback(None, &[("cid", &c.click_id), ("status", "approved")]), "c", T0 + 3);
+        let approved = at(
+            postback(None, &[("cid", &c.click_id), ("status", "approved")]),
+            "c",
+            T0 + 3,
+        );
         let Some(Outcome::Attributed(v2)) = join.on_postback(&account, approved, 3, T0) else {
             panic!()
         };

@@ -3,8 +3,8 @@
 //! Nothing here does I/O, spawns tasks or reads clocks: time comes in as arguments, so every
 //! decision can be tested alone and replayed deterministically.
 
-pub mod click_id;
 pub mod classify;
+pub mod click_id;
 pub mod join;
 pub mod macros;
 pub mod model;

@@ -120,9 +120,7 @@ fn names(list: &[&str]) -> Vec<String> {
 impl Default for ParamNames {
     fn default() -> Self {
         ParamNames {
-            click_id: names(&[
-                "cid", "clickid", "click_id", "subid", "sub_id", "aff_sub",
-            ]),
+            click_id: names(&["cid", "clickid", "click_id", "subid", "sub_id", "aff_sub"]),
             payout: names(&["payout", "sum", "amount", "revenue"]),
             offer: names(&["offer", "offer_id", "oid"]),
             event: names(&["event", "goal"]),

@@ -34,18 +34,23 @@ pub enum ParamsError {
     NameTooLong(usize),
     #[error("value of parameter {0:?} longer than {1} bytes")]
     ValueTooLong(String, usize),
-    #[error("JSON body must be an object of strings, numbers or booleans: {0}")]
-    Json(String),
 }
 
 /// Parses `a=1&b=2` (percent- and plus-decoded; invalid UTF-8 replaced, not refused).
-pub fn parse_query(query: &str, limits: &ParamLimits) -> Result<Vec<(String, String)>, ParamsError> {
+pub fn parse_query(
+    query: &str,
+    limits: &ParamLimits,
+) -> Result<Vec<(String, String)>, ParamsError> {
     let mut out = Vec::new();
     push_form(&mut out, query.as_bytes(), limits)?;
     Ok(out)
 }
 
-fn push_form(out: &mut Vec<(String, String)>, bytes: &[u8], limits: &ParamLimits) -> Result<(), ParamsError> {
+fn push_form(
+    out: &mut Vec<(String, String)>,
+    bytes: &[u8],
+    limits: &ParamLimits,
+) -> Result<(), ParamsError> {
     for (name, value) in form_urlencoded::parse(bytes) {
         if name.is_empty() && value.is_empty() {
             continue;
@@ -55,7 +60,12 @@ fn push_form(out: &mut Vec<(String, String)>, bytes: &[u8], limits: &ParamLimits
     Ok(())
 }
 
-fn push(out: &mut Vec<(String, String)>, name: String, value: String, limits: &ParamLimits) -> Result<(), ParamsError> {
+fn push(
+    out: &mut Vec<(String, String)>,
+    name: String,
+    value: String,
+    limits: &ParamLimits,
+) -> Result<(), ParamsError> {
     if out.len() >= limits.max_params {
         return Err(ParamsError::TooMany(limits.max_params));
     }
@@ -69,8 +79,8 @@ fn push(out: &mut Vec<(String, String)>, name: String, value: String, limits: &P
     Ok(())
 }
 
-/// Appends the body's parameters to `out`. `content_type` picks the reader; JSON objects may
-/// hold strings, numbers, booleans and null (as empty), nested values are refused.
+/// Appends the body's parameters to `out`. `content_type` picks the reader; JSON object values
+/// become strings (null as empty, nested values as JSON text).
 pub fn append_body(
     out: &mut Vec<(String, String)>,
     content_type: Option<&str>,
@@ -88,27 +98,41 @@ pub fn append_body(
     if mime == "application/json" || mime.ends_with("+json") || (mime.is_empty() && looks_json) {
         return append_json(out, body, limits);
     }
-    if mime == "application/x-www-form-urlencoded" || mime.is_empty() || mime == "text/plain" {
-        if std::str::from_utf8(body).is_ok_and(|s| s.contains('=')) {
-            return push_form(out, body, limits);
-        }
+    let form_like =
+        mime == "application/x-www-form-urlencoded" || mime.is_empty() || mime == "text/plain";
+    if form_like && std::str::from_utf8(body).is_ok_and(|s| s.contains('=')) {
+        return push_form(out, body, limits);
     }
-    push(out, RAW_BODY_PARAM.to_string(), String::from_utf8_lossy(body).into_owned(), limits)
+    push(
+        out,
+        RAW_BODY_PARAM.to_string(),
+        String::from_utf8_lossy(body).into_owned(),
+        limits,
+    )
 }
 
-fn append_json(out: &mut Vec<(String, String)>, body: &[u8], limits: &ParamLimits) -> Result<(), ParamsError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| ParamsError::Json(e.to_string()))?;
-    let serde_json::Value::Object(map) = value else {
-        return Err(ParamsError::Json("the body is not an object".into()));
+fn append_json(
+    out: &mut Vec<(String, String)>,
+    body: &[u8],
+    limits: &ParamLimits,
+) -> Result<(), ParamsError> {
+    // A body that is not a JSON object is kept whole rather than refused: the query may still
+    // carry a valid postback, and a fixed configuration can re-read the body later.
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body)
+    else {
+        return push(
+            out,
+            RAW_BODY_PARAM.to_string(),
+            String::from_utf8_lossy(body).into_owned(),
+            limits,
+        );
     };
     for (name, value) in map {
         let text = match value {
             serde_json::Value::String(s) => s,
-            serde_json::Value::Number(n) => n.to_string(),
-            serde_json::Value::Bool(b) => b.to_string(),
             serde_json::Value::Null => String::new(),
-            _ => return Err(ParamsError::Json(format!("{name:?} holds a nested value"))),
+            // Numbers keep their exact text; nested values are kept as JSON.
+            other => other.to_string(),
         };
         push(out, name, text, limits)?;
     }
@@ -121,15 +145,27 @@ mod tests {
     use proptest::prelude::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn query_keeps_order_repeats_and_case() {
-        let got = parse_query("cid=a%20b&CID=x&payout=1.5&cid=a+b&empty=", &ParamLimits::default()).unwrap();
+        let got = parse_query(
+            "cid=a%20b&CID=x&payout=1.5&cid=a+b&empty=",
+            &ParamLimits::default(),
+        )
+        .unwrap();
         assert_eq!(
             got,
-            pairs(&[("cid", "a b"), ("CID", "x"), ("payout", "1.5"), ("cid", "a b"), ("empty", "")])
+            pairs(&[
+                ("cid", "a b"),
+                ("CID", "x"),
+                ("payout", "1.5"),
+                ("cid", "a b"),
+                ("empty", "")
+            ])
         );
     }
 
@@ -137,23 +173,70 @@ mod tests {
     fn bodies_form_json_and_raw() {
         let limits = ParamLimits::default();
         let mut out = Vec::new();
-        append_body(&mut out, Some("application/x-www-form-urlencoded"), b"a=1&b=2", &limits).unwrap();
-        append_body(&mut out, Some("application/json; charset=utf-8"), br#"{"c":"x","d":2.5,"e":true,"f":null}"#, &limits).unwrap();
-        append_body(&mut out, Some("application/octet-stream"), b"\x00binary", &limits).unwrap();
+        append_body(
+            &mut out,
+            Some("application/x-www-form-urlencoded"),
+            b"a=1&b=2",
+            &limits,
+        )
+        .unwrap();
+        append_body(
+            &mut out,
+            Some("application/json; charset=utf-8"),
+            br#"{"c":"x","d":2.5,"e":true,"f":null}"#,
+            &limits,
+        )
+        .unwrap();
+        append_body(
+            &mut out,
+            Some("application/octet-stream"),
+            b"\x00binary",
+            &limits,
+        )
+        .unwrap();
         assert_eq!(
             out,
-            pairs(&[("a", "1"), ("b", "2"), ("c", "x"), ("d", "2.5"), ("e", "true"), ("f", ""), ("_body", "\u{0}binary")])
+            pairs(&[
+                ("a", "1"),
+                ("b", "2"),
+                ("c", "x"),
+                ("d", "2.5"),
+                ("e", "true"),
+                ("f", ""),
+                ("_body", "\u{0}binary")
+            ])
         );
-        assert!(append_body(&mut out, Some("application/json"), br#"{"a":{"b":1}}"#, &limits).is_err());
-        assert!(append_body(&mut out, Some("application/json"), b"[1]", &limits).is_err());
+        let mut kept = Vec::new();
+        append_body(
+            &mut kept,
+            Some("application/json"),
+            br#"{"a":{"b":1}}"#,
+            &limits,
+        )
+        .unwrap();
+        append_body(&mut kept, Some("application/json"), b"[1", &limits).unwrap();
+        assert_eq!(kept, pairs(&[("a", r#"{"b":1}"#), ("_body", "[1")]));
     }
 
     #[test]
     fn limits_are_enforced() {
-        let limits = ParamLimits { max_params: 2, max_name_len: 4, max_value_len: 4 };
-        assert_eq!(parse_query("a=1&b=2&c=3", &limits), Err(ParamsError::TooMany(2)));
-        assert_eq!(parse_query("abcde=1", &limits), Err(ParamsError::NameTooLong(4)));
-        assert!(matches!(parse_query("a=12345", &limits), Err(ParamsError::ValueTooLong(..))));
+        let limits = ParamLimits {
+            max_params: 2,
+            max_name_len: 4,
+            max_value_len: 4,
+        };
+        assert_eq!(
+            parse_query("a=1&b=2&c=3", &limits),
+            Err(ParamsError::TooMany(2))
+        );
+        assert_eq!(
+            parse_query("abcde=1", &limits),
+            Err(ParamsError::NameTooLong(4))
+        );
+        assert!(matches!(
+            parse_query("a=12345", &limits),
+            Err(ParamsError::ValueTooLong(..))
+        ));
     }
 
     proptest! {

@@ -199,7 +199,10 @@ mod tests {
         assert_eq!(record.route_label(), "global");
 
         let json = br#"{"v":2,"postback_id":"p","received_ms":1,"method":"GET","params":[]}"#;
-        assert!(matches!(PostbackRecord::decode(json), Err(RecordError::Version(2))));
+        assert!(matches!(
+            PostbackRecord::decode(json),
+            Err(RecordError::Version(2))
+        ));
         assert!(ClickRecord::decode(b"not json").is_err());
     }
 }

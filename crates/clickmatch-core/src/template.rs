@@ -122,7 +122,10 @@ mod tests {
     #[test]
     fn rejects_bad_templates() {
         assert_eq!(validate("ftp://x/{click_id}"), Err(TemplateError::Scheme));
-        assert_eq!(validate("https://x/?a={click_id"), Err(TemplateError::Unclosed));
+        assert_eq!(
+            validate("https://x/?a={click_id"),
+            Err(TemplateError::Unclosed)
+        );
         assert_eq!(
             validate("https://x/?a={click_id}&b={sub11}"),
             Err(TemplateError::UnknownToken("sub11".into()))

@@ -23,7 +23,10 @@ const MAX_FOREIGN_ID_LEN: usize = 128;
 fn subs_from(query: &HashMap<String, String>) -> Vec<String> {
     (1..=10)
         .map(|n| {
-            let value = query.get(&format!("sub{n}")).map(String::as_str).unwrap_or("");
+            let value = query
+                .get(&format!("sub{n}"))
+                .map(String::as_str)
+                .unwrap_or("");
             value.chars().take(MAX_SUB_LEN).collect()
         })
         .collect()
@@ -35,7 +38,9 @@ fn offer_url(campaign: &Campaign, click: &ClickRecord) -> String {
         "campaign" => Some(campaign.id.as_str()),
         "offer_id" => Some(campaign.offer_id.as_str()),
         "source" => Some(campaign.source.as_str()),
-        other => template::sub_index(other).and_then(|i| click.subs.get(i)).map(String::as_str),
+        other => template::sub_index(other)
+            .and_then(|i| click.subs.get(i))
+            .map(String::as_str),
     })
 }
 
@@ -58,7 +63,11 @@ pub(crate) async fn redirect(
     headers: HeaderMap,
 ) -> Response {
     let Some(campaign) = ingest.account.campaigns.get(&campaign_id) else {
-        ingest.metrics.clicks.with_label_values(&["unknown_campaign"]).inc();
+        ingest
+            .metrics
+            .clicks
+            .with_label_values(&["unknown_campaign"])
+            .inc();
         return (StatusCode::NOT_FOUND, "unknown campaign\n").into_response();
     };
     let time_ms = now_ms();
@@ -79,7 +88,10 @@ pub(crate) async fn redirect(
     let location = offer_url(campaign, &click);
 
     // Hand the click to the producer before answering; the visitor never waits for the broker.
-    match ingest.publisher.enqueue(&ingest.topics.clicks, &click.click_id, &click.encode()) {
+    match ingest
+        .publisher
+        .enqueue(&ingest.topics.clicks, &click.click_id, &click.encode())
+    {
         Ok(delivery) => {
             let ingest = ingest.clone();
             ingest.metrics.inflight_clicks.inc();
@@ -99,7 +111,11 @@ pub(crate) async fn redirect(
 
 fn click_lost(ingest: &Ingest, error: &str) {
     ingest.metrics.clicks.with_label_values(&["failed"]).inc();
-    ingest.metrics.produce_errors.with_label_values(&[ingest.topics.clicks.as_str()]).inc();
+    ingest
+        .metrics
+        .produce_errors
+        .with_label_values(&[ingest.topics.clicks.as_str()])
+        .inc();
     tracing::error!(error, "click not recorded by the broker");
 }
 
@@ -136,7 +152,13 @@ pub(crate) async fn register(
 ) -> Response {
     let Json(request) = match body {
         Ok(body) => body,
-        Err(rejection) => return (StatusCode::BAD_REQUEST, format!("{}\n", rejection.body_text())).into_response(),
+        Err(rejection) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("{}\n", rejection.body_text()),
+            )
+                .into_response()
+        }
     };
     let Some(campaign) = ingest.account.campaigns.get(&request.campaign) else {
         return (StatusCode::NOT_FOUND, "unknown campaign\n").into_response();
@@ -172,15 +194,27 @@ pub(crate) async fn register(
         is_test: request.is_test,
         foreign,
     };
-    match ingest.publisher.publish(&ingest.topics.clicks, &click.click_id, &click.encode()).await {
+    match ingest
+        .publisher
+        .publish(&ingest.topics.clicks, &click.click_id, &click.encode())
+        .await
+    {
         Ok(_) => {
             ingest.metrics.clicks.with_label_values(&["produced"]).inc();
             let url = offer_url(campaign, &click);
-            Json(Registered { click_id: click.click_id, url }).into_response()
+            Json(Registered {
+                click_id: click.click_id,
+                url,
+            })
+            .into_response()
         }
         Err(error) => {
             click_lost(&ingest, &error.to_string());
-            (StatusCode::SERVICE_UNAVAILABLE, "click not recorded, retry\n").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "click not recorded, retry\n",
+            )
+                .into_response()
         }
     }
 }

@@ -52,7 +52,10 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
         .route("/c/{campaign}", get(clicks::redirect))
         .route("/clicks", post(clicks::register))
         .route("/postback", get(postbacks::global).post(postbacks::global))
-        .route("/postback/{route}", get(postbacks::routed).post(postbacks::routed))
+        .route(
+            "/postback/{route}",
+            get(postbacks::routed).post(postbacks::routed),
+        )
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
@@ -101,14 +104,19 @@ async fn metrics_text(State(ingest): State<Shared>) -> Response {
     if let Err(e) = TextEncoder::new().encode(&families, &mut buffer) {
         return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], buffer).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        buffer,
+    )
+        .into_response()
 }
 
 async fn ready(State(ingest): State<Shared>) -> Response {
     let publisher = ingest.publisher.clone();
-    let reachable = tokio::task::spawn_blocking(move || publisher.is_reachable(Duration::from_secs(1)))
-        .await
-        .unwrap_or(false);
+    let reachable =
+        tokio::task::spawn_blocking(move || publisher.is_reachable(Duration::from_secs(1)))
+            .await
+            .unwrap_or(false);
     if reachable {
         (StatusCode::OK, "ready\n").into_response()
     } else {

@@ -15,20 +15,34 @@ pub struct IngestMetrics {
 impl IngestMetrics {
     pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
         let clicks = IntCounterVec::new(
-            Opts::new("clickmatch_ingest_clicks_total", "Clicks recorded, by result (produced, failed, unknown_campaign)."),
+            Opts::new(
+                "clickmatch_ingest_clicks_total",
+                "Clicks recorded, by result (produced, failed, unknown_campaign).",
+            ),
             &["result"],
         )?;
         let postbacks = IntCounterVec::new(
-            Opts::new("clickmatch_ingest_postbacks_total", "Postbacks received, by route and HTTP status answered."),
+            Opts::new(
+                "clickmatch_ingest_postbacks_total",
+                "Postbacks received, by route and HTTP status answered.",
+            ),
             &["route", "status"],
         )?;
         let produce_errors = IntCounterVec::new(
-            Opts::new("clickmatch_ingest_produce_errors_total", "Records the broker did not acknowledge, by topic."),
+            Opts::new(
+                "clickmatch_ingest_produce_errors_total",
+                "Records the broker did not acknowledge, by topic.",
+            ),
             &["topic"],
         )?;
         let http_duration = HistogramVec::new(
-            HistogramOpts::new("clickmatch_http_request_duration_seconds", "HTTP request latency by endpoint and status.")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            HistogramOpts::new(
+                "clickmatch_http_request_duration_seconds",
+                "HTTP request latency by endpoint and status.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
             &["endpoint", "status"],
         )?;
         let inflight_clicks = IntGauge::new(

@@ -54,13 +54,21 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let parsed = params::parse_query(query.as_deref().unwrap_or(""), &ingest.limits)
-        .and_then(|mut list| params::append_body(&mut list, content_type, &body, &ingest.limits).map(|_| list));
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let parsed =
+        params::parse_query(query.as_deref().unwrap_or(""), &ingest.limits).and_then(|mut list| {
+            params::append_body(&mut list, content_type, &body, &ingest.limits).map(|_| list)
+        });
     let mut params = match parsed {
         Ok(params) => params,
         Err(error) => {
-            return (StatusCode::BAD_REQUEST, Json(json!({ "error": error.to_string() }))).into_response();
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": error.to_string() })),
+            )
+                .into_response();
         }
     };
 
@@ -86,7 +94,12 @@ async fn handle(
     // Route tokens are secrets: they never reach Kafka, ClickHouse or logs.
     if let Some(route) = route {
         for (name, value) in params.iter_mut() {
-            if route.params.token.iter().any(|t| name.eq_ignore_ascii_case(t)) {
+            if route
+                .params
+                .token
+                .iter()
+                .any(|t| name.eq_ignore_ascii_case(t))
+            {
                 *value = REDACTED.to_string();
             }
         }
@@ -130,8 +143,12 @@ async fn handle(
         .inc();
     let body = match status {
         StatusCode::OK => json!({ "status": "recorded", "postback_id": record.postback_id }),
-        StatusCode::FORBIDDEN => json!({ "status": "recorded", "error": "unauthorized", "postback_id": record.postback_id }),
-        StatusCode::NOT_FOUND => json!({ "status": "recorded", "error": "unknown route", "postback_id": record.postback_id }),
+        StatusCode::FORBIDDEN => {
+            json!({ "status": "recorded", "error": "unauthorized", "postback_id": record.postback_id })
+        }
+        StatusCode::NOT_FOUND => {
+            json!({ "status": "recorded", "error": "unknown route", "postback_id": record.postback_id })
+        }
         _ => json!({ "status": "not_recorded", "error": "could not record the postback, retry" }),
     };
     (status, Json(body)).into_response()

@@ -62,7 +62,10 @@ impl JoinContext {
     }
 
     fn push(&self, event: RebalanceEvent) {
-        self.events.lock().expect("rebalance events lock").push(event);
+        self.events
+            .lock()
+            .expect("rebalance events lock")
+            .push(event);
     }
 }
 

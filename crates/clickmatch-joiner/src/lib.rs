@@ -106,10 +106,17 @@ impl Joiner {
     }
 
     /// Runs until `shutdown` resolves; the last batch is written and committed before returning.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), JoinerError> {
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), JoinerError> {
         let consumer: Arc<Consumer_> = Arc::new(
-            consumer_config(&self.kafka.bootstrap_servers, &self.kafka.group_id, &self.kafka.properties)
-                .create_with_context(JoinContext::new(&self.kafka.clicks_topic))?,
+            consumer_config(
+                &self.kafka.bootstrap_servers,
+                &self.kafka.group_id,
+                &self.kafka.properties,
+            )
+            .create_with_context(JoinContext::new(&self.kafka.clicks_topic))?,
         );
         consumer.subscribe(&[&self.kafka.clicks_topic, &self.kafka.postbacks_topic])?;
         let mut run = Run {
@@ -167,10 +174,21 @@ impl Run<'_> {
         let clicks_topic = self.joiner.kafka.clicks_topic.clone();
         for event in self.consumer.context().take_events() {
             match event {
-                RebalanceEvent::Assigned { topic, partition, committed } => {
+                RebalanceEvent::Assigned {
+                    topic,
+                    partition,
+                    committed,
+                } => {
                     tracing::info!(topic, partition, ?committed, "partition assigned");
-                    self.joiner.metrics.assigned_partitions.with_label_values(&[&topic]).inc();
-                    let state = self.partitions.entry(partition).or_insert_with(PartitionState::new);
+                    self.joiner
+                        .metrics
+                        .assigned_partitions
+                        .with_label_values(&[&topic])
+                        .inc();
+                    let state = self
+                        .partitions
+                        .entry(partition)
+                        .or_insert_with(PartitionState::new);
                     if topic == clicks_topic {
                         // State is rebuilt from the beginning of the clicks partition.
                         *state = PartitionState {
@@ -182,12 +200,24 @@ impl Run<'_> {
                 }
                 RebalanceEvent::Revoked { topic, partition } => {
                     tracing::info!(topic, partition, "partition revoked");
-                    self.joiner.metrics.assigned_partitions.with_label_values(&[&topic]).dec();
+                    self.joiner
+                        .metrics
+                        .assigned_partitions
+                        .with_label_values(&[&topic])
+                        .dec();
                     self.partitions.remove(&partition);
                     self.committed.remove_partition(&topic, partition);
                     let label = partition.to_string();
-                    let _ = self.joiner.metrics.state_clicks.remove_label_values(&[&label]);
-                    let _ = self.joiner.metrics.pending_postbacks.remove_label_values(&[&label]);
+                    let _ = self
+                        .joiner
+                        .metrics
+                        .state_clicks
+                        .remove_label_values(&[&label]);
+                    let _ = self
+                        .joiner
+                        .metrics
+                        .pending_postbacks
+                        .remove_label_values(&[&label]);
                 }
             }
         }
@@ -200,7 +230,10 @@ impl Run<'_> {
         let payload = message.payload().unwrap_or_default();
         let joiner = self.joiner;
         let account = &joiner.account;
-        let state = self.partitions.entry(partition).or_insert_with(PartitionState::new);
+        let state = self
+            .partitions
+            .entry(partition)
+            .or_insert_with(PartitionState::new);
         let now = now_ms();
 
         if topic == joiner.kafka.clicks_topic {
@@ -240,7 +273,11 @@ impl Run<'_> {
             ] {
                 if let Some(high) = self.consumer.context().high_watermark(topic, partition) {
                     let lag = (high - next.unwrap_or(0)).max(0);
-                    joiner.metrics.consumer_lag.with_label_values(&[topic.as_str(), &label]).set(lag);
+                    joiner
+                        .metrics
+                        .consumer_lag
+                        .with_label_values(&[topic.as_str(), &label])
+                        .set(lag);
                     if topic == &joiner.kafka.clicks_topic {
                         state.clicks_caught_up = lag == 0;
                     }
@@ -255,8 +292,16 @@ impl Run<'_> {
             };
             let out = state.join.advance(&joiner.account, watermark, now);
             push_outcomes(&mut self.batch, out);
-            joiner.metrics.state_clicks.with_label_values(&[&label]).set(state.join.store().len() as i64);
-            joiner.metrics.pending_postbacks.with_label_values(&[&label]).set(state.join.pending_len() as i64);
+            joiner
+                .metrics
+                .state_clicks
+                .with_label_values(&[&label])
+                .set(state.join.store().len() as i64);
+            joiner
+                .metrics
+                .pending_postbacks
+                .with_label_values(&[&label])
+                .set(state.join.pending_len() as i64);
         }
         if self.batch.len() == 0 && self.positions() != self.committed {
             // Nothing to write, but skipped records or already-written clicks moved positions.
@@ -267,7 +312,9 @@ impl Run<'_> {
     /// When the open batch must be written, if one is open.
     fn flush_deadline(&self) -> Option<tokio::time::Instant> {
         let max_age = Duration::from_millis(self.joiner.config.batch_max_ms);
-        self.batch.opened.map(|opened| tokio::time::Instant::from_std(opened + max_age))
+        self.batch
+            .opened
+            .map(|opened| tokio::time::Instant::from_std(opened + max_age))
     }
 
     fn batch_due(&self) -> bool {
@@ -292,11 +339,15 @@ impl Run<'_> {
                     Err(error) => {
                         record_insert_error(joiner, &error, backoff);
                         tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_millis(joiner.config.retry_max_ms));
+                        backoff =
+                            (backoff * 2).min(Duration::from_millis(joiner.config.retry_max_ms));
                     }
                 }
             }
-            joiner.metrics.insert_duration.observe(started.elapsed().as_secs_f64());
+            joiner
+                .metrics
+                .insert_duration
+                .observe(started.elapsed().as_secs_f64());
             joiner.metrics.batch_rows.observe(batch.len() as f64);
             joiner.metrics.clicks.inc_by(batch.clicks.len() as u64);
             let now = now_ms();
@@ -314,10 +365,17 @@ impl Run<'_> {
         let mut positions = CommitPositions::default();
         for (&partition, state) in &self.partitions {
             if let Some(next) = state.clicks_next {
-                positions.set(&kafka.clicks_topic, partition, next.max(state.clicks_written_before));
+                positions.set(
+                    &kafka.clicks_topic,
+                    partition,
+                    next.max(state.clicks_written_before),
+                );
             }
             if let Some(next) = state.postbacks_next {
-                let held = state.join.oldest_pending_position().map_or(next, |p| p.min(next));
+                let held = state
+                    .join
+                    .oldest_pending_position()
+                    .map_or(next, |p| p.min(next));
                 positions.set(&kafka.postbacks_topic, partition, held);
             }
         }
@@ -329,13 +387,20 @@ impl Run<'_> {
         if positions.is_empty() || positions == self.committed {
             return;
         }
-        match self.consumer.commit(&positions.to_list(), CommitMode::Async) {
+        match self
+            .consumer
+            .commit(&positions.to_list(), CommitMode::Async)
+        {
             Ok(()) => {
                 self.joiner.metrics.commits.with_label_values(&["ok"]).inc();
                 self.committed = positions;
             }
             Err(error) => {
-                self.joiner.metrics.commits.with_label_values(&["error"]).inc();
+                self.joiner
+                    .metrics
+                    .commits
+                    .with_label_values(&["error"])
+                    .inc();
                 tracing::warn!(error = %error, "offset commit failed; will retry with the next batch");
             }
         }
@@ -350,13 +415,25 @@ fn push_outcomes(batch: &mut Batch, outcomes: Vec<Outcome>) {
 }
 
 fn skip(joiner: &Joiner, topic: &str, partition: i32, offset: i64, error: &dyn std::fmt::Display) {
-    joiner.metrics.records_skipped.with_label_values(&[topic]).inc();
+    joiner
+        .metrics
+        .records_skipped
+        .with_label_values(&[topic])
+        .inc();
     tracing::warn!(topic, partition, offset, error = %error, "unreadable record skipped");
 }
 
 fn record_insert_error(joiner: &Joiner, error: &ClickHouseError, backoff: Duration) {
-    let kind = if error.is_retryable() { "retryable" } else { "permanent" };
-    joiner.metrics.insert_errors.with_label_values(&[kind]).inc();
+    let kind = if error.is_retryable() {
+        "retryable"
+    } else {
+        "permanent"
+    };
+    joiner
+        .metrics
+        .insert_errors
+        .with_label_values(&[kind])
+        .inc();
     // Nothing is dropped: even a permanent error (schema drift) is retried until an operator
     // fixes it, and the alert on insert errors tells them to.
     tracing::error!(error = %error, kind, retry_in_ms = backoff.as_millis() as u64, "ClickHouse batch failed");
@@ -368,12 +445,18 @@ fn count_outcome(joiner: &Joiner, outcome: &Outcome, now: u64) {
         Outcome::Unattributed(u) => (u.route.as_str(), "unattributed", u.reason.as_str()),
     };
     // Only configured routes become label values.
-    let route = if route == clickmatch_core::model::GLOBAL_ROUTE || joiner.account.routes.contains_key(route) {
+    let route = if route == clickmatch_core::model::GLOBAL_ROUTE
+        || joiner.account.routes.contains_key(route)
+    {
         route
     } else {
         "unknown"
     };
-    joiner.metrics.postbacks.with_label_values(&[route, kind, reason]).inc();
+    joiner
+        .metrics
+        .postbacks
+        .with_label_values(&[route, kind, reason])
+        .inc();
     let latency = now.saturating_sub(outcome.received_ms()) as f64 / 1000.0;
     joiner.metrics.attribution_latency.observe(latency);
 }

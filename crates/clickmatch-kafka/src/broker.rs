@@ -79,9 +79,9 @@ impl LocalBroker {
     /// The address of the (single) broker.
     pub fn broker_addr(&self) -> Result<SocketAddr, KafkaAdapterError> {
         let first = self.bootstrap_servers.split(',').next().unwrap_or_default();
-        first
-            .parse()
-            .map_err(|_| KafkaAdapterError::Broker(format!("unexpected bootstrap servers {first:?}")))
+        first.parse().map_err(|_| {
+            KafkaAdapterError::Broker(format!("unexpected bootstrap servers {first:?}"))
+        })
     }
 
     fn command(&self, command: Command) -> Result<(), KafkaAdapterError> {
@@ -125,7 +125,9 @@ pub async fn forward(listen: SocketAddr, target: SocketAddr) -> Result<(), Kafka
                 Ok(mut outbound) => {
                     let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                 }
-                Err(e) => tracing::warn!(error = %e, "broker forwarder cannot reach the mock broker"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "broker forwarder cannot reach the mock broker")
+                }
             }
         });
     }

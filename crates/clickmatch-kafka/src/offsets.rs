@@ -16,13 +16,17 @@ impl CommitPositions {
     /// Records that everything before `next_offset` on `topic`/`partition` is done. Positions
     /// only move forward.
     pub fn advance(&mut self, topic: &str, partition: i32, next_offset: i64) {
-        let entry = self.next.entry((topic.to_string(), partition)).or_insert(next_offset);
+        let entry = self
+            .next
+            .entry((topic.to_string(), partition))
+            .or_insert(next_offset);
         *entry = (*entry).max(next_offset);
     }
 
     /// Sets the position even backwards (a pending record holds it back).
     pub fn set(&mut self, topic: &str, partition: i32, next_offset: i64) {
-        self.next.insert((topic.to_string(), partition), next_offset);
+        self.next
+            .insert((topic.to_string(), partition), next_offset);
     }
 
     pub fn get(&self, topic: &str, partition: i32) -> Option<i64> {
@@ -60,8 +64,14 @@ mod tests {
         positions.advance("b", 1, 3);
         assert_eq!(positions.get("a", 0), Some(10));
         let list = positions.to_list();
-        assert_eq!(list.find_partition("a", 0).unwrap().offset(), Offset::Offset(10));
-        assert_eq!(list.find_partition("b", 1).unwrap().offset(), Offset::Offset(3));
+        assert_eq!(
+            list.find_partition("a", 0).unwrap().offset(),
+            Offset::Offset(10)
+        );
+        assert_eq!(
+            list.find_partition("b", 1).unwrap().offset(),
+            Offset::Offset(3)
+        );
         positions.set("a", 0, 4);
         assert_eq!(positions.get("a", 0), Some(4));
     }

@@ -51,7 +51,10 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(bootstrap_servers: &str, extra: &BTreeMap<String, String>) -> Result<Self, KafkaAdapterError> {
+    pub fn new(
+        bootstrap_servers: &str,
+        extra: &BTreeMap<String, String>,
+    ) -> Result<Self, KafkaAdapterError> {
         let producer = producer_config(bootstrap_servers, extra).create()?;
         Ok(Publisher { producer })
     }
@@ -61,9 +64,18 @@ impl Publisher {
     }
 
     /// Sends and waits for the broker's acknowledgement (acks=all).
-    pub async fn publish(&self, topic: &str, key: &str, payload: &[u8]) -> Result<Stored, PublishError> {
+    pub async fn publish(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+    ) -> Result<Stored, PublishError> {
         let record = FutureRecord::to(topic).key(key).payload(payload);
-        match self.producer.send(record, Timeout::After(Duration::from_secs(5))).await {
+        match self
+            .producer
+            .send(record, Timeout::After(Duration::from_secs(5)))
+            .await
+        {
             Ok(delivery) => Ok(Stored {
                 partition: delivery.partition,
                 offset: delivery.offset,
@@ -80,7 +92,10 @@ impl Publisher {
         topic: &str,
         key: &str,
         payload: &[u8],
-    ) -> Result<impl std::future::Future<Output = Result<Stored, PublishError>> + Send + 'static, PublishError> {
+    ) -> Result<
+        impl std::future::Future<Output = Result<Stored, PublishError>> + Send + 'static,
+        PublishError,
+    > {
         let record = FutureRecord::to(topic).key(key).payload(payload);
         match self.producer.send_result(record) {
             Ok(delivery) => Ok(async move {

@@ -31,7 +31,9 @@ pub async fn ensure_topics(
             Ok(_) => {}
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(KafkaAdapterError::Broker(format!("cannot create topic {topic}: {code}")))
+                return Err(KafkaAdapterError::Broker(format!(
+                    "cannot create topic {topic}: {code}"
+                )))
             }
         }
     }
@@ -39,7 +41,10 @@ pub async fn ensure_topics(
 }
 
 /// Partition count of `topic`, if it exists.
-pub fn partition_count(bootstrap_servers: &str, topic: &str) -> Result<Option<usize>, KafkaAdapterError> {
+pub fn partition_count(
+    bootstrap_servers: &str,
+    topic: &str,
+) -> Result<Option<usize>, KafkaAdapterError> {
     let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap_servers)
         .set("allow.auto.create.topics", "false")

@@ -1,0 +1,154 @@
+//! Shared harness for the end-to-end tests: each test gets its own in-process broker (librdkafka's
+//! mock cluster), its own ClickHouse database and its own ingest + joiner, all talking over real
+//! sockets.
+//!
+//! ClickHouse: `CLICKMATCH_TEST_CLICKHOUSE_URL` (the test script starts one server for the whole
+//! suite); without it, the harness starts a private server for this test process.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
+use clickmatch_clickhouse::{migrate, ClickHouseSettings, LocalServer};
+use clickmatch_config::Config;
+use clickmatch_kafka::LocalBroker;
+
+pub const CLICKHOUSE_URL_ENV: &str = "CLICKMATCH_TEST_CLICKHOUSE_URL";
+
+/// The ClickHouse URL for tests, starting a private server once per process when none is given.
+pub fn clickhouse_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var(CLICKHOUSE_URL_ENV) {
+            return url;
+        }
+        let server = LocalServer::start_temp().unwrap_or_else(|e| {
+            panic!("no {CLICKHOUSE_URL_ENV} and no local ClickHouse could start: {e}")
+        });
+        let url = server.url();
+        // Lives as long as the test process.
+        std::mem::forget(server);
+        url
+    })
+    .clone()
+}
+
+/// A pipeline of its own for one test.
+pub struct TestPipeline {
+    pub config: Config,
+    pub broker: LocalBroker,
+    pub pipeline: Option<Pipeline>,
+    pub settings: ClickHouseSettings,
+    pub base: String,
+}
+
+impl TestPipeline {
+    /// The demo configuration with `overrides` (CLICKMATCH_* style), a fresh database and broker.
+    pub async fn start(overrides: &[(&str, &str)]) -> anyhow::Result<TestPipeline> {
+        let database = format!("cm_e2e_{:016x}", rand::random::<u64>());
+        let mut env: BTreeMap<String, String> = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.insert("CLICKMATCH_CLICKHOUSE_URL".into(), clickhouse_url());
+        env.insert("CLICKMATCH_CLICKHOUSE_DATABASE".into(), database);
+        env.entry("CLICKMATCH_JOINER_BATCH_MAX_MS".into())
+            .or_insert("50".into());
+        env.entry("CLICKMATCH_ACCOUNT_GRACE_SECONDS".into())
+            .or_insert("1".into());
+        let mut config = Config::demo(&env)?;
+        let broker = LocalBroker::start(
+            &[&config.kafka.clicks_topic, &config.kafka.postbacks_topic],
+            4,
+        )?;
+        config.kafka.bootstrap_servers = broker.bootstrap_servers().to_string();
+        let settings = clickhouse_settings(&config);
+        migrate(&settings).await.context("migrate")?;
+        let pipeline = Pipeline::start(
+            &config,
+            Roles {
+                ingest: true,
+                join: true,
+            },
+            "127.0.0.1:0",
+        )
+        .await?;
+        pipeline
+            .wait_joiner_assigned(Duration::from_secs(30))
+            .await?;
+        let base = pipeline.base_url().expect("ingest");
+        Ok(TestPipeline {
+            config,
+            broker,
+            pipeline: Some(pipeline),
+            settings,
+            base,
+        })
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        self.pipeline.as_ref().expect("running")
+    }
+
+    /// Stops ingest and joiner (last batch written, offsets committed).
+    pub async fn stop_services(&mut self) -> anyhow::Result<()> {
+        if let Some(pipeline) = self.pipeline.take() {
+            pipeline.stop().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts ingest and joiner again on the same broker and database (same consumer group).
+    pub async fn restart_services(&mut self) -> anyhow::Result<()> {
+        self.stop_services().await?;
+        let pipeline = Pipeline::start(
+            &self.config,
+            Roles {
+                ingest: true,
+                join: true,
+            },
+            "127.0.0.1:0",
+        )
+        .await?;
+        pipeline
+            .wait_joiner_assigned(Duration::from_secs(30))
+            .await?;
+        self.base = pipeline.base_url().expect("ingest");
+        self.pipeline = Some(pipeline);
+        Ok(())
+    }
+
+    pub fn client(&self) -> clickhouse::Client {
+        self.settings.client()
+    }
+
+    /// Polls `query` (returning one count) until it equals `expected` or 20 s pass.
+    pub async fn wait_count(&self, query: &str, expected: u64) -> anyhow::Result<u64> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let n: u64 = self
+                .client()
+                .query(query)
+                .fetch_one()
+                .await
+                .with_context(|| query.to_string())?;
+            if n == expected || Instant::now() > deadline {
+                return Ok(n);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Drops the test's database.
+    pub async fn cleanup(mut self) -> anyhow::Result<()> {
+        self.stop_services().await?;
+        let database = self.settings.database.clone();
+        self.client()
+            .query(&format!("DROP DATABASE IF EXISTS {database}"))
+            .execute()
+            .await?;
+        Ok(())
+    }
+}
