@@ -31,6 +31,12 @@ async fn main() {
             }
         }
     }
+    let sink = ClickHouseSink::new(&s).unwrap();
+    if mode.contains('i') {
+        let c = clickmatch_core::records::ClickRecord { v: 1, click_id: "x".into(), time_ms: 1, campaign_id: "".into(), offer_id: "".into(), source: "".into(), subs: vec![], ip: "".into(), user_agent: "".into(), country: "".into(), is_test: false, foreign: false };
+        sink.write(&[c.clone(), c], &[]).await.unwrap();
+    }
+    if !mode.contains('s') { drop(sink); }
     if mode.contains('o') {
         let v: u32 = client
             .query("SELECT toUInt32(1)")
