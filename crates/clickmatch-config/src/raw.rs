@@ -123,6 +123,9 @@ struct RawJoiner {
     batch_max_ms: u64,
     retry_initial_ms: u64,
     retry_max_ms: u64,
+    state_dir: String,
+    state_cache_mib: u64,
+    caught_up_margin_ms: u64,
 }
 
 impl Default for RawJoiner {
@@ -132,6 +135,9 @@ impl Default for RawJoiner {
             batch_max_ms: 500,
             retry_initial_ms: 200,
             retry_max_ms: 30_000,
+            state_dir: "clickmatch-state".into(),
+            state_cache_mib: 64,
+            caught_up_margin_ms: 1_000,
         }
     }
 }
@@ -315,6 +321,9 @@ impl RawConfig {
                 "must start with http:// or https://",
             ));
         }
+        if self.joiner.state_dir.trim().is_empty() {
+            return Err(invalid(file, "joiner.state_dir", "must not be empty"));
+        }
         if self.joiner.batch_max_rows == 0 {
             return Err(invalid(file, "joiner.batch_max_rows", "must be at least 1"));
         }
@@ -359,6 +368,9 @@ impl RawConfig {
                 batch_max_ms: self.joiner.batch_max_ms,
                 retry_initial_ms: self.joiner.retry_initial_ms.max(1),
                 retry_max_ms: self.joiner.retry_max_ms.max(self.joiner.retry_initial_ms),
+                state_dir: self.joiner.state_dir,
+                state_cache_mib: self.joiner.state_cache_mib.max(1),
+                caught_up_margin_ms: self.joiner.caught_up_margin_ms,
             },
         })
     }

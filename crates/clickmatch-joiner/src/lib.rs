@@ -457,6 +457,12 @@ fn count_outcome(joiner: &Joiner, outcome: &Outcome, now: u64) {
         .postbacks
         .with_label_values(&[route, kind, reason])
         .inc();
+    if let Outcome::Attributed(conversion) = outcome {
+        if conversion.click_id_repaired {
+            let hint = conversion.repair.as_str();
+            joiner.metrics.repairs.with_label_values(&[route, hint]).inc();
+        }
+    }
     let latency = now.saturating_sub(outcome.received_ms()) as f64 / 1000.0;
     joiner.metrics.attribution_latency.observe(latency);
 }

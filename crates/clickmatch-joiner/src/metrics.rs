@@ -18,6 +18,7 @@ pub struct JoinerMetrics {
     pub insert_errors: IntCounterVec,
     pub commits: IntCounterVec,
     pub assigned_partitions: IntGaugeVec,
+    pub repairs: IntCounterVec,
 }
 
 impl JoinerMetrics {
@@ -74,6 +75,13 @@ impl JoinerMetrics {
                 Opts::new("clickmatch_joiner_assigned_partitions", "Partitions assigned to this joiner, by topic."),
                 &["topic"],
             )?,
+            repairs: IntCounterVec::new(
+                Opts::new(
+                    "clickmatch_joiner_click_id_repairs_total",
+                    "Attributed conversions whose signed click ID was salvaged from a mangled postback, by route and hint code.",
+                ),
+                &["route", "hint"],
+            )?,
         };
         registry.register(Box::new(m.clicks.clone()))?;
         registry.register(Box::new(m.postbacks.clone()))?;
@@ -87,6 +95,7 @@ impl JoinerMetrics {
         registry.register(Box::new(m.insert_errors.clone()))?;
         registry.register(Box::new(m.commits.clone()))?;
         registry.register(Box::new(m.assigned_partitions.clone()))?;
+        registry.register(Box::new(m.repairs.clone()))?;
         Ok(m)
     }
 }
