@@ -2,105 +2,253 @@
 //! conversions already seen (for dedup and status updates).
 //!
 //! Pure and synchronous: the joiner's I/O layer feeds records in partition order together with
-//! their source positions (Kafka offsets) and the current time, and writes what comes out.
+//! their source positions (Kafka offsets) and the current time, and writes what comes out. State
+//! lives behind [`JoinStore`]: [`MemoryStore`] here, a disk-backed store in `clickmatch-store`.
+//! Only the postbacks still waiting for their click are indexed in memory (they are few: those
+//! that beat their click by less than the grace period).
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::classify::{self, Candidate, Classified, ClickRef};
-use crate::model::{Account, DedupMode, DEFAULT_WINDOW_MS};
+use crate::classify::{self, Candidate, ClickRef, Classified};
+use crate::model::{Account, DedupMode, DAY_MS, DEFAULT_WINDOW_MS};
 use crate::reason::Reason;
-use crate::records::{Click, Conversion, Outcome, PostbackRecord};
+use crate::records::{ClickRecord, Conversion, Outcome, PostbackRecord};
 
-/// Where clicks of the window are kept. The in-memory store serves tests and the vertical
-/// slice; a disk-backed store implements the same trait.
-pub trait ClickStore {
-    fn get(&self, key: &str) -> Option<Click>;
-    fn insert(&mut self, click: Click);
-    /// Drops every click older than `before_ms`.
-    fn expire(&mut self, before_ms: u64);
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+/// What the join keeps of a click: just enough to attribute (the rest is in ClickHouse).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinClick {
+    pub click_id: String,
+    pub time_ms: u64,
+    pub campaign_id: String,
+    pub offer_id: String,
+    pub is_test: bool,
+    pub foreign: bool,
 }
 
-/// Clicks in a hash map with a time index for expiry.
-#[derive(Debug, Default)]
-pub struct MemoryClickStore {
-    by_key: HashMap<String, Click>,
-    by_time: BTreeMap<(u64, String), ()>,
-}
-
-impl ClickStore for MemoryClickStore {
-    fn get(&self, key: &str) -> Option<Click> {
-        self.by_key.get(key).cloned()
-    }
-
-    fn insert(&mut self, click: Click) {
-        self.by_time
-            .insert((click.time_ms, click.click_id.clone()), ());
-        self.by_key.insert(click.click_id.clone(), click);
-    }
-
-    fn expire(&mut self, before_ms: u64) {
-        let keep = self.by_time.split_off(&(before_ms, String::new()));
-        for (_, key) in std::mem::replace(&mut self.by_time, keep).into_keys() {
-            self.by_key.remove(&key);
+impl From<&ClickRecord> for JoinClick {
+    fn from(click: &ClickRecord) -> Self {
+        JoinClick {
+            click_id: click.click_id.clone(),
+            time_ms: click.time_ms,
+            campaign_id: click.campaign_id.clone(),
+            offer_id: click.offer_id.clone(),
+            is_test: click.is_test,
+            foreign: click.foreign,
         }
     }
+}
 
-    fn len(&self) -> usize {
-        self.by_key.len()
+/// The last version written for a dedup key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub postback_id: String,
+    pub status: String,
+    pub conversion: Conversion,
+}
+
+/// A postback waiting for its click, as stored (re-classified on restore: classification is a
+/// pure function of the record and the configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPending {
+    pub record: PostbackRecord,
+    pub deadline_ms: u64,
+}
+
+/// A failure of the state store (disk I/O, corruption).
+#[derive(Debug, thiserror::Error)]
+#[error("state store: {0}")]
+pub struct StoreError(pub Box<dyn std::error::Error + Send + Sync>);
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The day bucket a click time belongs to: state is grouped by it so that expiry drops whole
+/// buckets.
+pub fn bucket_of(time_ms: u64) -> u64 {
+    time_ms / DAY_MS
+}
+
+/// Where the state of one partition lives.
+pub trait JoinStore {
+    /// A click by key; `time_ms` (known for signed IDs) names its bucket.
+    fn click(&self, key: &str, time_ms: Option<u64>) -> StoreResult<Option<JoinClick>>;
+    fn put_click(&mut self, click: JoinClick) -> StoreResult<()>;
+    /// The conversion last written under `dedup_key`, stored in the bucket of `click_time_ms`.
+    fn seen(&self, dedup_key: &str, click_time_ms: u64) -> StoreResult<Option<Seen>>;
+    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: Seen) -> StoreResult<()>;
+    fn put_pending(&mut self, position: i64, pending: StoredPending) -> StoreResult<()>;
+    fn remove_pending(&mut self, position: i64) -> StoreResult<()>;
+    /// Every stored pending postback, oldest position first (for restore).
+    fn pending(&self) -> StoreResult<Vec<(i64, StoredPending)>>;
+    /// Drops every bucket entirely older than `before_ms`.
+    fn expire(&mut self, before_ms: u64) -> StoreResult<()>;
+    /// Approximate number of clicks held.
+    fn clicks_len(&self) -> u64;
+}
+
+/// State in hash maps, for tests and tools.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    buckets: BTreeMap<u64, MemoryBucket>,
+    foreign: HashMap<String, JoinClick>,
+    pending: BTreeMap<i64, StoredPending>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryBucket {
+    clicks: HashMap<String, JoinClick>,
+    seen: HashMap<String, Seen>,
+}
+
+impl JoinStore for MemoryStore {
+    fn click(&self, key: &str, time_ms: Option<u64>) -> StoreResult<Option<JoinClick>> {
+        Ok(match time_ms {
+            Some(t) => self
+                .buckets
+                .get(&bucket_of(t))
+                .and_then(|b| b.clicks.get(key))
+                .cloned(),
+            None => self.foreign.get(key).cloned(),
+        })
+    }
+
+    fn put_click(&mut self, click: JoinClick) -> StoreResult<()> {
+        if click.foreign {
+            self.foreign.insert(click.click_id.clone(), click);
+        } else {
+            let bucket = self.buckets.entry(bucket_of(click.time_ms)).or_default();
+            bucket.clicks.insert(click.click_id.clone(), click);
+        }
+        Ok(())
+    }
+
+    fn seen(&self, dedup_key: &str, click_time_ms: u64) -> StoreResult<Option<Seen>> {
+        Ok(self
+            .buckets
+            .get(&bucket_of(click_time_ms))
+            .and_then(|b| b.seen.get(dedup_key))
+            .cloned())
+    }
+
+    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: Seen) -> StoreResult<()> {
+        let bucket = self.buckets.entry(bucket_of(click_time_ms)).or_default();
+        bucket.seen.insert(dedup_key.to_string(), seen);
+        Ok(())
+    }
+
+    fn put_pending(&mut self, position: i64, pending: StoredPending) -> StoreResult<()> {
+        self.pending.insert(position, pending);
+        Ok(())
+    }
+
+    fn remove_pending(&mut self, position: i64) -> StoreResult<()> {
+        self.pending.remove(&position);
+        Ok(())
+    }
+
+    fn pending(&self) -> StoreResult<Vec<(i64, StoredPending)>> {
+        Ok(self.pending.iter().map(|(p, s)| (*p, s.clone())).collect())
+    }
+
+    fn expire(&mut self, before_ms: u64) -> StoreResult<()> {
+        let keep_from = bucket_of(before_ms);
+        self.buckets = self.buckets.split_off(&keep_from);
+        self.foreign.retain(|_, c| c.time_ms >= before_ms);
+        Ok(())
+    }
+
+    fn clicks_len(&self) -> u64 {
+        let signed: usize = self.buckets.values().map(|b| b.clicks.len()).sum();
+        (signed + self.foreign.len()) as u64
     }
 }
 
-/// A postback waiting for its click.
+/// A postback waiting for its click, in memory.
 #[derive(Debug, Clone)]
 struct Pending {
     record: PostbackRecord,
     candidate: Candidate,
-    /// Source position (Kafka offset) of the postback: nothing at or after the oldest pending
-    /// position may be committed.
-    position: i64,
     /// Signed IDs: click time + grace, compared with the clicks watermark.
     /// Foreign IDs: received time + grace, compared with the wall clock.
     deadline_ms: u64,
 }
 
-/// The last version written for a dedup key.
-#[derive(Debug, Clone)]
-struct Seen {
-    postback_id: String,
-    status: String,
-    conversion: Conversion,
-}
+/// An outcome with the position (postback offset) of the postback it belongs to.
+pub type Positioned = (i64, Outcome);
 
 /// Join state of one partition.
 #[derive(Debug)]
-pub struct PartitionJoin<S: ClickStore> {
+pub struct PartitionJoin<S: JoinStore> {
     store: S,
     pending: BTreeMap<i64, Pending>,
     pending_by_click: HashMap<String, Vec<i64>>,
-    seen: HashMap<String, Seen>,
-    /// Latest click time seen on the clicks partition.
+    /// Latest click time seen on the clicks partition (or set from the wall clock once the
+    /// partition is caught up).
     watermark_ms: u64,
 }
 
-impl<S: ClickStore> PartitionJoin<S> {
+impl<S: JoinStore> PartitionJoin<S> {
+    /// A join over `store`, with the pending postbacks it holds (after a restart) re-indexed.
+    pub fn restore(account: &Account, store: S, watermark_ms: u64) -> StoreResult<Self> {
+        let mut join = PartitionJoin {
+            store,
+            pending: BTreeMap::new(),
+            pending_by_click: HashMap::new(),
+            watermark_ms,
+        };
+        for (position, stored) in join.store.pending()? {
+            match classify::classify(account, &stored.record) {
+                Classified::Joinable(candidate) => join.index_pending(
+                    position,
+                    Pending {
+                        record: stored.record,
+                        candidate,
+                        deadline_ms: stored.deadline_ms,
+                    },
+                ),
+                // The configuration changed under it: the postback is decided now, when the
+                // next click or tick releases it.
+                Classified::Final(_) => {
+                    let candidate = Candidate {
+                        click: ClickRef::Foreign(String::new()),
+                        extracted: Default::default(),
+                        repair: None,
+                    };
+                    join.index_pending(
+                        position,
+                        Pending {
+                            record: stored.record,
+                            candidate,
+                            deadline_ms: 0,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(join)
+    }
+
     pub fn new(store: S) -> Self {
         PartitionJoin {
             store,
             pending: BTreeMap::new(),
             pending_by_click: HashMap::new(),
-            seen: HashMap::new(),
             watermark_ms: 0,
         }
     }
 
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    pub fn into_store(self) -> S {
+        self.store
     }
 
     pub fn pending_len(&self) -> usize {
@@ -116,19 +264,41 @@ impl<S: ClickStore> PartitionJoin<S> {
         self.watermark_ms
     }
 
-    /// Adds a click; postbacks that were waiting for it are attributed now.
-    pub fn on_click(&mut self, account: &Account, click: Click) -> Vec<Outcome> {
-        let key = click.click_id.clone();
-        self.watermark_ms = self.watermark_ms.max(click.time_ms);
-        self.store.insert(click.clone());
-        let mut out = Vec::new();
-        for position in self.pending_by_click.remove(&key).unwrap_or_default() {
-            if let Some(pending) = self.pending.remove(&position) {
-                out.push(self.attribute(account, &pending.record, &pending.candidate, &click));
+    fn index_pending(&mut self, position: i64, pending: Pending) {
+        self.pending_by_click
+            .entry(pending.candidate.click.key())
+            .or_default()
+            .push(position);
+        self.pending.insert(position, pending);
+    }
+
+    fn unindex_pending(&mut self, position: i64) -> Option<Pending> {
+        let pending = self.pending.remove(&position)?;
+        let key = pending.candidate.click.key();
+        if let Some(list) = self.pending_by_click.get_mut(&key) {
+            list.retain(|p| *p != position);
+            if list.is_empty() {
+                self.pending_by_click.remove(&key);
             }
         }
-        out.extend(self.release_due(account, u64::MAX));
-        out
+        Some(pending)
+    }
+
+    /// Adds a click; postbacks that were waiting for it are attributed now.
+    pub fn on_click(&mut self, account: &Account, click: &ClickRecord) -> StoreResult<Vec<Positioned>> {
+        let click = JoinClick::from(click);
+        self.watermark_ms = self.watermark_ms.max(click.time_ms);
+        self.store.put_click(click.clone())?;
+        let mut out = Vec::new();
+        for position in self.pending_by_click.get(&click.click_id).cloned().unwrap_or_default() {
+            if let Some(pending) = self.unindex_pending(position) {
+                self.store.remove_pending(position)?;
+                let outcome = self.attribute(account, &pending.record, &pending.candidate, &click)?;
+                out.push((position, outcome));
+            }
+        }
+        out.extend(self.release_due(account, None)?);
+        Ok(out)
     }
 
     /// Classifies and joins a postback read at `position`. Returns nothing when it waits for
@@ -139,23 +309,26 @@ impl<S: ClickStore> PartitionJoin<S> {
         record: PostbackRecord,
         position: i64,
         now_ms: u64,
-    ) -> Option<Outcome> {
+    ) -> StoreResult<Option<Outcome>> {
         let candidate = match classify::classify(account, &record) {
-            Classified::Final(row) => return Some(Outcome::Unattributed(row)),
+            Classified::Final(row) => return Ok(Some(Outcome::Unattributed(row))),
             Classified::Joinable(candidate) => candidate,
         };
-        let key = candidate.click.key();
 
-        // A signed ID names its click time: past the longest window it is expired without a
-        // lookup, even when the click has long left the store.
-        if let ClickRef::Signed(id) = &candidate.click {
-            let window = self.window_hint(account, &record, &candidate);
-            if record.received_ms > id.time_ms().saturating_add(window) {
-                return Some(self.unattributed(&record, &candidate, Reason::Expired));
+        // A signed ID names its click time: past the window it is expired without a lookup,
+        // even when the click has long left the store.
+        let time_hint = match &candidate.click {
+            ClickRef::Signed(id) => {
+                let window = window_hint(account, &candidate);
+                if record.received_ms > id.time_ms().saturating_add(window) {
+                    return Ok(Some(self.unattributed(&record, &candidate, Reason::Expired, None)));
+                }
+                Some(id.time_ms())
             }
-        }
-        if let Some(click) = self.store.get(&key) {
-            return Some(self.attribute(account, &record, &candidate, &click));
+            ClickRef::Foreign(_) => None,
+        };
+        if let Some(click) = self.store.click(&candidate.click.key(), time_hint)? {
+            return Ok(Some(self.attribute(account, &record, &candidate, &click)?));
         }
 
         let (deadline_ms, due) = match &candidate.click {
@@ -169,78 +342,66 @@ impl<S: ClickStore> PartitionJoin<S> {
             }
         };
         if due {
-            return Some(self.unattributed(&record, &candidate, Reason::UnknownClickId));
+            return Ok(Some(self.unattributed(&record, &candidate, Reason::UnknownClickId, None)));
         }
-        self.pending_by_click.entry(key).or_default().push(position);
-        self.pending.insert(
+        self.store.put_pending(
+            position,
+            StoredPending {
+                record: record.clone(),
+                deadline_ms,
+            },
+        )?;
+        self.index_pending(
             position,
             Pending {
                 record,
                 candidate,
-                position,
                 deadline_ms,
             },
         );
-        None
+        Ok(None)
     }
 
-    /// Moves the clicks watermark (e.g. to wall-clock time minus a safety margin once the
-    /// clicks partition is caught up) and resolves postbacks whose click can no longer come.
-    pub fn advance(&mut self, account: &Account, watermark_ms: u64, now_ms: u64) -> Vec<Outcome> {
+    /// Moves the clicks watermark (e.g. to wall-clock time minus a margin once the clicks
+    /// partition is caught up), expires old buckets, and resolves postbacks whose click can no
+    /// longer come.
+    pub fn advance(&mut self, account: &Account, watermark_ms: u64, now_ms: u64) -> StoreResult<Vec<Positioned>> {
         self.watermark_ms = self.watermark_ms.max(watermark_ms);
-        let expire_before = self.watermark_ms.saturating_sub(account.max_window_ms());
-        self.store.expire(expire_before);
-        self.release_due(account, now_ms)
+        // A day of slack past the longest window: expiry drops whole day buckets.
+        let expire_before = self
+            .watermark_ms
+            .saturating_sub(account.max_window_ms())
+            .saturating_sub(DAY_MS);
+        self.store.expire(expire_before)?;
+        self.release_due(account, Some(now_ms))
     }
 
-    fn release_due(&mut self, account: &Account, now_ms: u64) -> Vec<Outcome> {
+    fn release_due(&mut self, account: &Account, now_ms: Option<u64>) -> StoreResult<Vec<Positioned>> {
         let due: Vec<i64> = self
             .pending
-            .values()
-            .filter(|p| match p.candidate.click {
+            .iter()
+            .filter(|(_, p)| match p.candidate.click {
                 ClickRef::Signed(_) => self.watermark_ms > p.deadline_ms,
-                ClickRef::Foreign(_) => now_ms != u64::MAX && now_ms > p.deadline_ms,
+                ClickRef::Foreign(_) => now_ms.is_some_and(|now| now > p.deadline_ms),
             })
-            .map(|p| p.position)
+            .map(|(position, _)| *position)
             .collect();
-        let _ = account;
         let mut out = Vec::with_capacity(due.len());
         for position in due {
-            let Some(pending) = self.pending.remove(&position) else {
+            let Some(pending) = self.unindex_pending(position) else {
                 continue;
             };
-            let key = pending.candidate.click.key();
-            if let Some(list) = self.pending_by_click.get_mut(&key) {
-                list.retain(|p| *p != pending.position);
-                if list.is_empty() {
-                    self.pending_by_click.remove(&key);
+            self.store.remove_pending(position)?;
+            let outcome = match classify::classify(account, &pending.record) {
+                // Stored before a configuration change that now rejects it.
+                Classified::Final(row) => Outcome::Unattributed(row),
+                Classified::Joinable(_) => {
+                    self.unattributed(&pending.record, &pending.candidate, Reason::UnknownClickId, None)
                 }
-            }
-            out.push(self.unattributed(
-                &pending.record,
-                &pending.candidate,
-                Reason::UnknownClickId,
-            ));
+            };
+            out.push((position, outcome));
         }
-        out
-    }
-
-    /// The window to check before a lookup: the postback's offer's when it names one, else the
-    /// longest of the account.
-    fn window_hint(
-        &self,
-        account: &Account,
-        record: &PostbackRecord,
-        candidate: &Candidate,
-    ) -> u64 {
-        let _ = record;
-        candidate
-            .extracted
-            .offer_id
-            .as_deref()
-            .and_then(|id| account.offers.get(id))
-            .map(|o| o.window_ms)
-            .unwrap_or_else(|| account.max_window_ms())
+        Ok(out)
     }
 
     fn unattributed(
@@ -248,11 +409,10 @@ impl<S: ClickStore> PartitionJoin<S> {
         record: &PostbackRecord,
         candidate: &Candidate,
         reason: Reason,
+        click: Option<&JoinClick>,
     ) -> Outcome {
         let mut row = classify::unattributed(record, reason, None, &candidate.extracted);
-        if let Some(click) = self.store.get(&candidate.click.key()) {
-            row.is_test = click.is_test;
-        }
+        row.is_test = click.is_some_and(|c| c.is_test);
         Outcome::Unattributed(row)
     }
 
@@ -261,16 +421,13 @@ impl<S: ClickStore> PartitionJoin<S> {
         account: &Account,
         record: &PostbackRecord,
         candidate: &Candidate,
-        click: &Click,
-    ) -> Outcome {
+        click: &JoinClick,
+    ) -> StoreResult<Outcome> {
         let offer = account.offers.get(&click.offer_id);
         let route = account.route(record.route.as_deref());
         let window = offer.map(|o| o.window_ms).unwrap_or(DEFAULT_WINDOW_MS);
         if record.received_ms > click.time_ms.saturating_add(window) {
-            let mut row =
-                classify::unattributed(record, Reason::Expired, None, &candidate.extracted);
-            row.is_test = click.is_test;
-            return Outcome::Unattributed(row);
+            return Ok(self.unattributed(record, candidate, Reason::Expired, Some(click)));
         }
 
         let extracted = &candidate.extracted;
@@ -283,16 +440,13 @@ impl<S: ClickStore> PartitionJoin<S> {
             DedupMode::All => format!("postback:{}", record.postback_id),
         };
 
-        if let Some(seen) = self.seen.get(&dedup_key) {
+        if let Some(seen) = self.store.seen(&dedup_key, click.time_ms)? {
             if seen.postback_id == record.postback_id {
                 // The same record again (a replay): the same row again.
-                return Outcome::Attributed(seen.conversion.clone());
+                return Ok(Outcome::Attributed(seen.conversion));
             }
             if seen.status == extracted.status {
-                let mut row =
-                    classify::unattributed(record, Reason::Duplicate, None, &candidate.extracted);
-                row.is_test = click.is_test;
-                return Outcome::Unattributed(row);
+                return Ok(self.unattributed(record, candidate, Reason::Duplicate, Some(click)));
             }
         }
 
@@ -323,16 +477,29 @@ impl<S: ClickStore> PartitionJoin<S> {
             is_test: click.is_test,
             version: record.received_ms,
         };
-        self.seen.insert(
-            dedup_key,
+        self.store.put_seen(
+            &dedup_key,
+            click.time_ms,
             Seen {
                 postback_id: record.postback_id.clone(),
                 status: extracted.status.clone(),
                 conversion: conversion.clone(),
             },
-        );
-        Outcome::Attributed(conversion)
+        )?;
+        Ok(Outcome::Attributed(conversion))
     }
+}
+
+/// The window to check before a lookup: the postback's offer's when it names one, else the
+/// longest of the account.
+fn window_hint(account: &Account, candidate: &Candidate) -> u64 {
+    candidate
+        .extracted
+        .offer_id
+        .as_deref()
+        .and_then(|id| account.offers.get(id))
+        .map(|o| o.window_ms)
+        .unwrap_or_else(|| account.max_window_ms())
 }
 
 /// A conversion ID from its dedup key: the same key always gives the same ID, so replays and
@@ -350,8 +517,8 @@ mod tests {
 
     const T0: u64 = 1_764_000_000_000;
 
-    fn click(account: &Account, time_ms: u64, offer: &str) -> Click {
-        Click {
+    fn click(account: &Account, time_ms: u64, offer: &str) -> ClickRecord {
+        ClickRecord {
             v: RECORD_VERSION,
             click_id: account.signer.mint(time_ms, time_ms).to_string(),
             time_ms,
@@ -380,120 +547,111 @@ mod tests {
         }
     }
 
+    fn join() -> PartitionJoin<MemoryStore> {
+        PartitionJoin::new(MemoryStore::default())
+    }
+
     #[test]
     fn attributes_a_postback_after_its_click() {
         let account = account();
-        let mut join = PartitionJoin::new(MemoryClickStore::default());
+        let mut join = join();
         let c = click(&account, T0, "1");
-        assert!(join.on_click(&account, c.clone()).is_empty());
+        assert!(join.on_click(&account, &c).unwrap().is_empty());
         let pb = at(
-            postback(
-                None,
-                &[("cid", &c.click_id), ("payout", "3.2"), ("offer", "9")],
-            ),
+            postback(None, &[("cid", &c.click_id), ("payout", "3.2"), ("offer", "9")]),
             "p1",
             T0 + 1000,
         );
-        let Some(Outcome::Attributed(conv)) = join.on_postback(&account, pb, 0, T0 + 1000) else {
+        let Some(Outcome::Attributed(conv)) = join.on_postback(&account, pb, 0, T0 + 1000).unwrap() else {
             panic!("not attributed")
         };
         assert_eq!(conv.click_id, c.click_id);
         assert_eq!(conv.payout.to_string(), "3.2");
         assert!(conv.offer_mismatch);
         assert_eq!(conv.route, "global");
-        assert_eq!(
-            conv.conversion_id,
-            conversion_id(&format!("click:{}:sale", c.click_id))
-        );
+        assert_eq!(conv.conversion_id, conversion_id(&format!("click:{}:sale", c.click_id)));
     }
 
     #[test]
     fn a_postback_before_its_click_waits_then_is_attributed() {
         let account = account();
-        let mut join = PartitionJoin::new(MemoryClickStore::default());
+        let mut join = join();
         let c = click(&account, T0, "1");
         let pb = at(postback(None, &[("cid", &c.click_id)]), "p1", T0 + 10);
-        assert!(join.on_postback(&account, pb, 7, T0 + 10).is_none());
+        assert!(join.on_postback(&account, pb, 7, T0 + 10).unwrap().is_none());
         assert_eq!(join.oldest_pending_position(), Some(7));
-        let out = join.on_click(&account, c);
-        assert!(matches!(out.as_slice(), [Outcome::Attributed(_)]));
+        let out = join.on_click(&account, &c).unwrap();
+        assert!(matches!(out.as_slice(), [(7, Outcome::Attributed(_))]));
         assert_eq!(join.oldest_pending_position(), None);
+        assert!(join.store().pending().unwrap().is_empty());
+    }
+
+    #[test]
+    fn pending_postbacks_survive_a_restore() {
+        let account = account();
+        let mut first = join();
+        let c = click(&account, T0, "1");
+        let pb = at(postback(None, &[("cid", &c.click_id)]), "p1", T0 + 10);
+        assert!(first.on_postback(&account, pb, 3, T0 + 10).unwrap().is_none());
+        let watermark = first.watermark_ms();
+        let mut restored = PartitionJoin::restore(&account, first.into_store(), watermark).unwrap();
+        assert_eq!(restored.oldest_pending_position(), Some(3));
+        let out = restored.on_click(&account, &c).unwrap();
+        assert!(matches!(out.as_slice(), [(3, Outcome::Attributed(_))]));
     }
 
     #[test]
     fn unknown_once_the_watermark_passes_click_time_plus_grace() {
         let account = account();
-        let mut join = PartitionJoin::new(MemoryClickStore::default());
+        let mut join = join();
         let missing = click(&account, T0, "1");
         let pb = at(postback(None, &[("cid", &missing.click_id)]), "p1", T0 + 10);
-        assert!(join.on_postback(&account, pb, 3, T0 + 10).is_none());
-        assert!(join.advance(&account, T0 + account.grace_ms, T0).is_empty());
-        let out = join.advance(&account, T0 + account.grace_ms + 1, T0);
+        assert!(join.on_postback(&account, pb, 3, T0 + 10).unwrap().is_none());
+        assert!(join.advance(&account, T0 + account.grace_ms, T0).unwrap().is_empty());
+        let out = join.advance(&account, T0 + account.grace_ms + 1, T0).unwrap();
         assert_eq!(out.len(), 1);
-        assert!(matches!(&out[0], Outcome::Unattributed(u) if u.reason == Reason::UnknownClickId));
+        assert!(matches!(&out[0], (3, Outcome::Unattributed(u)) if u.reason == Reason::UnknownClickId));
         // A later click no longer attributes it: the postback already has its row.
-        assert!(join.on_click(&account, missing).is_empty());
+        assert!(join.on_click(&account, &missing).unwrap().is_empty());
     }
 
     #[test]
     fn expired_duplicate_and_status_update() {
         let mut account = account();
         account.offers.get_mut("1").unwrap().window_ms = 1_000;
-        let mut join = PartitionJoin::new(MemoryClickStore::default());
+        let mut join = join();
         let c = click(&account, T0, "1");
-        join.on_click(&account, c.clone());
+        join.on_click(&account, &c).unwrap();
 
-        let late = at(
-            postback(None, &[("cid", &c.click_id), ("offer", "1")]),
-            "late",
-            T0 + 5_000,
-        );
-        assert_eq!(
-            reason(join.on_postback(&account, late, 0, T0)),
-            Some(Reason::Expired)
-        );
+        let late = at(postback(None, &[("cid", &c.click_id), ("offer", "1")]), "late", T0 + 5_000);
+        assert_eq!(reason(join.on_postback(&account, late, 0, T0).unwrap()), Some(Reason::Expired));
 
         account.offers.get_mut("1").unwrap().window_ms = DEFAULT_WINDOW_MS;
-        let first = at(
-            postback(None, &[("cid", &c.click_id), ("status", "pending")]),
-            "a",
-            T0 + 1,
-        );
-        let Some(Outcome::Attributed(v1)) = join.on_postback(&account, first.clone(), 1, T0) else {
+        let first = at(postback(None, &[("cid", &c.click_id), ("status", "pending")]), "a", T0 + 1);
+        let Some(Outcome::Attributed(v1)) = join.on_postback(&account, first.clone(), 1, T0).unwrap() else {
             panic!()
         };
-        let retry = at(
-            postback(None, &[("cid", &c.click_id), ("status", "pending")]),
-            "b",
-            T0 + 2,
-        );
-        assert_eq!(
-            reason(join.on_postback(&account, retry, 2, T0)),
-            Some(Reason::Duplicate)
-        );
-        let replay = join.on_postback(&account, first, 1, T0);
+        let retry = at(postback(None, &[("cid", &c.click_id), ("status", "pending")]), "b", T0 + 2);
+        assert_eq!(reason(join.on_postback(&account, retry, 2, T0).unwrap()), Some(Reason::Duplicate));
+        let replay = join.on_postback(&account, first, 1, T0).unwrap();
         assert_eq!(replay, Some(Outcome::Attributed(v1.clone())));
 
-        let approved = at(
-            postback(None, &[("cid", &c.click_id), ("status", "approved")]),
-            "c",
-            T0 + 3,
-        );
-        let Some(Outcome::Attributed(v2)) = join.on_postback(&account, approved, 3, T0) else {
+        let chargeback = at(postback(None, &[("cid", &c.click_id), ("status", "chargeback")]), "c", T0 + 3);
+        let Some(Outcome::Attributed(v2)) = join.on_postback(&account, chargeback, 3, T0).unwrap() else {
             panic!()
         };
         assert_eq!(v2.conversion_id, v1.conversion_id);
         assert!(v2.version > v1.version);
-        assert_eq!(v2.status, "approved");
+        assert_eq!(v2.status, "chargeback");
     }
 
     #[test]
-    fn memory_store_expires_by_time() {
+    fn memory_store_expires_whole_buckets() {
         let account = account();
-        let mut store = MemoryClickStore::default();
-        store.insert(click(&account, 10, "1"));
-        store.insert(click(&account, 20, "1"));
-        store.expire(15);
-        assert_eq!(store.len(), 1);
+        let mut store = MemoryStore::default();
+        store.put_click(JoinClick::from(&click(&account, 10, "1"))).unwrap();
+        store.put_click(JoinClick::from(&click(&account, 2 * DAY_MS + 5, "1"))).unwrap();
+        store.expire(DAY_MS + 1).unwrap();
+        assert_eq!(store.clicks_len(), 1);
     }
 }

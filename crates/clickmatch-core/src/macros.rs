@@ -195,6 +195,7 @@ struct Dialect {
     first: First,
     /// `%x%` needs the percent-encoding check (see the module docs).
     percent: bool,
+    form: MacroForm,
 }
 
 /// `{{x}}`, `${x}` and `{{{x}}}` contain `{x}`; `[[x]]`, `[[[x]]]` contain `[x]`; `##x##`
@@ -206,6 +207,7 @@ const DIALECTS: &[Dialect] = &[
         spaces: true,
         first: First::Any,
         percent: false,
+        form: MacroForm::Braces,
     },
     Dialect {
         open: b"[",
@@ -213,6 +215,7 @@ const DIALECTS: &[Dialect] = &[
         spaces: true,
         first: First::Letter,
         percent: false,
+        form: MacroForm::Brackets,
     },
     Dialect {
         open: b"<",
@@ -220,6 +223,7 @@ const DIALECTS: &[Dialect] = &[
         spaces: true,
         first: First::Letter,
         percent: false,
+        form: MacroForm::Angles,
     },
     Dialect {
         open: b"#",
@@ -227,6 +231,7 @@ const DIALECTS: &[Dialect] = &[
         spaces: false,
         first: First::Letter,
         percent: false,
+        form: MacroForm::Hashes,
     },
     Dialect {
         open: b"%",
@@ -234,6 +239,7 @@ const DIALECTS: &[Dialect] = &[
         spaces: false,
         first: First::Letter,
         percent: true,
+        form: MacroForm::Percents,
     },
     Dialect {
         open: b"@",
@@ -241,6 +247,7 @@ const DIALECTS: &[Dialect] = &[
         spaces: false,
         first: First::Letter,
         percent: false,
+        form: MacroForm::Ats,
     },
     Dialect {
         open: b"!!",
@@ -248,6 +255,7 @@ const DIALECTS: &[Dialect] = &[
         spaces: false,
         first: First::Letter,
         percent: false,
+        form: MacroForm::Bangs,
     },
     Dialect {
         open: b"$",
@@ -255,6 +263,7 @@ const DIALECTS: &[Dialect] = &[
         spaces: false,
         first: First::Letter,
         percent: false,
+        form: MacroForm::Dollar,
     },
 ];
 
@@ -271,6 +280,12 @@ fn skip_spaces(bytes: &[u8], mut at: usize) -> usize {
 
 impl Dialect {
     fn occurs_in(&self, layer: &str) -> bool {
+        self.find_in(layer).is_some()
+    }
+
+    /// The first occurrence in `layer`: (start of the opening delimiter, end of the closing
+    /// one, start of the word, end of the word).
+    fn find_in(&self, layer: &str) -> Option<(usize, usize, usize, usize)> {
         let bytes = layer.as_bytes();
         // Computed at most once, and only for a `%x%` candidate whose word starts with hex.
         let mut reads_as_encoding: Option<bool> = None;
@@ -303,12 +318,12 @@ impl Dialect {
                     && (!self.percent
                         || !percent_word_is_encoding(word, layer, &mut reads_as_encoding))
                 {
-                    return true;
+                    return Some((at, end + self.close.len(), start, start + len));
                 }
             }
             at += 1;
         }
-        false
+        None
     }
 }
 

@@ -81,7 +81,7 @@ impl PostbackRecord {
 pub type Click = ClickRecord;
 
 /// An attributed conversion (one version of it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversion {
     /// Deterministic, from the offer's dedup key, so replays rewrite the same row.
     pub conversion_id: String,

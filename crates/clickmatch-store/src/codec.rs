@@ -1,0 +1,87 @@
+//! Compact encodings of what the state keeps per click: a click is a 17-byte key and a value of
+//! a few bytes more than its campaign and offer IDs, so the state stays small on disk.
+
+use clickmatch_core::join::{JoinClick, StoreError, StoreResult};
+use clickmatch_core::ClickId;
+
+const CLICK_PREFIX: u8 = b'c';
+const SEEN_PREFIX: u8 = b's';
+const FLAG_TEST: u8 = 1;
+const FLAG_FOREIGN: u8 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("corrupt click value ({0} bytes)")]
+    Click(usize),
+    #[error("corrupt pending key ({0} bytes)")]
+    Position(usize),
+}
+
+fn corrupt(error: CodecError) -> StoreError {
+    StoreError(Box::new(error))
+}
+
+/// Key of a click in its bucket: the 128-bit ID for clickmatch IDs, the text otherwise.
+pub fn click_key(click_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(17);
+    key.push(CLICK_PREFIX);
+    match ClickId::parse(click_id) {
+        Ok(id) => key.extend_from_slice(&id.as_u128().to_be_bytes()),
+        Err(_) => key.extend_from_slice(click_id.as_bytes()),
+    }
+    key
+}
+
+pub fn seen_key(dedup_key: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(dedup_key.len() + 1);
+    key.push(SEEN_PREFIX);
+    key.extend_from_slice(dedup_key.as_bytes());
+    key
+}
+
+/// `[flags][time_ms: 8 BE][campaign len][campaign][offer len][offer]`; IDs longer than 255
+/// bytes are cut (configuration limits them to 64).
+pub fn encode_click(click: &JoinClick) -> Vec<u8> {
+    let campaign = &click.campaign_id.as_bytes()[..click.campaign_id.len().min(255)];
+    let offer = &click.offer_id.as_bytes()[..click.offer_id.len().min(255)];
+    let mut value = Vec::with_capacity(11 + campaign.len() + offer.len());
+    let mut flags = 0;
+    if click.is_test {
+        flags |= FLAG_TEST;
+    }
+    if click.foreign {
+        flags |= FLAG_FOREIGN;
+    }
+    value.push(flags);
+    value.extend_from_slice(&click.time_ms.to_be_bytes());
+    value.push(campaign.len() as u8);
+    value.extend_from_slice(campaign);
+    value.push(offer.len() as u8);
+    value.extend_from_slice(offer);
+    value
+}
+
+pub fn decode_click(click_id: &str, value: &[u8]) -> StoreResult<JoinClick> {
+    let bad = || corrupt(CodecError::Click(value.len()));
+    let (&flags, rest) = value.split_first().ok_or_else(bad)?;
+    let time: [u8; 8] = rest.get(..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?;
+    let rest = &rest[8..];
+    let (&campaign_len, rest) = rest.split_first().ok_or_else(bad)?;
+    let campaign = rest.get(..campaign_len as usize).ok_or_else(bad)?;
+    let rest = &rest[campaign_len as usize..];
+    let (&offer_len, rest) = rest.split_first().ok_or_else(bad)?;
+    let offer = rest.get(..offer_len as usize).ok_or_else(bad)?;
+    Ok(JoinClick {
+        click_id: click_id.to_string(),
+        time_ms: u64::from_be_bytes(time),
+        campaign_id: String::from_utf8_lossy(campaign).into_owned(),
+        offer_id: String::from_utf8_lossy(offer).into_owned(),
+        is_test: flags & FLAG_TEST != 0,
+        foreign: flags & FLAG_FOREIGN != 0,
+    })
+}
+
+pub fn position(key: &[u8]) -> StoreResult<i64> {
+    let bytes: [u8; 8] = key.try_into().map_err(|_| corrupt(CodecError::Position(key.len())))?;
+    Ok(i64::from_be_bytes(bytes))
+}

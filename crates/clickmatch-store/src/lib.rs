@@ -1,0 +1,347 @@
+//! Disk-backed join state on fjall: one database per joiner process, keyspaces per partition.
+//!
+//! - `p{N}-d{day}`: clicks and seen conversions of one day bucket (by click time), so that
+//!   expiry drops a whole keyspace instead of deleting key by key; a signed click ID names its
+//!   time, so a lookup goes straight to one bucket.
+//! - `p{N}-foreign`: clicks with foreign (opaque) IDs, looked up by their text.
+//! - `p{N}-pending`: postbacks waiting for their click, by Kafka offset.
+//! - `p{N}-meta`: the checkpoint: the offsets (next to read) that the state reflects.
+//!
+//! Writes go to an in-memory overlay and reach fjall in one atomic batch together with the
+//! checkpoint, after ClickHouse acknowledged the rows they produced; the batch is synced to disk
+//! before Kafka offsets are committed. A crash therefore always restores a state that matches
+//! its checkpoint exactly.
+
+mod codec;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use clickmatch_core::join::{bucket_of, JoinClick, JoinStore, Seen, StoreError, StoreResult, StoredPending};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use serde::{Deserialize, Serialize};
+
+/// Version of the on-disk layout; a checkpoint of another version is not used.
+pub const LAYOUT_VERSION: u32 = 1;
+
+const CHECKPOINT_KEY: &[u8] = b"checkpoint";
+const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+
+fn store_error(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError(Box::new(error))
+}
+
+/// What the state of a partition reflects: every record before these offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub version: u32,
+    /// Next offset to read on the clicks partition.
+    pub clicks_next: i64,
+    /// Next offset to read on the postbacks partition.
+    pub postbacks_next: i64,
+    pub watermark_ms: u64,
+}
+
+/// The joiner's state database.
+#[derive(Clone)]
+pub struct StateDb {
+    db: Database,
+    path: PathBuf,
+}
+
+impl StateDb {
+    /// Opens (or creates) the database in `path` with a block cache of `cache_mib`.
+    pub fn open(path: &Path, cache_mib: u64) -> StoreResult<StateDb> {
+        std::fs::create_dir_all(path).map_err(store_error)?;
+        let db = Database::builder(path)
+            .cache_size(cache_mib.saturating_mul(1024 * 1024))
+            .max_journaling_size(128 * 1024 * 1024)
+            // Durability is ours to decide: synced at each checkpoint.
+            .manual_journal_persist(true)
+            .open()
+            .map_err(store_error)?;
+        Ok(StateDb {
+            db,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn keyspace(&self, name: &str) -> StoreResult<Keyspace> {
+        // Small memtables: only the newest day buckets take writes, and memory must stay
+        // bounded however many buckets the window holds.
+        self.db
+            .keyspace(name, || {
+                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+            })
+            .map_err(store_error)
+    }
+
+    fn partition_keyspaces(&self, partition: i32) -> Vec<String> {
+        let prefix = format!("p{partition}-");
+        self.db
+            .list_keyspace_names()
+            .into_iter()
+            .map(|name| name.to_string())
+            .filter(|name| name.starts_with(&prefix))
+            .collect()
+    }
+
+    /// The checkpoint of `partition`, when one of this layout exists.
+    pub fn checkpoint(&self, partition: i32) -> StoreResult<Option<Checkpoint>> {
+        let name = format!("p{partition}-meta");
+        if !self.db.keyspace_exists(&name) {
+            return Ok(None);
+        }
+        let meta = self.keyspace(&name)?;
+        let Some(bytes) = meta.get(CHECKPOINT_KEY).map_err(store_error)? else {
+            return Ok(None);
+        };
+        let checkpoint: Checkpoint = match serde_json::from_slice(&bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(partition, error = %e, "unreadable checkpoint, state will be rebuilt");
+                return Ok(None);
+            }
+        };
+        Ok((checkpoint.version == LAYOUT_VERSION).then_some(checkpoint))
+    }
+
+    /// Deletes every keyspace of `partition` (before a rebuild from the topics).
+    pub fn clear_partition(&self, partition: i32) -> StoreResult<()> {
+        for name in self.partition_keyspaces(partition) {
+            let keyspace = self.keyspace(&name)?;
+            self.db.delete_keyspace(keyspace).map_err(store_error)?;
+        }
+        Ok(())
+    }
+
+    /// The store of `partition`, over whatever it holds on disk.
+    pub fn partition(&self, partition: i32) -> StoreResult<PartitionStore> {
+        let bucket_prefix = format!("p{partition}-d");
+        let mut buckets = BTreeMap::new();
+        for name in self.partition_keyspaces(partition) {
+            if let Some(day) = name.strip_prefix(&bucket_prefix).and_then(|d| d.parse::<u64>().ok()) {
+                buckets.insert(day, self.keyspace(&name)?);
+            }
+        }
+        Ok(PartitionStore {
+            db: self.clone(),
+            partition,
+            meta: self.keyspace(&format!("p{partition}-meta"))?,
+            pending: self.keyspace(&format!("p{partition}-pending"))?,
+            foreign: self.keyspace(&format!("p{partition}-foreign"))?,
+            buckets,
+            overlay: Overlay::default(),
+            expired: Vec::new(),
+        })
+    }
+
+    /// Writes every store's overlay and checkpoint in one atomic batch, syncs it to disk, then
+    /// drops expired buckets.
+    pub fn commit(&self, stores: &mut [(&mut PartitionStore, Checkpoint)]) -> StoreResult<()> {
+        let mut batch = self.db.batch();
+        for (store, checkpoint) in stores.iter_mut() {
+            store.stage(&mut batch, checkpoint)?;
+        }
+        batch.commit().map_err(store_error)?;
+        self.db.persist(PersistMode::SyncData).map_err(store_error)?;
+        for (store, _) in stores.iter_mut() {
+            for keyspace in std::mem::take(&mut store.expired) {
+                self.db.delete_keyspace(keyspace).map_err(store_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes on disk (tables and journals).
+    pub fn disk_bytes(&self) -> u64 {
+        self.db.disk_space().unwrap_or(0)
+    }
+}
+
+/// Where a staged write goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Target {
+    Bucket(u64),
+    Foreign,
+    Pending,
+}
+
+/// Writes not yet committed: `None` deletes.
+#[derive(Debug, Default)]
+struct Overlay {
+    writes: HashMap<(Target, Vec<u8>), Option<Vec<u8>>>,
+}
+
+/// The state of one partition.
+pub struct PartitionStore {
+    db: StateDb,
+    partition: i32,
+    meta: Keyspace,
+    pending: Keyspace,
+    foreign: Keyspace,
+    buckets: BTreeMap<u64, Keyspace>,
+    overlay: Overlay,
+    /// Buckets expired since the last commit, deleted after it.
+    expired: Vec<Keyspace>,
+}
+
+impl PartitionStore {
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// Uncommitted writes.
+    pub fn staged(&self) -> usize {
+        self.overlay.writes.len()
+    }
+
+    fn keyspace_for(&mut self, target: Target) -> StoreResult<Keyspace> {
+        Ok(match target {
+            Target::Foreign => self.foreign.clone(),
+            Target::Pending => self.pending.clone(),
+            Target::Bucket(day) => match self.buckets.get(&day) {
+                Some(keyspace) => keyspace.clone(),
+                None => {
+                    let keyspace = self.db.keyspace(&format!("p{}-d{day}", self.partition))?;
+                    self.buckets.insert(day, keyspace.clone());
+                    keyspace
+                }
+            },
+        })
+    }
+
+    fn stage(&mut self, batch: &mut fjall::OwnedWriteBatch, checkpoint: &Checkpoint) -> StoreResult<()> {
+        for ((target, key), value) in std::mem::take(&mut self.overlay.writes) {
+            let keyspace = self.keyspace_for(target)?;
+            match value {
+                Some(value) => batch.insert(&keyspace, key, value),
+                None => batch.remove(&keyspace, key),
+            }
+        }
+        let bytes = serde_json::to_vec(checkpoint).map_err(store_error)?;
+        batch.insert(&self.meta, CHECKPOINT_KEY, bytes);
+        Ok(())
+    }
+
+    fn read(&self, target: Target, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        if let Some(staged) = self.overlay.writes.get(&(target, key.to_vec())) {
+            return Ok(staged.clone());
+        }
+        let keyspace = match target {
+            Target::Foreign => &self.foreign,
+            Target::Pending => &self.pending,
+            Target::Bucket(day) => match self.buckets.get(&day) {
+                Some(keyspace) => keyspace,
+                None => return Ok(None),
+            },
+        };
+        Ok(keyspace.get(key).map_err(store_error)?.map(|v| v.to_vec()))
+    }
+
+    fn write(&mut self, target: Target, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.overlay.writes.insert((target, key), value);
+    }
+}
+
+impl JoinStore for PartitionStore {
+    fn click(&self, key: &str, time_ms: Option<u64>) -> StoreResult<Option<JoinClick>> {
+        let (target, key_bytes) = match time_ms {
+            Some(t) => (Target::Bucket(bucket_of(t)), codec::click_key(key)),
+            None => (Target::Foreign, key.as_bytes().to_vec()),
+        };
+        self.read(target, &key_bytes)?
+            .map(|value| codec::decode_click(key, &value))
+            .transpose()
+    }
+
+    fn put_click(&mut self, click: JoinClick) -> StoreResult<()> {
+        let value = codec::encode_click(&click);
+        if click.foreign {
+            self.write(Target::Foreign, click.click_id.into_bytes(), Some(value));
+        } else {
+            let target = Target::Bucket(bucket_of(click.time_ms));
+            self.write(target, codec::click_key(&click.click_id), Some(value));
+        }
+        Ok(())
+    }
+
+    fn seen(&self, dedup_key: &str, click_time_ms: u64) -> StoreResult<Option<Seen>> {
+        let target = Target::Bucket(bucket_of(click_time_ms));
+        self.read(target, &codec::seen_key(dedup_key))?
+            .map(|value| serde_json::from_slice(&value).map_err(store_error))
+            .transpose()
+    }
+
+    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: Seen) -> StoreResult<()> {
+        let value = serde_json::to_vec(&seen).map_err(store_error)?;
+        let target = Target::Bucket(bucket_of(click_time_ms));
+        self.write(target, codec::seen_key(dedup_key), Some(value));
+        Ok(())
+    }
+
+    fn put_pending(&mut self, position: i64, pending: StoredPending) -> StoreResult<()> {
+        let value = serde_json::to_vec(&pending).map_err(store_error)?;
+        self.write(Target::Pending, position.to_be_bytes().to_vec(), Some(value));
+        Ok(())
+    }
+
+    fn remove_pending(&mut self, position: i64) -> StoreResult<()> {
+        self.write(Target::Pending, position.to_be_bytes().to_vec(), None);
+        Ok(())
+    }
+
+    fn pending(&self) -> StoreResult<Vec<(i64, StoredPending)>> {
+        let mut out = BTreeMap::new();
+        for guard in self.pending.iter() {
+            let (key, value) = guard.into_inner().map_err(store_error)?;
+            let position = codec::position(&key)?;
+            out.insert(position, value.to_vec());
+        }
+        for ((target, key), value) in &self.overlay.writes {
+            if *target == Target::Pending {
+                let position = codec::position(key)?;
+                match value {
+                    Some(v) => out.insert(position, v.clone()),
+                    None => out.remove(&position),
+                };
+            }
+        }
+        out.into_iter()
+            .map(|(position, value)| {
+                let pending = serde_json::from_slice(&value).map_err(store_error)?;
+                Ok((position, pending))
+            })
+            .collect()
+    }
+
+    fn expire(&mut self, before_ms: u64) -> StoreResult<()> {
+        let keep_from = bucket_of(before_ms);
+        let keep = self.buckets.split_off(&keep_from);
+        let expired = std::mem::replace(&mut self.buckets, keep);
+        if !expired.is_empty() {
+            self.overlay
+                .writes
+                .retain(|(target, _), _| !matches!(target, Target::Bucket(day) if *day < keep_from));
+            self.expired.extend(expired.into_values());
+        }
+        Ok(())
+    }
+
+    fn clicks_len(&self) -> u64 {
+        let on_disk: usize = self
+            .buckets
+            .values()
+            .chain(std::iter::once(&self.foreign))
+            .map(|k| k.approximate_len())
+            .sum();
+        on_disk as u64
+    }
+}
+
+#[cfg(test)]
+mod tests;

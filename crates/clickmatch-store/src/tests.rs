@@ -1,0 +1,177 @@
+use super::*;
+use clickmatch_core::click_id::ClickIdSigner;
+use clickmatch_core::model::DAY_MS;
+use clickmatch_core::records::{Conversion, IngestVerdict, PostbackRecord, RECORD_VERSION};
+use proptest::prelude::*;
+
+const T0: u64 = 1_764_000_000_000;
+
+fn click(signer: &ClickIdSigner, time_ms: u64) -> JoinClick {
+    JoinClick {
+        click_id: signer.mint(time_ms, time_ms ^ 0x5555).to_string(),
+        time_ms,
+        campaign_id: "demo".into(),
+        offer_id: "1".into(),
+        is_test: time_ms % 2 == 0,
+        foreign: false,
+    }
+}
+
+fn checkpoint(clicks_next: i64) -> Checkpoint {
+    Checkpoint {
+        version: LAYOUT_VERSION,
+        clicks_next,
+        postbacks_next: 7,
+        watermark_ms: T0,
+    }
+}
+
+fn pending(id: &str) -> StoredPending {
+    StoredPending {
+        record: PostbackRecord {
+            v: RECORD_VERSION,
+            postback_id: id.into(),
+            received_ms: T0,
+            method: "GET".into(),
+            route: None,
+            params: vec![("cid".into(), "x".into())],
+            remote_ip: String::new(),
+            verdict: IngestVerdict::Accepted,
+        },
+        deadline_ms: T0 + 5,
+    }
+}
+
+#[test]
+fn committed_state_survives_reopen_and_uncommitted_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = ClickIdSigner::new(b"k".to_vec(), vec![]);
+    let kept = click(&signer, T0);
+    let lost = click(&signer, T0 + 1);
+    {
+        let db = StateDb::open(dir.path(), 8).unwrap();
+        let mut store = db.partition(3).unwrap();
+        store.put_click(kept.clone()).unwrap();
+        store.put_pending(5, pending("p5")).unwrap();
+        // Reads see staged writes before the commit.
+        assert_eq!(store.click(&kept.click_id, Some(T0)).unwrap(), Some(kept.clone()));
+        db.commit(&mut [(&mut store, checkpoint(42))]).unwrap();
+        store.put_click(lost.clone()).unwrap();
+        // Dropped without a commit: as after a crash.
+    }
+    let db = StateDb::open(dir.path(), 8).unwrap();
+    assert_eq!(db.checkpoint(3).unwrap(), Some(checkpoint(42)));
+    assert_eq!(db.checkpoint(4).unwrap(), None);
+    let store = db.partition(3).unwrap();
+    assert_eq!(store.click(&kept.click_id, Some(T0)).unwrap(), Some(kept));
+    assert_eq!(store.click(&lost.click_id, Some(T0 + 1)).unwrap(), None);
+    let pending_list = store.pending().unwrap();
+    assert_eq!(pending_list.len(), 1);
+    assert_eq!(pending_list[0].0, 5);
+}
+
+#[test]
+fn seen_pending_removal_and_foreign_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = StateDb::open(dir.path(), 8).unwrap();
+    let mut store = db.partition(0).unwrap();
+    let foreign = JoinClick {
+        click_id: "VoluumMixedCase123".into(),
+        time_ms: T0,
+        campaign_id: "c".into(),
+        offer_id: "o".into(),
+        is_test: false,
+        foreign: true,
+    };
+    store.put_click(foreign.clone()).unwrap();
+    let seen = Seen {
+        postback_id: "pb".into(),
+        status: "approved".into(),
+        conversion: Conversion {
+            conversion_id: "c1".into(),
+            click_id: "x".into(),
+            click_time_ms: T0,
+            conversion_time_ms: T0,
+            postback_id: "pb".into(),
+            campaign_id: "c".into(),
+            offer_id: "o".into(),
+            route: "global".into(),
+            event: "sale".into(),
+            status: "approved".into(),
+            payout: "1.25".parse().unwrap(),
+            currency: "USD".into(),
+            txid: String::new(),
+            offer_mismatch: false,
+            click_id_repaired: false,
+            repair: String::new(),
+            is_test: false,
+            version: 1,
+        },
+    };
+    store.put_seen("click:x:sale", T0, seen.clone()).unwrap();
+    store.put_pending(1, pending("p1")).unwrap();
+    store.put_pending(2, pending("p2")).unwrap();
+    db.commit(&mut [(&mut store, checkpoint(1))]).unwrap();
+    store.remove_pending(1).unwrap();
+    assert_eq!(store.pending().unwrap().iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![2]);
+    db.commit(&mut [(&mut store, checkpoint(2))]).unwrap();
+
+    let store = db.partition(0).unwrap();
+    assert_eq!(store.click("VoluumMixedCase123", None).unwrap(), Some(foreign));
+    assert_eq!(store.seen("click:x:sale", T0).unwrap(), Some(seen));
+    assert_eq!(store.seen("click:x:sale", T0 + 3 * DAY_MS).unwrap(), None);
+    assert_eq!(store.pending().unwrap().len(), 1);
+}
+
+#[test]
+fn expiry_drops_whole_day_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = ClickIdSigner::new(b"k".to_vec(), vec![]);
+    let db = StateDb::open(dir.path(), 8).unwrap();
+    let mut store = db.partition(1).unwrap();
+    let old = click(&signer, T0);
+    let new = click(&signer, T0 + 2 * DAY_MS);
+    store.put_click(old.clone()).unwrap();
+    store.put_click(new.clone()).unwrap();
+    db.commit(&mut [(&mut store, checkpoint(2))]).unwrap();
+    let buckets_before = db.partition_keyspaces(1).len();
+
+    store.expire(T0 + DAY_MS).unwrap();
+    assert_eq!(store.click(&old.click_id, Some(old.time_ms)).unwrap(), None);
+    db.commit(&mut [(&mut store, checkpoint(3))]).unwrap();
+    assert_eq!(db.partition_keyspaces(1).len(), buckets_before - 1);
+    let store = db.partition(1).unwrap();
+    assert_eq!(store.click(&new.click_id, Some(new.time_ms)).unwrap(), Some(new));
+    assert_eq!(store.click(&old.click_id, Some(old.time_ms)).unwrap(), None);
+}
+
+#[test]
+fn clear_partition_removes_its_state_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = ClickIdSigner::new(b"k".to_vec(), vec![]);
+    let db = StateDb::open(dir.path(), 8).unwrap();
+    let mut a = db.partition(1).unwrap();
+    let mut b = db.partition(2).unwrap();
+    let c = click(&signer, T0);
+    a.put_click(c.clone()).unwrap();
+    b.put_click(c.clone()).unwrap();
+    db.commit(&mut [(&mut a, checkpoint(1)), (&mut b, checkpoint(1))]).unwrap();
+    db.clear_partition(1).unwrap();
+    assert_eq!(db.checkpoint(1).unwrap(), None);
+    assert_eq!(db.partition(1).unwrap().click(&c.click_id, Some(T0)).unwrap(), None);
+    assert_eq!(db.partition(2).unwrap().click(&c.click_id, Some(T0)).unwrap(), Some(c));
+}
+
+proptest! {
+    #[test]
+    fn click_values_round_trip(time in 0u64..(1 << 48), campaign in "[a-z0-9_-]{0,64}", offer in "[a-z0-9_-]{0,64}", test: bool, foreign: bool) {
+        let click = JoinClick { click_id: "id".into(), time_ms: time, campaign_id: campaign, offer_id: offer, is_test: test, foreign };
+        prop_assert_eq!(codec::decode_click("id", &codec::encode_click(&click)).unwrap(), click);
+    }
+
+    #[test]
+    fn corrupt_values_are_errors_not_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+        let _ = codec::decode_click("id", &bytes);
+        let _ = codec::position(&bytes);
+    }
+}
