@@ -42,6 +42,8 @@ pub struct TestPipeline {
     pub pipeline: Option<Pipeline>,
     pub settings: ClickHouseSettings,
     pub base: String,
+    /// The joiner's state folder, kept across restarts.
+    pub state_dir: tempfile::TempDir,
 }
 
 impl TestPipeline {
@@ -59,6 +61,8 @@ impl TestPipeline {
         env.entry("CLICKMATCH_ACCOUNT_GRACE_SECONDS".into())
             .or_insert("1".into());
         let mut config = Config::demo(&env)?;
+        let state_dir = tempfile::tempdir()?;
+        config.joiner.state_dir = state_dir.path().display().to_string();
         let broker = LocalBroker::start(
             &[&config.kafka.clicks_topic, &config.kafka.postbacks_topic],
             4,
@@ -85,6 +89,7 @@ impl TestPipeline {
             pipeline: Some(pipeline),
             settings,
             base,
+            state_dir,
         })
     }
 

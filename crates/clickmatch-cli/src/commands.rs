@@ -321,6 +321,14 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
         4,
     )?;
     config.kafka.bootstrap_servers = broker.bootstrap_servers().to_string();
+    // The in-process broker starts empty, so the joiner's state starts empty too.
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let state_dir = tempfile::Builder::new()
+        .prefix("joiner-state-")
+        .tempdir_in(&args.data_dir)
+        .context("joiner state folder")?;
+    config.joiner.state_dir = state_dir.path().display().to_string();
     let clickhouse_server = clickhouse_for_dev(&config.clickhouse.url, &args.data_dir).await?;
     let settings = clickhouse_settings(&config);
     migrate(&settings).await.context("migrating ClickHouse")?;
@@ -399,5 +407,6 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
     }
     drop(broker);
     drop(clickhouse_server);
+    drop(state_dir);
     Ok(exit)
 }

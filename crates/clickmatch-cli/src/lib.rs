@@ -3,4 +3,6 @@
 
 pub mod demo;
 pub mod pipeline;
+pub mod postback_url;
 pub mod report;
+pub mod test_conversion;

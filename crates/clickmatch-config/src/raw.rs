@@ -8,6 +8,7 @@ use clickmatch_core::model::{
     Account, Campaign, DedupMode, Offer, ParamNames, PayoutModel, Route, Secret, DAY_MS,
     GLOBAL_ROUTE, MAX_WINDOW_MS,
 };
+use clickmatch_core::presets::{self, Preset};
 use clickmatch_core::template;
 use ipnet::IpNet;
 use rust_decimal::Decimal;
@@ -174,6 +175,8 @@ struct RawOffer {
 #[serde(deny_unknown_fields)]
 struct RawRoute {
     offer: Option<String>,
+    /// A network preset (`cake`, `affise`, ...): parameter names and status map default to it.
+    network: Option<String>,
     click_id: Option<Vec<String>>,
     payout: Option<Vec<String>>,
     #[serde(rename = "offer_param")]
@@ -505,6 +508,12 @@ fn validate_offer(
     key: &dyn Fn(&str) -> String,
 ) -> Result<Offer, ConfigError> {
     check_identifier(&raw.id).map_err(|m| invalid(file, key("id"), m))?;
+    let network = raw
+        .network
+        .as_deref()
+        .map(|name| known_preset(name, file, key("network")))
+        .transpose()?
+        .map(|preset| preset.name.to_string());
     let window_ms = raw
         .window_days
         .map(|d| d.saturating_mul(DAY_MS))
@@ -530,10 +539,24 @@ fn validate_offer(
     };
     Ok(Offer {
         id: raw.id.clone(),
-        network: raw.network.clone(),
+        network,
         payout,
         window_ms,
         dedup,
+    })
+}
+
+/// The preset named `name`, or an error listing the known ones.
+fn known_preset(name: &str, file: &str, key: String) -> Result<&'static Preset, ConfigError> {
+    presets::preset(name).ok_or_else(|| {
+        invalid(
+            file,
+            key,
+            format!(
+                "{name:?} is not a known network preset (known: {})",
+                presets::names().join(", ")
+            ),
+        )
     })
 }
 
@@ -561,7 +584,13 @@ fn validate_route(
     file: &str,
 ) -> Result<Route, ConfigError> {
     let key = |field: &str| format!("routes.{name}.{field}");
-    let defaults = ParamNames::default();
+    let preset = raw
+        .network
+        .as_deref()
+        .map(|network| known_preset(network, file, key("network")))
+        .transpose()?;
+    // A preset supplies the names and the status map that the route does not give itself.
+    let defaults = preset.map(Preset::param_names).unwrap_or_default();
     let params = ParamNames {
         click_id: lowercase_names(&raw.click_id, defaults.click_id, file, key("click_id"))?,
         payout: lowercase_names(&raw.payout, defaults.payout, file, key("payout"))?,
@@ -619,7 +648,10 @@ fn validate_route(
         }
         route.currency = currency.to_ascii_uppercase();
     }
-    route.status_map = raw.status_map.clone().unwrap_or_default();
+    route.status_map = match &raw.status_map {
+        Some(map) => map.clone(),
+        None => preset.map(Preset::status_map).unwrap_or_default(),
+    };
     route.payout = parse_payout_model(
         raw.payout_model.as_deref(),
         raw.fixed_payout.as_deref(),

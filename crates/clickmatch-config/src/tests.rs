@@ -105,6 +105,116 @@ fn secrets_are_not_debug_printed() {
     assert!(!printed.contains("0123456789abcdef"));
 }
 
+#[test]
+fn a_route_with_network_affise_reads_affise_names_and_status_codes() {
+    let config = Config::from_toml(
+        &format!("{MINIMAL}\n[routes.aff]\noffer = \"1\"\nnetwork = \"affise\"\n"),
+        "x.toml",
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let route = &config.account.routes["aff"];
+    let preset = clickmatch_core::presets::preset("affise").unwrap();
+    assert_eq!(route.params, preset.param_names());
+    assert_eq!(route.params.click_id[0], "sub1");
+    assert_eq!(route.params.payout[0], "sum");
+    assert_eq!(route.params.txid[0], "transactionid");
+    assert_eq!(route.params.event[0], "goal");
+    assert_eq!(route.params.status, vec!["status".to_string()]);
+    let map: Vec<(&str, &str)> = route
+        .status_map
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        map,
+        vec![
+            ("1", "approved"),
+            ("2", "pending"),
+            ("3", "declined"),
+            ("5", "hold")
+        ]
+    );
+
+    // An Affise postback through this route: status 5 is hold, the payout comes from `sum`.
+    let params: Vec<(String, String)> = [
+        ("sub1", "x"),
+        ("sum", "2.50"),
+        ("status", "5"),
+        ("goal", "deposit"),
+        ("transactionid", "T9"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let extracted = clickmatch_core::classify::extract(route, &params);
+    assert_eq!(extracted.raw_click_id.as_deref(), Some("x"));
+    assert_eq!(extracted.payout_raw.as_deref(), Some("2.50"));
+    assert_eq!(extracted.status, "hold");
+    assert_eq!(extracted.event, "deposit");
+    assert_eq!(extracted.txid.as_deref(), Some("T9"));
+}
+
+#[test]
+fn explicit_route_keys_win_over_the_network_preset() {
+    let config = Config::from_toml(
+        &format!(
+            "{MINIMAL}\n[routes.aff]\nnetwork = \"Affise\"\nclick_id = [\"clickid\"]\n\
+             [routes.aff.status_map]\n\"1\" = \"confirmed\"\n"
+        ),
+        "x.toml",
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let route = &config.account.routes["aff"];
+    assert_eq!(route.params.click_id, vec!["clickid".to_string()]);
+    assert_eq!(route.params.payout[0], "sum");
+    assert_eq!(route.status_map.len(), 1);
+    assert_eq!(route.status_map["1"], "confirmed");
+
+    // The global route takes a preset too.
+    let config = Config::from_toml(
+        &format!("{MINIMAL}\n[routes.global]\nnetwork = \"hasoffers\"\n"),
+        "x.toml",
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    assert_eq!(config.account.global_route.params.click_id[0], "aff_sub");
+    assert!(config.account.global_route.status_map.is_empty());
+}
+
+#[test]
+fn unknown_network_presets_are_refused() {
+    for (text, key) in [
+        (
+            format!("{MINIMAL}\n[routes.r]\nnetwork = \"nonet\"\n"),
+            "key `routes.r.network`",
+        ),
+        (
+            MINIMAL.replace("id = \"1\"\n", "id = \"1\"\nnetwork = \"nonet\"\n"),
+            "key `offers[0].network`",
+        ),
+    ] {
+        let error = Config::from_toml(&text, "x.toml", &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(key), "{error}");
+        assert!(
+            error.contains("\"nonet\" is not a known network preset"),
+            "{error}"
+        );
+        assert!(error.contains("affise"), "{error}");
+    }
+    // Offer networks are stored under the preset's canonical name.
+    let config = Config::from_toml(
+        &MINIMAL.replace("id = \"1\"\n", "id = \"1\"\nnetwork = \"HasOffers\"\n"),
+        "x.toml",
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    assert_eq!(config.account.offers["1"].network.as_deref(), Some("tune"));
+}
+
 proptest! {
     // The parser never panics, whatever the text.
     #[test]

@@ -8,10 +8,10 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-use crate::click_id::ClickId;
+use crate::click_id::{ClickId, CLICK_ID_LEN};
 use crate::macros::{self, ValueShape};
 use crate::model::{Account, DedupMode, Offer, PayoutModel, Route};
-use crate::reason::Reason;
+use crate::reason::{hint_sentence, hints, Reason};
 use crate::records::{IngestVerdict, PostbackRecord, Unattributed};
 use crate::salvage;
 
@@ -126,6 +126,64 @@ pub fn extract(route: &Route, params: &[(String, String)]) -> Extracted {
 
 /// Classifies a postback as far as it can be without state.
 pub fn classify(account: &Account, record: &PostbackRecord) -> Classified {
+    diagnose(account, record).classified
+}
+
+/// [`classify`]'s result with what the operator reads about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnosis {
+    pub classified: Classified,
+    /// The hint code: the row's `hint` for a final outcome, the repair's for a salvaged click
+    /// ID, `None` for a clean click ID.
+    pub hint: Option<&'static str>,
+    /// This postback's specifics for the sentence: the macro as sent (`{Sub5}`), the key the
+    /// click ID was found under (`s2`), the tracker the value looks like, the route meant.
+    pub detail: Option<String>,
+}
+
+impl Diagnosis {
+    /// The operator's sentence (see [`hint_sentence`]).
+    pub fn sentence(&self) -> Option<String> {
+        self.hint
+            .map(|code| hint_sentence(code, self.detail.as_deref()))
+    }
+}
+
+/// A hint code and the specifics behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Hint {
+    code: &'static str,
+    detail: Option<String>,
+}
+
+impl Hint {
+    fn new(code: &'static str) -> Self {
+        Hint { code, detail: None }
+    }
+
+    fn with(code: &'static str, detail: impl Into<String>) -> Self {
+        Hint {
+            code,
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+fn final_outcome(
+    record: &PostbackRecord,
+    reason: Reason,
+    hint: Hint,
+    extracted: &Extracted,
+) -> Diagnosis {
+    Diagnosis {
+        classified: Classified::Final(unattributed(record, reason, Some(hint.code), extracted)),
+        hint: Some(hint.code),
+        detail: hint.detail,
+    }
+}
+
+/// [`classify`], also saying why and what the operator should fix.
+pub fn diagnose(account: &Account, record: &PostbackRecord) -> Diagnosis {
     let route = match (record.verdict, account.route(record.route.as_deref())) {
         (IngestVerdict::UnknownRoute, _) | (_, None) => {
             let extracted = Extracted {
@@ -136,13 +194,15 @@ pub fn classify(account: &Account, record: &PostbackRecord) -> Classified {
                 .map(str::to_string),
                 ..Extracted::default()
             };
-            return Classified::Final(unattributed(record, Reason::UnknownRoute, None, &extracted));
+            let hint = unknown_route_hint(account, record);
+            return final_outcome(record, Reason::UnknownRoute, hint, &extracted);
         }
         (_, Some(route)) => route,
     };
     let extracted = extract(route, &record.params);
     if record.verdict == IngestVerdict::Unauthorized {
-        return Classified::Final(unattributed(record, Reason::Unauthorized, None, &extracted));
+        let hint = unauthorized_hint(account, route, record);
+        return final_outcome(record, Reason::Unauthorized, hint, &extracted);
     }
 
     let raw = extracted.raw_click_id.as_deref();
@@ -153,18 +213,26 @@ pub fn classify(account: &Account, record: &PostbackRecord) -> Classified {
             let value = raw.unwrap_or_default();
             match ClickId::parse(value) {
                 Ok(id) if account.signer.verify(id) => {
-                    return Classified::Joinable(Candidate {
-                        click: ClickRef::Signed(id),
-                        extracted,
-                        repair: None,
-                    });
+                    return Diagnosis {
+                        classified: Classified::Joinable(Candidate {
+                            click: ClickRef::Signed(id),
+                            extracted,
+                            repair: None,
+                        }),
+                        hint: None,
+                        detail: None,
+                    };
                 }
                 _ if route.accept_foreign_ids => {
-                    return Classified::Joinable(Candidate {
-                        click: ClickRef::Foreign(value.trim().to_string()),
-                        extracted,
-                        repair: None,
-                    });
+                    return Diagnosis {
+                        classified: Classified::Joinable(Candidate {
+                            click: ClickRef::Foreign(value.trim().to_string()),
+                            extracted,
+                            repair: None,
+                        }),
+                        hint: None,
+                        detail: None,
+                    };
                 }
                 Ok(_) => Reason::InvalidSignature,
                 Err(_) => Reason::MalformedClickId,
@@ -174,14 +242,291 @@ pub fn classify(account: &Account, record: &PostbackRecord) -> Classified {
 
     // Signed IDs can be recovered safely from a mangled postback: only one that verifies counts.
     let click_id_names = &route.params.click_id;
-    if let Some(repaired) = salvage::salvage(raw, &record.params, click_id_names, &account.signer) {
-        return Classified::Joinable(Candidate {
-            click: ClickRef::Signed(repaired.id),
-            extracted,
-            repair: Some(repaired.hint),
-        });
+    if let Some(found) =
+        salvage::salvage_located(raw, &record.params, click_id_names, &account.signer)
+    {
+        let hint = found.repaired.hint;
+        return Diagnosis {
+            classified: Classified::Joinable(Candidate {
+                click: ClickRef::Signed(found.repaired.id),
+                extracted,
+                repair: Some(hint),
+            }),
+            hint: Some(hint),
+            detail: found.found_in.map(|key| format!("`{key}`")),
+        };
     }
-    Classified::Final(unattributed(record, failure, None, &extracted))
+    let hint = failure_hint(account, route, record, failure, raw);
+    final_outcome(record, failure, hint, &extracted)
+}
+
+/// The most specific hint for a postback that ends unattributed before the join.
+fn failure_hint(
+    account: &Account,
+    route: &Route,
+    record: &PostbackRecord,
+    reason: Reason,
+    raw: Option<&str>,
+) -> Hint {
+    let specific = match reason {
+        Reason::MissingClickId => missing_hint(route, account, record, raw),
+        Reason::UnsubstitutedMacro => raw.and_then(|raw| macro_hint(route, account, raw)),
+        Reason::MalformedClickId => raw.and_then(|raw| malformed_hint(account, record, raw)),
+        Reason::InvalidSignature => raw.and_then(|raw| {
+            foreign_tracker(raw.trim()).map(|name| Hint::with(hints::FOREIGN_TRACKER_ID, name))
+        }),
+        _ => None,
+    };
+    specific.unwrap_or_else(|| Hint::new(reason.default_hint()))
+}
+
+/// The network dialect of a route: its offer's `network`, when it names a known one.
+fn route_network(account: &Account, route: &Route) -> Option<&'static macros::NetworkMacros> {
+    let offer = account.offers.get(route.offer_id.as_deref()?)?;
+    macros::network(offer.network.as_deref()?)
+}
+
+/// CAKE names its sub-parameters `s1`…`s5` (MaxBounty `S1`…`S5`).
+fn is_cake_sub_key(key: &str) -> bool {
+    let key = key.trim().as_bytes();
+    key.len() == 2 && key[0].eq_ignore_ascii_case(&b's') && (b'1'..=b'5').contains(&key[1])
+}
+
+/// The click-ID parameter (first under the route's names) is present, empty, and the last
+/// parameter of a hash-dialect postback: `#s2#` sent unencoded started a fragment there.
+fn hash_fragment_cut(account: &Account, route: &Route, record: &PostbackRecord) -> bool {
+    let names = &route.params.click_id;
+    let Some(position) = names.iter().find_map(|name| {
+        record
+            .params
+            .iter()
+            .position(|(key, _)| key.eq_ignore_ascii_case(name))
+    }) else {
+        return false;
+    };
+    let (key, value) = &record.params[position];
+    if !value.is_empty() || position + 1 != record.params.len() {
+        return false;
+    }
+    let hash_dialect =
+        route_network(account, route).is_some_and(|n| n.form == Some(macros::MacroForm::Hashes));
+    hash_dialect || is_cake_sub_key(key)
+}
+
+fn missing_hint(
+    route: &Route,
+    account: &Account,
+    record: &PostbackRecord,
+    raw: Option<&str>,
+) -> Option<Hint> {
+    if let Some(raw) = raw {
+        if hash_fragment_cut(account, route, record) {
+            return Some(Hint::new(hints::CAKE_HASH_FRAGMENT));
+        }
+        let blank = macros::decode_layers(raw, 2)
+            .iter()
+            .any(|layer| macros::strip_whitespace_and_quotes(layer).is_empty());
+        if blank {
+            return Some(Hint::new(hints::CLICK_ID_EMPTY));
+        }
+        let core = macros::strip_whitespace_and_quotes(raw);
+        return Some(Hint::with(hints::PLACEHOLDER_SENT, format!("`{core}`")));
+    }
+    if record.params.is_empty() {
+        return Some(Hint::new(hints::EMPTY_POSTBACK));
+    }
+    let names = &route.params.click_id;
+    for (key, _) in &record.params {
+        let (rest, escaped) = salvage::strip_html_escapes(key.trim());
+        if escaped && names.iter().any(|n| rest.eq_ignore_ascii_case(n)) {
+            return Some(Hint::with(hints::HTML_ESCAPED_KEY, format!("`{key}`")));
+        }
+    }
+    for (key, _) in &record.params {
+        let cleaned = macros::strip_whitespace_and_quotes(key)
+            .trim_start_matches(['?', '&', ';'])
+            .trim();
+        let before_equals = cleaned.split(['=', ':']).next().unwrap_or_default().trim();
+        let mangled = cleaned != key.as_str() || before_equals != cleaned;
+        if mangled && names.iter().any(|n| before_equals.eq_ignore_ascii_case(n)) {
+            return Some(Hint::with(hints::CLICK_ID_KEY_MANGLED, format!("`{key}`")));
+        }
+    }
+    if record
+        .params
+        .iter()
+        .any(|(key, _)| key == crate::params::RAW_BODY_PARAM)
+    {
+        return Some(Hint::new(hints::UNREADABLE_BODY));
+    }
+    None
+}
+
+fn macro_hint(route: &Route, account: &Account, raw: &str) -> Option<Hint> {
+    use macros::{MacroForm, Spelling};
+    let found = macros::find_macro(raw)?;
+    let text = format!("`{}`", found.text);
+    if found.decodes > 0 {
+        return Some(Hint::with(hints::MACRO_URL_ENCODED, text));
+    }
+    if matches!(found.form, MacroForm::BareWord | MacroForm::Angles) {
+        return Some(Hint::with(hints::TEMPLATE_PLACEHOLDER_WORD, text));
+    }
+    let network = route_network(account, route);
+    if let Some(network) = network {
+        if let Some(form) = network.form {
+            if form != found.form {
+                let detail = format!(
+                    "{text} on a {} offer, whose macros read like `{}`",
+                    network.names[0], network.example
+                );
+                return Some(Hint::with(hints::MACRO_WRONG_DIALECT, detail));
+            }
+        }
+    }
+    let spelling = match network {
+        Some(network) => match macros::spelling(&found.word, [network]) {
+            // Documented elsewhere in this case, but not for this network.
+            Spelling::Unknown => macros::spelling(&found.word, macros::NETWORKS),
+            other => other,
+        },
+        None => macros::spelling(&found.word, macros::NETWORKS),
+    };
+    let code = match spelling {
+        Spelling::WrongCase => hints::MACRO_WRONG_CASE,
+        Spelling::Misspelt => hints::MACRO_MISSPELT,
+        Spelling::Exact | Spelling::Unknown => hints::MACRO_NOT_SUBSTITUTED,
+    };
+    Some(Hint::with(code, text))
+}
+
+fn malformed_hint(account: &Account, record: &PostbackRecord, raw: &str) -> Option<Hint> {
+    let value = macros::strip_whitespace_and_quotes(raw);
+    if value.len() > CLICK_ID_LEN
+        && value.len() < 2 * CLICK_ID_LEN + 8
+        && value.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        let verifies = |text: &str| ClickId::parse(text).is_ok_and(|id| account.signer.verify(id));
+        let head = &value[..CLICK_ID_LEN];
+        let tail = &value[value.len() - CLICK_ID_LEN..];
+        if verifies(head) || verifies(tail) {
+            return Some(Hint::new(hints::CLICK_ID_GLUED_CHARS));
+        }
+    }
+    if truncated_recent_id(account, record, value) {
+        return Some(Hint::with(
+            hints::CLICK_ID_TRUNCATED,
+            format!("{} of {CLICK_ID_LEN} characters", value.len()),
+        ));
+    }
+    foreign_tracker(value).map(|name| Hint::with(hints::FOREIGN_TRACKER_ID, name))
+}
+
+/// Characters of a click ID's text that hold its 48-bit time (the first two bits are zero).
+const TIME_CHARS: usize = 10;
+/// Shortest prefix read as a truncated click ID: 6 characters pin the click time to ~17 minutes.
+const MIN_TRUNCATED_LEN: usize = 6;
+
+/// `value` is 6 to 25 click-ID characters whose leading time bits place the click within the
+/// account's longest window before the postback (plus a day either side): the start of a
+/// recent clickmatch ID, cut short.
+fn truncated_recent_id(account: &Account, record: &PostbackRecord, value: &str) -> bool {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    if !(MIN_TRUNCATED_LEN..CLICK_ID_LEN).contains(&value.len()) {
+        return false;
+    }
+    let mut digits = Vec::with_capacity(value.len());
+    for b in value.bytes() {
+        let lower = b.to_ascii_lowercase();
+        match ALPHABET.iter().position(|&c| c == lower) {
+            Some(d) => digits.push(d as u64),
+            None => return false,
+        }
+    }
+    let known = digits.len().min(TIME_CHARS);
+    let prefix = digits[..known].iter().fold(0u64, |acc, d| (acc << 5) | d);
+    let free_bits = 5 * (TIME_CHARS - known) as u32;
+    let low = prefix << free_bits;
+    let high = low | ((1u64 << free_bits) - 1);
+    let slack = crate::model::DAY_MS;
+    let earliest = record
+        .received_ms
+        .saturating_sub(account.max_window_ms() + slack);
+    let latest = record.received_ms.saturating_add(slack);
+    low <= latest && high >= earliest
+}
+
+/// Which tracker or platform a foreign click ID looks like, from its shape (DESIGN.md, "Facts
+/// from real networks"). Mixed case matters: clickmatch IDs are all one case.
+pub fn foreign_tracker(value: &str) -> Option<&'static str> {
+    let len = value.len();
+    let alnum = value.bytes().all(|b| b.is_ascii_alphanumeric());
+    let hex = value.bytes().all(|b| b.is_ascii_hexdigit());
+    let has_upper = value.bytes().any(|b| b.is_ascii_uppercase());
+    let has_lower = value.bytes().any(|b| b.is_ascii_lowercase());
+    if len == 0 {
+        return None;
+    }
+    if value.bytes().all(|b| b.is_ascii_digit()) && len <= 20 {
+        return Some("an integer, like Prosper202's subid");
+    }
+    if len == 32 && hex {
+        return Some("32 hex characters, like an Everflow transaction_id");
+    }
+    if len == 36
+        && value.char_indices().all(|(i, c)| {
+            matches!(i, 8 | 13 | 18 | 23) == (c == '-') && (c == '-' || c.is_ascii_hexdigit())
+        })
+    {
+        return Some("a UUID, another tracker's or the network's own ID");
+    }
+    if len == CLICK_ID_LEN && alnum && has_upper && has_lower {
+        return Some("26 mixed-case characters, like a Voluum clickid");
+    }
+    if len == 24 && alnum {
+        return Some("24 characters, like a FunnelFlux or RedTrack click ID");
+    }
+    let platform = |prefixes: &[&str]| prefixes.iter().any(|p| value.starts_with(p));
+    if len > 40 && platform(&["IwAR", "IwZX", "IwY2", "IwAB"]) {
+        return Some("a Facebook fbclid");
+    }
+    if len > 40 && platform(&["Cj0K", "CjwK", "EAIaI"]) {
+        return Some("a Google gclid");
+    }
+    None
+}
+
+/// `/postback/{route}` not configured: say so when only case or slashes differ.
+fn unknown_route_hint(account: &Account, record: &PostbackRecord) -> Hint {
+    let asked = record
+        .route
+        .as_deref()
+        .unwrap_or_default()
+        .trim()
+        .trim_matches('/');
+    match account
+        .routes
+        .keys()
+        .find(|name| name.eq_ignore_ascii_case(asked))
+    {
+        Some(name) => Hint::with(hints::ROUTE_NAME_MISMATCH, format!("route `{name}`")),
+        None => Hint::new(Reason::UnknownRoute.default_hint()),
+    }
+}
+
+/// Ingest decided `unauthorized`; the record tells whether a token was sent (redacted).
+fn unauthorized_hint(account: &Account, route: &Route, record: &PostbackRecord) -> Hint {
+    let token_sent = param(&record.params, &route.params.token).is_some_and(|t| !t.is_empty());
+    match (&route.token, token_sent, route.allow_ips.is_empty()) {
+        // `#s2#` unencoded before the token cut the token off too.
+        (Some(_), false, _) if hash_fragment_cut(account, route, record) => {
+            Hint::new(hints::CAKE_HASH_FRAGMENT)
+        }
+        (Some(_), false, _) => Hint::new(hints::ROUTE_TOKEN_MISSING),
+        (Some(_), true, true) => Hint::new(hints::ROUTE_TOKEN_WRONG),
+        (None, _, false) => Hint::new(hints::SOURCE_IP_NOT_ALLOWED),
+        _ => Hint::new(Reason::Unauthorized.default_hint()),
+    }
 }
 
 /// The Kafka key of a postback: its click's key when it names one, else its postback ID, so

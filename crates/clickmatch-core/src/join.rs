@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::classify::{self, Candidate, ClickRef, Classified};
+use crate::classify::{self, Candidate, Classified, ClickRef};
 use crate::model::{Account, DedupMode, DAY_MS, DEFAULT_WINDOW_MS};
 use crate::reason::Reason;
 use crate::records::{ClickRecord, Conversion, Outcome, PostbackRecord};
@@ -285,15 +285,25 @@ impl<S: JoinStore> PartitionJoin<S> {
     }
 
     /// Adds a click; postbacks that were waiting for it are attributed now.
-    pub fn on_click(&mut self, account: &Account, click: &ClickRecord) -> StoreResult<Vec<Positioned>> {
+    pub fn on_click(
+        &mut self,
+        account: &Account,
+        click: &ClickRecord,
+    ) -> StoreResult<Vec<Positioned>> {
         let click = JoinClick::from(click);
         self.watermark_ms = self.watermark_ms.max(click.time_ms);
         self.store.put_click(click.clone())?;
         let mut out = Vec::new();
-        for position in self.pending_by_click.get(&click.click_id).cloned().unwrap_or_default() {
+        for position in self
+            .pending_by_click
+            .get(&click.click_id)
+            .cloned()
+            .unwrap_or_default()
+        {
             if let Some(pending) = self.unindex_pending(position) {
                 self.store.remove_pending(position)?;
-                let outcome = self.attribute(account, &pending.record, &pending.candidate, &click)?;
+                let outcome =
+                    self.attribute(account, &pending.record, &pending.candidate, &click)?;
                 out.push((position, outcome));
             }
         }
@@ -321,7 +331,12 @@ impl<S: JoinStore> PartitionJoin<S> {
             ClickRef::Signed(id) => {
                 let window = window_hint(account, &candidate);
                 if record.received_ms > id.time_ms().saturating_add(window) {
-                    return Ok(Some(self.unattributed(&record, &candidate, Reason::Expired, None)));
+                    return Ok(Some(self.unattributed(
+                        &record,
+                        &candidate,
+                        Reason::Expired,
+                        None,
+                    )));
                 }
                 Some(id.time_ms())
             }
@@ -342,7 +357,12 @@ impl<S: JoinStore> PartitionJoin<S> {
             }
         };
         if due {
-            return Ok(Some(self.unattributed(&record, &candidate, Reason::UnknownClickId, None)));
+            return Ok(Some(self.unattributed(
+                &record,
+                &candidate,
+                Reason::UnknownClickId,
+                None,
+            )));
         }
         self.store.put_pending(
             position,
@@ -365,7 +385,12 @@ impl<S: JoinStore> PartitionJoin<S> {
     /// Moves the clicks watermark (e.g. to wall-clock time minus a margin once the clicks
     /// partition is caught up), expires old buckets, and resolves postbacks whose click can no
     /// longer come.
-    pub fn advance(&mut self, account: &Account, watermark_ms: u64, now_ms: u64) -> StoreResult<Vec<Positioned>> {
+    pub fn advance(
+        &mut self,
+        account: &Account,
+        watermark_ms: u64,
+        now_ms: u64,
+    ) -> StoreResult<Vec<Positioned>> {
         self.watermark_ms = self.watermark_ms.max(watermark_ms);
         // A day of slack past the longest window: expiry drops whole day buckets.
         let expire_before = self
@@ -376,7 +401,11 @@ impl<S: JoinStore> PartitionJoin<S> {
         self.release_due(account, Some(now_ms))
     }
 
-    fn release_due(&mut self, account: &Account, now_ms: Option<u64>) -> StoreResult<Vec<Positioned>> {
+    fn release_due(
+        &mut self,
+        account: &Account,
+        now_ms: Option<u64>,
+    ) -> StoreResult<Vec<Positioned>> {
         let due: Vec<i64> = self
             .pending
             .iter()
@@ -395,9 +424,12 @@ impl<S: JoinStore> PartitionJoin<S> {
             let outcome = match classify::classify(account, &pending.record) {
                 // Stored before a configuration change that now rejects it.
                 Classified::Final(row) => Outcome::Unattributed(row),
-                Classified::Joinable(_) => {
-                    self.unattributed(&pending.record, &pending.candidate, Reason::UnknownClickId, None)
-                }
+                Classified::Joinable(_) => self.unattributed(
+                    &pending.record,
+                    &pending.candidate,
+                    Reason::UnknownClickId,
+                    None,
+                ),
             };
             out.push((position, outcome));
         }
@@ -558,18 +590,25 @@ mod tests {
         let c = click(&account, T0, "1");
         assert!(join.on_click(&account, &c).unwrap().is_empty());
         let pb = at(
-            postback(None, &[("cid", &c.click_id), ("payout", "3.2"), ("offer", "9")]),
+            postback(
+                None,
+                &[("cid", &c.click_id), ("payout", "3.2"), ("offer", "9")],
+            ),
             "p1",
             T0 + 1000,
         );
-        let Some(Outcome::Attributed(conv)) = join.on_postback(&account, pb, 0, T0 + 1000).unwrap() else {
+        let Some(Outcome::Attributed(conv)) = join.on_postback(&account, pb, 0, T0 + 1000).unwrap()
+        else {
             panic!("not attributed")
         };
         assert_eq!(conv.click_id, c.click_id);
         assert_eq!(conv.payout.to_string(), "3.2");
         assert!(conv.offer_mismatch);
         assert_eq!(conv.route, "global");
-        assert_eq!(conv.conversion_id, conversion_id(&format!("click:{}:sale", c.click_id)));
+        assert_eq!(
+            conv.conversion_id,
+            conversion_id(&format!("click:{}:sale", c.click_id))
+        );
     }
 
     #[test]
@@ -578,7 +617,10 @@ mod tests {
         let mut join = join();
         let c = click(&account, T0, "1");
         let pb = at(postback(None, &[("cid", &c.click_id)]), "p1", T0 + 10);
-        assert!(join.on_postback(&account, pb, 7, T0 + 10).unwrap().is_none());
+        assert!(join
+            .on_postback(&account, pb, 7, T0 + 10)
+            .unwrap()
+            .is_none());
         assert_eq!(join.oldest_pending_position(), Some(7));
         let out = join.on_click(&account, &c).unwrap();
         assert!(matches!(out.as_slice(), [(7, Outcome::Attributed(_))]));
@@ -592,7 +634,10 @@ mod tests {
         let mut first = join();
         let c = click(&account, T0, "1");
         let pb = at(postback(None, &[("cid", &c.click_id)]), "p1", T0 + 10);
-        assert!(first.on_postback(&account, pb, 3, T0 + 10).unwrap().is_none());
+        assert!(first
+            .on_postback(&account, pb, 3, T0 + 10)
+            .unwrap()
+            .is_none());
         let watermark = first.watermark_ms();
         let mut restored = PartitionJoin::restore(&account, first.into_store(), watermark).unwrap();
         assert_eq!(restored.oldest_pending_position(), Some(3));
@@ -606,11 +651,21 @@ mod tests {
         let mut join = join();
         let missing = click(&account, T0, "1");
         let pb = at(postback(None, &[("cid", &missing.click_id)]), "p1", T0 + 10);
-        assert!(join.on_postback(&account, pb, 3, T0 + 10).unwrap().is_none());
-        assert!(join.advance(&account, T0 + account.grace_ms, T0).unwrap().is_empty());
-        let out = join.advance(&account, T0 + account.grace_ms + 1, T0).unwrap();
+        assert!(join
+            .on_postback(&account, pb, 3, T0 + 10)
+            .unwrap()
+            .is_none());
+        assert!(join
+            .advance(&account, T0 + account.grace_ms, T0)
+            .unwrap()
+            .is_empty());
+        let out = join
+            .advance(&account, T0 + account.grace_ms + 1, T0)
+            .unwrap();
         assert_eq!(out.len(), 1);
-        assert!(matches!(&out[0], (3, Outcome::Unattributed(u)) if u.reason == Reason::UnknownClickId));
+        assert!(
+            matches!(&out[0], (3, Outcome::Unattributed(u)) if u.reason == Reason::UnknownClickId)
+        );
         // A later click no longer attributes it: the postback already has its row.
         assert!(join.on_click(&account, &missing).unwrap().is_empty());
     }
@@ -623,21 +678,46 @@ mod tests {
         let c = click(&account, T0, "1");
         join.on_click(&account, &c).unwrap();
 
-        let late = at(postback(None, &[("cid", &c.click_id), ("offer", "1")]), "late", T0 + 5_000);
-        assert_eq!(reason(join.on_postback(&account, late, 0, T0).unwrap()), Some(Reason::Expired));
+        let late = at(
+            postback(None, &[("cid", &c.click_id), ("offer", "1")]),
+            "late",
+            T0 + 5_000,
+        );
+        assert_eq!(
+            reason(join.on_postback(&account, late, 0, T0).unwrap()),
+            Some(Reason::Expired)
+        );
 
         account.offers.get_mut("1").unwrap().window_ms = DEFAULT_WINDOW_MS;
-        let first = at(postback(None, &[("cid", &c.click_id), ("status", "pending")]), "a", T0 + 1);
-        let Some(Outcome::Attributed(v1)) = join.on_postback(&account, first.clone(), 1, T0).unwrap() else {
+        let first = at(
+            postback(None, &[("cid", &c.click_id), ("status", "pending")]),
+            "a",
+            T0 + 1,
+        );
+        let Some(Outcome::Attributed(v1)) =
+            join.on_postback(&account, first.clone(), 1, T0).unwrap()
+        else {
             panic!()
         };
-        let retry = at(postback(None, &[("cid", &c.click_id), ("status", "pending")]), "b", T0 + 2);
-        assert_eq!(reason(join.on_postback(&account, retry, 2, T0).unwrap()), Some(Reason::Duplicate));
+        let retry = at(
+            postback(None, &[("cid", &c.click_id), ("status", "pending")]),
+            "b",
+            T0 + 2,
+        );
+        assert_eq!(
+            reason(join.on_postback(&account, retry, 2, T0).unwrap()),
+            Some(Reason::Duplicate)
+        );
         let replay = join.on_postback(&account, first, 1, T0).unwrap();
         assert_eq!(replay, Some(Outcome::Attributed(v1.clone())));
 
-        let chargeback = at(postback(None, &[("cid", &c.click_id), ("status", "chargeback")]), "c", T0 + 3);
-        let Some(Outcome::Attributed(v2)) = join.on_postback(&account, chargeback, 3, T0).unwrap() else {
+        let chargeback = at(
+            postback(None, &[("cid", &c.click_id), ("status", "chargeback")]),
+            "c",
+            T0 + 3,
+        );
+        let Some(Outcome::Attributed(v2)) = join.on_postback(&account, chargeback, 3, T0).unwrap()
+        else {
             panic!()
         };
         assert_eq!(v2.conversion_id, v1.conversion_id);
@@ -649,8 +729,12 @@ mod tests {
     fn memory_store_expires_whole_buckets() {
         let account = account();
         let mut store = MemoryStore::default();
-        store.put_click(JoinClick::from(&click(&account, 10, "1"))).unwrap();
-        store.put_click(JoinClick::from(&click(&account, 2 * DAY_MS + 5, "1"))).unwrap();
+        store
+            .put_click(JoinClick::from(&click(&account, 10, "1")))
+            .unwrap();
+        store
+            .put_click(JoinClick::from(&click(&account, 2 * DAY_MS + 5, "1")))
+            .unwrap();
         store.expire(DAY_MS + 1).unwrap();
         assert_eq!(store.clicks_len(), 1);
     }

@@ -9,6 +9,7 @@ pub mod join;
 pub mod macros;
 pub mod model;
 pub mod params;
+pub mod presets;
 pub mod reason;
 pub mod records;
 pub mod salvage;

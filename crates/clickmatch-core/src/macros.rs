@@ -107,6 +107,340 @@ pub fn shape(raw: &str) -> ValueShape {
     ValueShape::Value
 }
 
+/// How a literal macro is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacroForm {
+    /// `{x}`, `{{x}}`, `${x}`: TUNE, Everflow, Affise, Impact, Voluum, Keitaro, Binom, RedTrack.
+    Braces,
+    /// `[x]`, `[[x]]`, `[[[x]]]`: Prosper202.
+    Brackets,
+    /// `<x>`: documentation placeholders.
+    Angles,
+    /// `#x#`, `##x##`: CAKE, MaxBounty.
+    Hashes,
+    /// `%x%`.
+    Percents,
+    /// `@x@`.
+    Ats,
+    /// `!!!x!!!`: Awin.
+    Bangs,
+    /// `$x`.
+    Dollar,
+    /// A bare template word: `REPLACE`, `CLICK_ID`, `sub1`.
+    BareWord,
+}
+
+/// A literal macro found in a value, for the operator's hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiteralMacro {
+    /// The macro as it reads once decoded, delimiters included: `{Sub5}`, `#s2#`, `[[subid]]`.
+    pub text: String,
+    /// The word between the delimiters: `Sub5`, `s2`, `subid`.
+    pub word: String,
+    pub form: MacroForm,
+    /// How many more percent-decodes it took to see the macro: 0 when it arrived as a macro,
+    /// 1 or 2 when it arrived URL-encoded (`%7Bsubid%7D`: the network never saw braces).
+    pub decodes: usize,
+}
+
+/// The first literal macro in `raw` (as [`shape`] would find it), with its form and word.
+/// `None` when [`shape`] would not call `raw` a [`ValueShape::LiteralMacro`].
+pub fn find_macro(raw: &str) -> Option<LiteralMacro> {
+    let layers = decode_layers(raw, EXTRA_DECODES);
+    if layers.iter().any(|layer| is_placeholder(layer)) {
+        return None;
+    }
+    for (decodes, layer) in layers.iter().enumerate() {
+        let layer = layer.as_ref();
+        if is_bare_word(layer) {
+            let word = strip_whitespace_and_quotes(layer);
+            return Some(LiteralMacro {
+                text: word.to_string(),
+                word: word.to_string(),
+                form: MacroForm::BareWord,
+                decodes,
+            });
+        }
+        for dialect in DIALECTS {
+            let Some((open_at, close_end, word_start, word_end)) = dialect.find_in(layer) else {
+                continue;
+            };
+            // Widen to the whole family: `{{x}}`, `${x}`, `[[x]]`, `!!!x!!!`, `##x##`.
+            let bytes = layer.as_bytes();
+            let opener = dialect.open[0];
+            let closer = dialect.close.first().copied();
+            let mut start = open_at;
+            while start > 0
+                && (bytes[start - 1] == opener || (opener == b'{' && bytes[start - 1] == b'$'))
+            {
+                start -= 1;
+            }
+            let mut end = close_end;
+            if let Some(closer) = closer {
+                while end < bytes.len() && bytes[end] == closer {
+                    end += 1;
+                }
+            }
+            return Some(LiteralMacro {
+                text: layer[start..end].to_string(),
+                word: layer[word_start..word_end].to_string(),
+                form: dialect.form,
+                decodes,
+            });
+        }
+    }
+    None
+}
+
+/// A network's or tracker's macro dialect: the form its postback macros take and their exact
+/// spellings (from the networks' documentation and support threads, see DESIGN.md).
+#[derive(Debug, Clone, Copy)]
+pub struct NetworkMacros {
+    /// Names an offer's `network` may use for it (lowercase, letters and digits only).
+    pub names: &'static [&'static str],
+    /// How it writes macros, when it has one documented form.
+    pub form: Option<MacroForm>,
+    /// Exact spellings. A trailing `+` stands for a number (`sub+`: `sub1`, `sub2`, …), a
+    /// trailing `*` for an optional number (`aff_sub*`: `aff_sub`, `aff_sub2`, …).
+    pub macros: &'static [&'static str],
+    /// A macro to quote as an example of the right form.
+    pub example: &'static str,
+}
+
+/// The dialects clickmatch knows by name, and last the generic names many platforms and
+/// documentation pages use (no network is called by it).
+pub const NETWORKS: &[NetworkMacros] = &[
+    NetworkMacros {
+        names: &["tune", "hasoffers"],
+        form: Some(MacroForm::Braces),
+        macros: &[
+            "aff_sub*",
+            "aff_click_id",
+            "transaction_id",
+            "offer_id",
+            "payout",
+            "aff_id",
+            "source",
+        ],
+        example: "{aff_sub}",
+    },
+    NetworkMacros {
+        names: &["cake"],
+        form: Some(MacroForm::Hashes),
+        macros: &["s+", "tid", "price", "oid", "leadid", "reqid"],
+        example: "#s2#",
+    },
+    NetworkMacros {
+        names: &["maxbounty"],
+        form: Some(MacroForm::Hashes),
+        macros: &["S+", "OFFID", "RATE"],
+        example: "#S2#",
+    },
+    NetworkMacros {
+        names: &["everflow"],
+        form: Some(MacroForm::Braces),
+        macros: &[
+            "sub+",
+            "transaction_id",
+            "payout_amount",
+            "sale_amount",
+            "oid",
+            "aid",
+            "affid",
+            "adv+",
+        ],
+        example: "{sub1}",
+    },
+    NetworkMacros {
+        names: &["affise"],
+        form: Some(MacroForm::Braces),
+        macros: &[
+            "clickid",
+            "sub+",
+            "sum",
+            "status",
+            "goal",
+            "offer_id",
+            "transactionid",
+            "currency",
+        ],
+        example: "{clickid}",
+    },
+    NetworkMacros {
+        names: &["impact", "impactradius"],
+        form: Some(MacroForm::Braces),
+        macros: &[
+            "SubId+",
+            "Payout",
+            "Amount",
+            "ActionId",
+            "OID",
+            "Currency",
+            "Status",
+            "ActionStatus",
+            "SharedId",
+        ],
+        example: "{SubId1}",
+    },
+    NetworkMacros {
+        names: &["awin"],
+        form: Some(MacroForm::Bangs),
+        macros: &["clickref*", "awc", "linkid", "promotype", "companyname"],
+        example: "!!!clickref!!!",
+    },
+    NetworkMacros {
+        names: &["admitad"],
+        form: None,
+        macros: &[
+            "subid*",
+            "payment_sum",
+            "order_id",
+            "action_id",
+            "status",
+            "currency",
+        ],
+        example: "subid",
+    },
+    NetworkMacros {
+        names: &["adcombo"],
+        form: Some(MacroForm::Braces),
+        macros: &["subid*", "payout", "status", "order_id"],
+        example: "{subid}",
+    },
+    NetworkMacros {
+        names: &["keitaro"],
+        form: Some(MacroForm::Braces),
+        macros: &[
+            "subid", "sub_id_+", "status", "payout", "tid", "revenue", "currency",
+        ],
+        example: "{subid}",
+    },
+    NetworkMacros {
+        names: &["voluum"],
+        form: Some(MacroForm::Braces),
+        macros: &["clickid", "payout", "txid", "var+"],
+        example: "{clickid}",
+    },
+    NetworkMacros {
+        names: &["binom"],
+        form: Some(MacroForm::Braces),
+        macros: &["clickid", "payout", "status"],
+        example: "{clickid}",
+    },
+    NetworkMacros {
+        names: &["redtrack"],
+        form: Some(MacroForm::Braces),
+        macros: &["clickid", "sum", "payout", "sub+"],
+        example: "{clickid}",
+    },
+    NetworkMacros {
+        names: &["prosper202", "p202"],
+        form: Some(MacroForm::Brackets),
+        macros: &["subid", "t202kw"],
+        example: "[[subid]]",
+    },
+    NetworkMacros {
+        names: &["clickbank"],
+        form: None,
+        macros: &["tid"],
+        example: "tid",
+    },
+    NetworkMacros {
+        names: &[],
+        form: None,
+        macros: &[
+            "click_id", "clickid", "cid", "subid*", "sub_id*", "sub+", "txid", "payout",
+        ],
+        example: "{click_id}",
+    },
+];
+
+/// The dialect of a network name (`"CAKE"`, `"TUNE"`, `"HasOffers"`, `"Prosper 202"`, …).
+pub fn network(name: &str) -> Option<&'static NetworkMacros> {
+    let key: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    NETWORKS.iter().find(|n| n.names.contains(&key.as_str()))
+}
+
+/// How a macro word relates to a set of documented spellings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spelling {
+    /// Spelt exactly as documented.
+    Exact,
+    /// Documented, but in another letter case (`Sub5` for `sub5`, `subid1` for `SubId1`).
+    WrongCase,
+    /// Documented once `_`, `-` and `.` are ignored (`sub_5` for `sub5`).
+    Misspelt,
+    /// Not a documented macro.
+    Unknown,
+}
+
+/// Compares `word` with the spellings of `networks`.
+pub fn spelling<'a>(
+    word: &str,
+    networks: impl IntoIterator<Item = &'a NetworkMacros> + Clone,
+) -> Spelling {
+    let specs = || {
+        networks
+            .clone()
+            .into_iter()
+            .flat_map(|n| n.macros.iter().copied())
+    };
+    if specs().any(|spec| spec_matches(spec, word, false)) {
+        return Spelling::Exact;
+    }
+    if specs().any(|spec| spec_matches(spec, word, true)) {
+        return Spelling::WrongCase;
+    }
+    let loose = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !matches!(c, '_' | '-' | '.'))
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let word = loose(word);
+    if specs().any(|spec| {
+        let (base, marker) = split_spec(spec);
+        let mut spec = loose(base);
+        spec.push_str(marker);
+        spec_matches(&spec, &word, false)
+    }) {
+        return Spelling::Misspelt;
+    }
+    Spelling::Unknown
+}
+
+fn split_spec(spec: &str) -> (&str, &str) {
+    match spec.as_bytes().last() {
+        Some(b'+') | Some(b'*') => spec.split_at(spec.len() - 1),
+        _ => (spec, ""),
+    }
+}
+
+fn spec_matches(spec: &str, word: &str, ignore_case: bool) -> bool {
+    let (base, marker) = split_spec(spec);
+    let prefix_ok = word.len() >= base.len()
+        && word.is_char_boundary(base.len())
+        && if ignore_case {
+            word[..base.len()].eq_ignore_ascii_case(base)
+        } else {
+            &word[..base.len()] == base
+        };
+    if !prefix_ok {
+        return false;
+    }
+    let digits = &word[base.len()..];
+    let numbered = (1..=2).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    match marker {
+        "+" => numbered,
+        "*" => digits.is_empty() || numbered,
+        _ => digits.is_empty(),
+    }
+}
+
 /// `raw`, then `raw` percent-decoded once, twice, … up to `extra` more times, stopping when a
 /// decode changes nothing or does not yield UTF-8. `+` is left alone: the HTTP layer already
 /// turned the query's `+` into spaces, and a deeper `+` is a literal one.

@@ -73,6 +73,99 @@ impl fmt::Display for Reason {
     }
 }
 
+/// Hint codes more specific than a reason's default, decided by [`crate::classify`] from the
+/// postback alone. Codes are static and few (they are metric labels and ClickHouse values); the
+/// specifics of one postback (the macro as sent, the key an ID was found under) go into the
+/// sentence through [`hint_sentence`], never into the code.
+pub mod hints {
+    /// `missing_click_id`: CAKE `#s2#` / MaxBounty `#S2#` sent unencoded cut the query.
+    pub const CAKE_HASH_FRAGMENT: &str = "cake_hash_fragment";
+    /// `missing_click_id`: the click-ID parameter is there, empty.
+    pub const CLICK_ID_EMPTY: &str = "click_id_empty";
+    /// `missing_click_id`: `undefined`, `null`, `none`, `nil`, …
+    pub const PLACEHOLDER_SENT: &str = "placeholder_sent";
+    /// `missing_click_id`: `amp;cid` holding no verifying ID.
+    pub const HTML_ESCAPED_KEY: &str = "html_escaped_key";
+    /// `missing_click_id`: `?cid`, ` cid`, `cid=…` as a key, holding no verifying ID.
+    pub const CLICK_ID_KEY_MANGLED: &str = "click_id_key_mangled";
+    /// `missing_click_id`: a body that was neither form nor JSON object.
+    pub const UNREADABLE_BODY: &str = "unreadable_body";
+    /// `missing_click_id`: no parameters at all.
+    pub const EMPTY_POSTBACK: &str = "empty_postback";
+    /// `unsubstituted_macro`: a documented-looking macro the network did not fill.
+    pub const MACRO_NOT_SUBSTITUTED: &str = "macro_not_substituted";
+    /// `unsubstituted_macro`: `{Sub5}` for Everflow's `{sub5}`, `{subid1}` for Impact's `{SubId1}`.
+    pub const MACRO_WRONG_CASE: &str = "macro_wrong_case";
+    /// `unsubstituted_macro`: `{sub_5}` for `{sub5}`.
+    pub const MACRO_MISSPELT: &str = "macro_misspelt";
+    /// `unsubstituted_macro`: the macro arrived URL-encoded (`%7Bsubid%7D`, AdCombo).
+    pub const MACRO_URL_ENCODED: &str = "macro_url_encoded";
+    /// `unsubstituted_macro`: another network's syntax (`{aff_sub}` on a CAKE offer).
+    pub const MACRO_WRONG_DIALECT: &str = "macro_wrong_dialect";
+    /// `unsubstituted_macro`: `REPLACE`, `CLICK_ID`, `sub1` left in the template.
+    pub const TEMPLATE_PLACEHOLDER_WORD: &str = "template_placeholder_word";
+    /// `malformed_click_id` / `invalid_signature`: another tracker's or platform's ID.
+    pub const FOREIGN_TRACKER_ID: &str = "foreign_tracker_id";
+    /// `malformed_click_id`: the start of a recent clickmatch ID, cut short.
+    pub const CLICK_ID_TRUNCATED: &str = "click_id_truncated";
+    /// `malformed_click_id`: a genuine ID with letters or digits glued to it.
+    pub const CLICK_ID_GLUED_CHARS: &str = "click_id_glued_chars";
+    /// `unknown_route`: a configured route's name in another case or with slashes.
+    pub const ROUTE_NAME_MISMATCH: &str = "route_name_mismatch";
+    /// `unauthorized`: no token parameter at all.
+    pub const ROUTE_TOKEN_MISSING: &str = "route_token_missing";
+    /// `unauthorized`: a token that does not match (the route has no IP allowlist).
+    pub const ROUTE_TOKEN_WRONG: &str = "route_token_wrong";
+    /// `unauthorized`: the route checks only source IPs.
+    pub const SOURCE_IP_NOT_ALLOWED: &str = "source_ip_not_allowed";
+
+    /// Every code above.
+    pub const ALL: &[&str] = &[
+        CAKE_HASH_FRAGMENT,
+        CLICK_ID_EMPTY,
+        PLACEHOLDER_SENT,
+        HTML_ESCAPED_KEY,
+        CLICK_ID_KEY_MANGLED,
+        UNREADABLE_BODY,
+        EMPTY_POSTBACK,
+        MACRO_NOT_SUBSTITUTED,
+        MACRO_WRONG_CASE,
+        MACRO_MISSPELT,
+        MACRO_URL_ENCODED,
+        MACRO_WRONG_DIALECT,
+        TEMPLATE_PLACEHOLDER_WORD,
+        FOREIGN_TRACKER_ID,
+        CLICK_ID_TRUNCATED,
+        CLICK_ID_GLUED_CHARS,
+        ROUTE_NAME_MISMATCH,
+        ROUTE_TOKEN_MISSING,
+        ROUTE_TOKEN_WRONG,
+        SOURCE_IP_NOT_ALLOWED,
+    ];
+}
+
+/// Every hint code clickmatch writes: the reasons' defaults, the specific unattributed hints and
+/// the repair hints of [`crate::salvage::hints`].
+pub fn all_hint_codes() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = Reason::ALL.iter().map(|r| r.default_hint()).collect();
+    all.extend_from_slice(hints::ALL);
+    all.extend_from_slice(crate::salvage::hints::ALL);
+    all
+}
+
+/// The sentence for `code` with the specifics of one postback (`detail`: the macro as sent,
+/// the key the click ID was found under, the tracker the value looks like, …). The code's
+/// sentence alone when there is no detail.
+pub fn hint_sentence(code: &str, detail: Option<&str>) -> String {
+    match detail {
+        Some(detail) if !detail.is_empty() => format!("{} (here: {detail})", hint_text(code)),
+        _ => hint_text(code).to_string(),
+    }
+}
+
+/// Text for an unknown code.
+const UNKNOWN_HINT: &str = "see the clickmatch runbook for this hint code";
+
 /// The sentence an operator reads for a hint code.
 pub fn hint_text(code: &str) -> &'static str {
     match code {
@@ -93,18 +186,25 @@ pub fn hint_text(code: &str) -> &'static str {
              in the sub-parameter that macro reads, or the macro is misspelt"
         }
         "cake_hash_fragment" => {
-            "CAKE's `#s2#` was sent unencoded, so everything after it was cut off: URL-encode \
-             it as `%23s2%23`"
+            "CAKE's `#s2#` (MaxBounty's `#S2#`) was sent unencoded, so it started a URL fragment \
+             and everything from it on was cut off, payout and txid included: URL-encode the \
+             hashes in the postback template (`%23s2%23`) or use the network's other form"
         }
         "check_sub_param_passthrough" => {
             "the value is not a clickmatch click ID: the network truncates or rewrites the \
              sub-parameter, or another tracker's ID arrives here"
         }
         "forged_or_corrupted_id" => {
-            "the click ID looks genuine but its signature does not verify: it was altered in \
-             transit or forged"
+            "the value has the form of a clickmatch click ID but its signature does not verify: \
+             a character was changed in transit, it was forged, or another secret minted it \
+             (after a rotation keep the old secret in `previous_secrets`; a staging deployment \
+             has its own)"
         }
-        "click_outside_window" => "the click is older than the offer's attribution window",
+        "click_outside_window" => {
+            "the click is older than the offer's attribution window at conversion time: \
+             nothing to fix if the window is right; otherwise raise the offer's window_days \
+             (at most 90)"
+        }
         "click_never_recorded" => {
             "no click with this ID reached clickmatch within the grace period: the visitor did \
              not come through /c/, or the click was produced elsewhere"
@@ -153,7 +253,109 @@ pub fn hint_text(code: &str) -> &'static str {
             "the click ID arrives URL-encoded twice (recovered): the network encodes the \
              macro's value again; pass it unencoded"
         }
-        _ => "see the clickmatch runbook for this hint code",
+        "click_id_empty" => {
+            "the click-ID parameter arrived empty: the network had no value for its macro, so \
+             the click ID never reached it in the sub-parameter that macro reads: check that the \
+             campaign's offer URL puts `{click_id}` in that sub-parameter and that landers and \
+             redirects in between keep it"
+        }
+        "placeholder_sent" => {
+            "the network sent a placeholder such as `null`, `undefined` or `none` instead of the \
+             click ID: its sub-parameter was empty when the conversion fired; check that the \
+             offer URL carries `{click_id}` in the sub-parameter the postback macro reads and \
+             that landers pass it on"
+        }
+        "html_escaped_key" => {
+            "the postback template contains `&amp;` copied from HTML, so the click ID arrives \
+             under `amp;cid`, where this route does not read it (and it is no valid click ID \
+             either): replace `&amp;` with `&` in the network's postback URL"
+        }
+        "click_id_key_mangled" => {
+            "the click-ID parameter's name arrives mangled (`?cid`, ` cid`, `cid%3D…` as a \
+             name) and holds no valid click ID: fix the parameter name in the network's \
+             postback template (copy it from `clickmatch postback-url`)"
+        }
+        "unreadable_body" => {
+            "the postback's body was neither a form nor a JSON object, so no parameter could be \
+             read from it (it is kept raw in raw_params): have the network send \
+             `application/x-www-form-urlencoded` or a JSON object with `Content-Type: \
+             application/json`, or put the parameters in the query"
+        }
+        "empty_postback" => {
+            "the postback arrived without any parameters: the network fires the bare URL; paste \
+             the full postback URL from `clickmatch postback-url`, query string included"
+        }
+        "macro_not_substituted" => {
+            "the network sent its click-ID macro literally instead of a value: either this was \
+             the network's test button (no real click behind it), or the macro is not the one \
+             this network fills from the sub-parameter that carries the click ID: check the \
+             network's macro list and which sub-parameter the campaign's offer URL uses"
+        }
+        "macro_wrong_case" => {
+            "the network sent its macro literally because its letter case is wrong: macros are \
+             case-sensitive (Everflow's are lower case, `{sub5}` not `{Sub5}`; Impact's \
+             PascalCase, `{SubId1}` not `{subid1}`; Awin's `clickref` lower case): copy the \
+             macro exactly from the network's macro list"
+        }
+        "macro_misspelt" => {
+            "the network sent a misspelt macro literally (`{sub_5}` for Everflow's `{sub5}`): \
+             copy the macro exactly from the network's macro list"
+        }
+        "macro_url_encoded" => {
+            "the macro arrived URL-encoded inside the value (`%7Bsubid%7D` once the query is \
+             decoded): the network got its postback URL with encoded delimiters, did not \
+             recognise the macro and sent it back unsubstituted (AdCombo has been seen doing \
+             this): enter the postback URL in the network with literal braces or hashes"
+        }
+        "macro_wrong_dialect" => {
+            "the postback template uses another network's macro syntax (TUNE's `{aff_sub}` on a \
+             CAKE offer, whose macros read `#s2#`): use this network's own macros; \
+             `clickmatch postback-url --network <name>` prints them"
+        }
+        "template_placeholder_word" => {
+            "the postback template still holds a placeholder from documentation (`REPLACE`, \
+             `CLICK_ID`, `<click_id>`, a bare `sub1`) where the network's click-ID macro \
+             belongs: replace it with the macro as the network writes it, delimiters included \
+             (`{sub1}`, `#s2#`, `[[subid]]`)"
+        }
+        "foreign_tracker_id" => {
+            "the value looks like another tracker's or platform's click ID (Everflow 32 hex, \
+             Voluum 26 mixed-case, FunnelFlux or RedTrack 24, Prosper202 an integer, a UUID, a \
+             gclid or fbclid), not a clickmatch one: pass `{click_id}` in the sub-parameter this \
+             postback reads, or register those clicks through `POST /clicks` and set \
+             `accept_foreign_ids = true` on this route"
+        }
+        "click_id_truncated" => {
+            "the click ID arrives cut short: it starts like the clickmatch ID of a recent click \
+             but has fewer than 26 characters, so a hop truncates the sub-parameter (CAKE's s1 \
+             holds 50 characters, s2–s5 100; ClickBank's tid holds 100 and used to be cut and \
+             upper-cased): find the hop that shortens it, or carry the click ID in a longer \
+             sub-parameter"
+        }
+        "click_id_glued_chars" => {
+            "a genuine click ID arrives with letters or digits glued to it (`<id>0`, `x<id>`); \
+             clickmatch does not cut it out, since the result could name another click: stop the \
+             template or network from appending to the click-ID value (separate added text with \
+             `_`, or give it its own parameter)"
+        }
+        "route_name_mismatch" => {
+            "the network posts to a route whose name differs from a configured one only by case \
+             or slashes: fix the URL in the network (copy it from `clickmatch postback-url`)"
+        }
+        "route_token_missing" => {
+            "the postback carries no route token: add the `token` parameter to the network's \
+             postback URL (copy the URL from `clickmatch postback-url`); if `#…#` macros come \
+             before it unencoded, they cut it off"
+        }
+        "route_token_wrong" => {
+            "the route token does not match this route's: copy the postback URL again from \
+             `clickmatch postback-url`; after a token rotation, update it in the network"
+        }
+        "source_ip_not_allowed" => {
+            "the postback came from an address outside this route's allow_ips: add the \
+             network's postback server addresses (see its documentation) to allow_ips"
+        }
+        _ => UNKNOWN_HINT,
     }
 }
 

@@ -327,7 +327,7 @@ fn key_hint(key: &str, click_id_names: &[String]) -> Option<(&'static str, u8)> 
 }
 
 /// `key` without leading HTML-escape remnants, and whether there were any.
-fn strip_html_escapes(key: &str) -> (&str, bool) {
+pub(crate) fn strip_html_escapes(key: &str) -> (&str, bool) {
     let mut rest = key;
     let mut escaped = false;
     'strip: loop {

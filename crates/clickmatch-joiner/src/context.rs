@@ -1,13 +1,15 @@
-//! The consumer context: rebalances become events for the joiner loop.
+//! The consumer context: rebalances become events for the joiner loop, and assignments start
+//! where the partition's state says.
 //!
-//! The in-memory click state of a partition is rebuilt from the clicks topic on assignment, so
-//! clicks partitions are assigned from the beginning; their committed offset only tells which
-//! clicks were already written to ClickHouse.
+//! A partition with a local checkpoint resumes at the checkpoint's offsets on both topics. One
+//! without (first run, another member's partition, deleted state) is rebuilt: both topics from
+//! the beginning, with rows only emitted from the group's committed offsets on.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use clickmatch_store::{Checkpoint, StateDb};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
@@ -18,11 +20,13 @@ use rdkafka::{Offset, TopicPartitionList};
 /// A partition given to or taken from this member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RebalanceEvent {
-    /// `committed` is the group's committed next offset, when there is one.
     Assigned {
         topic: String,
         partition: i32,
+        /// The group's committed next offset, when there is one.
         committed: Option<i64>,
+        /// The local checkpoint the assignment starts from; `None` means rebuild.
+        checkpoint: Option<Checkpoint>,
     },
     Revoked {
         topic: String,
@@ -32,6 +36,7 @@ pub enum RebalanceEvent {
 
 pub struct JoinContext {
     clicks_topic: String,
+    state: StateDb,
     events: Mutex<Vec<RebalanceEvent>>,
     /// High watermarks per (topic, partition) from librdkafka's statistics: lag and "caught
     /// up" without extra requests to the brokers.
@@ -39,9 +44,10 @@ pub struct JoinContext {
 }
 
 impl JoinContext {
-    pub fn new(clicks_topic: &str) -> Self {
+    pub fn new(clicks_topic: &str, state: StateDb) -> Self {
         JoinContext {
             clicks_topic: clicks_topic.to_string(),
+            state,
             events: Mutex::new(Vec::new()),
             high_watermarks: Mutex::new(HashMap::new()),
         }
@@ -66,6 +72,16 @@ impl JoinContext {
             .lock()
             .expect("rebalance events lock")
             .push(event);
+    }
+
+    fn checkpoint(&self, partition: i32) -> Option<Checkpoint> {
+        self.state
+            .checkpoint(partition)
+            .map_err(
+                |e| tracing::error!(partition, error = %e, "cannot read checkpoint; rebuilding"),
+            )
+            .ok()
+            .flatten()
     }
 }
 
@@ -96,6 +112,25 @@ impl ConsumerContext for JoinContext {
                     .committed_offsets(tpl.clone(), Duration::from_secs(10))
                     .map_err(|e| tracing::warn!(error = %e, "cannot read committed offsets"))
                     .ok();
+                // One decision per partition, for both topics: resume from the checkpoint only
+                // when it fits every assigned topic.
+                let mut checkpoints: HashMap<i32, Option<Checkpoint>> = HashMap::new();
+                for element in tpl.elements() {
+                    let (topic, partition) = (element.topic(), element.partition());
+                    let entry = checkpoints
+                        .entry(partition)
+                        .or_insert_with(|| self.checkpoint(partition));
+                    if let Some(cp) = *entry {
+                        let next = if topic == self.clicks_topic {
+                            cp.clicks_next
+                        } else {
+                            cp.postbacks_next
+                        };
+                        if !checkpoint_fits(consumer, topic, partition, next) {
+                            *entry = None;
+                        }
+                    }
+                }
                 let mut assignment = TopicPartitionList::new();
                 for element in tpl.elements() {
                     let (topic, partition) = (element.topic().to_string(), element.partition());
@@ -106,12 +141,11 @@ impl ConsumerContext for JoinContext {
                             Offset::Offset(o) => Some(o),
                             _ => None,
                         });
-                    // Clicks: from the beginning, to rebuild the partition's state.
-                    // Postbacks: from the committed offset (the oldest one still pending).
-                    let start = if topic == self.clicks_topic {
-                        Offset::Beginning
-                    } else {
-                        committed.map(Offset::Offset).unwrap_or(Offset::Invalid)
+                    let checkpoint = checkpoints.get(&partition).copied().flatten();
+                    let start = match checkpoint {
+                        Some(cp) if topic == self.clicks_topic => Offset::Offset(cp.clicks_next),
+                        Some(cp) => Offset::Offset(cp.postbacks_next),
+                        None => Offset::Beginning,
                     };
                     assignment
                         .add_partition_offset(&topic, partition, start)
@@ -120,6 +154,7 @@ impl ConsumerContext for JoinContext {
                         topic,
                         partition,
                         committed,
+                        checkpoint,
                     });
                 }
                 log_result("assign", consumer.assign(&assignment));
@@ -138,6 +173,29 @@ impl ConsumerContext for JoinContext {
                 log_result("unassign", consumer.unassign());
             }
         }
+    }
+}
+
+/// A checkpoint past the end of its partition belongs to another incarnation of the topic
+/// (recreated, or another cluster): it is not used.
+fn checkpoint_fits(
+    consumer: &BaseConsumer<JoinContext>,
+    topic: &str,
+    partition: i32,
+    next: i64,
+) -> bool {
+    match consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)) {
+        Ok((_, high)) if next > high => {
+            tracing::warn!(
+                topic,
+                partition,
+                next,
+                high,
+                "checkpoint is past the end of the partition; rebuilding"
+            );
+            false
+        }
+        _ => true,
     }
 }
 

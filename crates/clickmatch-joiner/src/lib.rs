@@ -1,71 +1,60 @@
 //! The stream joiner: a consumer group over the clicks and postbacks topics (range assignor, so
-//! partition N of both lands here together), the pure join of `clickmatch-core` per partition,
-//! batches to ClickHouse, and Kafka offsets committed only after ClickHouse acknowledged the
-//! rows they produced.
+//! partition N of both lands here together), the pure join of `clickmatch-core` per partition
+//! over disk-backed state, batches to ClickHouse, and offsets that only move after ClickHouse
+//! acknowledged the rows they produced:
+//!
+//! 1. rows of a batch are written to ClickHouse (retried with backoff, partitions paused);
+//! 2. the state those rows came from is committed to disk with the offsets it reflects;
+//! 3. Kafka offsets are committed (for another member that would have to rebuild).
+//!
+//! A crash between any two steps replays records whose rows are rebuilt identically
+//! (deterministic conversion IDs and versions on `ReplacingMergeTree`).
 
 mod context;
 pub mod metrics;
+mod partition;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clickmatch_clickhouse::{ClickHouseError, ClickHouseSink};
 use clickmatch_config::{JoinerConfig, KafkaConfig};
-use clickmatch_core::join::{ClickStore, MemoryClickStore, PartitionJoin};
-use clickmatch_core::model::Account;
-use clickmatch_core::records::{Click, ClickRecord, Outcome, PostbackRecord};
+use clickmatch_core::join::{JoinStore, PartitionJoin, Positioned, StoreError};
+use clickmatch_core::records::{ClickRecord, Outcome, PostbackRecord};
 use clickmatch_kafka::consumer::consumer_config;
 use clickmatch_kafka::offsets::CommitPositions;
+use clickmatch_store::StateDb;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::TopicPartitionList;
 
 pub use context::{JoinContext, RebalanceEvent};
 pub use metrics::JoinerMetrics;
+use partition::{PartitionState, Restore};
 
 /// Errors that stop the joiner.
 #[derive(Debug, thiserror::Error)]
 pub enum JoinerError {
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the joiner needs tokio's multi-threaded runtime (it blocks in place for disk I/O)")]
+    Runtime,
 }
 
-/// How far behind wall-clock time the clicks watermark is set once a clicks partition is caught
-/// up: covers the producer's linger and the broker's append.
-const CAUGHT_UP_MARGIN_MS: u64 = 1_000;
 /// How often lag is measured and idle partitions' watermarks advanced.
 const TICK: Duration = Duration::from_millis(250);
 
-type Consumer_ = StreamConsumer<JoinContext>;
-
-/// One partition's join plus its bookkeeping.
-struct PartitionState {
-    join: PartitionJoin<MemoryClickStore>,
-    /// Clicks below this offset were written before this assignment: rebuild state only.
-    clicks_written_before: i64,
-    /// Next offset to read on each topic.
-    clicks_next: Option<i64>,
-    postbacks_next: Option<i64>,
-    clicks_caught_up: bool,
-}
-
-impl PartitionState {
-    fn new() -> Self {
-        PartitionState {
-            join: PartitionJoin::new(MemoryClickStore::default()),
-            clicks_written_before: 0,
-            clicks_next: None,
-            postbacks_next: None,
-            clicks_caught_up: false,
-        }
-    }
-}
+type JoinConsumer = StreamConsumer<JoinContext>;
 
 /// Rows waiting to be written.
 #[derive(Default)]
 struct Batch {
-    clicks: Vec<Click>,
+    clicks: Vec<ClickRecord>,
     outcomes: Vec<Outcome>,
     opened: Option<Instant>,
 }
@@ -81,7 +70,7 @@ impl Batch {
 }
 
 pub struct Joiner {
-    account: Arc<Account>,
+    account: Arc<clickmatch_core::model::Account>,
     kafka: KafkaConfig,
     config: JoinerConfig,
     sink: ClickHouseSink,
@@ -90,7 +79,7 @@ pub struct Joiner {
 
 impl Joiner {
     pub fn new(
-        account: Arc<Account>,
+        account: Arc<clickmatch_core::model::Account>,
         kafka: KafkaConfig,
         config: JoinerConfig,
         sink: ClickHouseSink,
@@ -110,169 +99,281 @@ impl Joiner {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), JoinerError> {
-        let consumer: Arc<Consumer_> = Arc::new(
+        if tokio::runtime::Handle::current().runtime_flavor()
+            != tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            return Err(JoinerError::Runtime);
+        }
+        let state_dir = PathBuf::from(&self.config.state_dir);
+        let cache = self.config.state_cache_mib;
+        let state = tokio::task::spawn_blocking(move || StateDb::open(&state_dir, cache))
+            .await
+            .expect("state open task")?;
+        let consumer: Arc<JoinConsumer> = Arc::new(
             consumer_config(
                 &self.kafka.bootstrap_servers,
                 &self.kafka.group_id,
                 &self.kafka.properties,
             )
-            .create_with_context(JoinContext::new(&self.kafka.clicks_topic))?,
+            .create_with_context(JoinContext::new(&self.kafka.clicks_topic, state.clone()))?,
         );
         consumer.subscribe(&[&self.kafka.clicks_topic, &self.kafka.postbacks_topic])?;
         let mut run = Run {
             joiner: &self,
             consumer: consumer.clone(),
+            state,
             partitions: BTreeMap::new(),
             batch: Batch::default(),
             committed: CommitPositions::default(),
         };
-        tokio::pin!(shutdown);
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let flush_at = run.flush_deadline();
-            tokio::select! {
-                _ = &mut shutdown => break,
-                _ = tokio::time::sleep_until(flush_at.unwrap_or_else(far_future)), if flush_at.is_some() => {}
-                message = consumer.recv() => {
-                    run.apply_rebalance_events();
-                    match message {
-                        Ok(message) => run.on_message(&message),
-                        Err(KafkaError::PartitionEOF(_)) => {}
-                        Err(error) => tracing::warn!(error = %error, "consumer error"),
-                    }
-                }
-                _ = tick.tick() => {
-                    run.apply_rebalance_events();
-                    run.on_tick();
-                }
-            }
-            if run.batch_due() {
-                run.flush().await;
-            }
-        }
-        run.flush().await;
+        let result = run.main_loop(shutdown).await;
         drop(run);
         // Leave the group promptly so partitions move to another member without waiting for
         // the session timeout.
         consumer.unsubscribe();
-        Ok(())
+        result
     }
 }
 
 struct Run<'a> {
     joiner: &'a Joiner,
-    consumer: Arc<Consumer_>,
+    consumer: Arc<JoinConsumer>,
+    state: StateDb,
     partitions: BTreeMap<i32, PartitionState>,
     batch: Batch,
-    /// What was last committed, to skip commits that would change nothing.
+    /// What was last committed to Kafka, to skip commits that would change nothing.
     committed: CommitPositions,
 }
 
 impl Run<'_> {
-    fn apply_rebalance_events(&mut self) {
-        let clicks_topic = self.joiner.kafka.clicks_topic.clone();
-        for event in self.consumer.context().take_events() {
-            match event {
-                RebalanceEvent::Assigned {
+    async fn main_loop(
+        &mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), JoinerError> {
+        tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let consumer = self.consumer.clone();
+        loop {
+            let flush_at = self.flush_deadline();
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep_until(flush_at.unwrap_or_else(far_future)), if flush_at.is_some() => {}
+                message = consumer.recv() => {
+                    self.apply_rebalance_events().await?;
+                    match message {
+                        Ok(message) => {
+                            let message = message.detach();
+                            tokio::task::block_in_place(|| self.on_message(&message))?;
+                        }
+                        Err(error) => tracing::warn!(error = %error, "consumer error"),
+                    }
+                }
+                _ = tick.tick() => {
+                    self.apply_rebalance_events().await?;
+                    tokio::task::block_in_place(|| self.on_tick())?;
+                }
+            }
+            if self.batch_due() {
+                self.flush().await?;
+            }
+        }
+        self.flush().await
+    }
+
+    async fn apply_rebalance_events(&mut self) -> Result<(), JoinerError> {
+        let events = self.consumer.context().take_events();
+        if events.is_empty() {
+            return Ok(());
+        }
+        if events
+            .iter()
+            .any(|e| matches!(e, RebalanceEvent::Revoked { .. }))
+        {
+            // Finish what the revoked partitions produced, so their state can be kept.
+            self.flush().await?;
+        }
+        tokio::task::block_in_place(|| {
+            for event in events {
+                self.apply_rebalance_event(event)?;
+            }
+            Ok::<_, JoinerError>(())
+        })?;
+        self.pause_restoring_postbacks();
+        Ok(())
+    }
+
+    fn apply_rebalance_event(&mut self, event: RebalanceEvent) -> Result<(), JoinerError> {
+        let joiner = self.joiner;
+        match event {
+            RebalanceEvent::Assigned {
+                topic,
+                partition,
+                committed,
+                checkpoint,
+            } => {
+                tracing::info!(
                     topic,
                     partition,
-                    committed,
-                } => {
-                    tracing::info!(topic, partition, ?committed, "partition assigned");
-                    self.joiner
-                        .metrics
-                        .assigned_partitions
-                        .with_label_values(&[&topic])
-                        .inc();
-                    let state = self
-                        .partitions
-                        .entry(partition)
-                        .or_insert_with(PartitionState::new);
-                    if topic == clicks_topic {
-                        // State is rebuilt from the beginning of the clicks partition.
-                        *state = PartitionState {
-                            postbacks_next: state.postbacks_next,
-                            ..PartitionState::new()
-                        };
-                        state.clicks_written_before = committed.unwrap_or(0);
-                    }
+                    ?committed,
+                    ?checkpoint,
+                    "partition assigned"
+                );
+                joiner
+                    .metrics
+                    .assigned_partitions
+                    .with_label_values(&[&topic])
+                    .inc();
+                if !self.partitions.contains_key(&partition) {
+                    let state = match checkpoint {
+                        Some(checkpoint) => {
+                            let store = self.state.partition(partition)?;
+                            let join = PartitionJoin::restore(
+                                &joiner.account,
+                                store,
+                                checkpoint.watermark_ms,
+                            )?;
+                            PartitionState::from_checkpoint(join, &checkpoint)
+                        }
+                        None => {
+                            self.state.clear_partition(partition)?;
+                            let store = self.state.partition(partition)?;
+                            PartitionState::rebuilding(PartitionJoin::new(store))
+                        }
+                    };
+                    self.partitions.insert(partition, state);
                 }
-                RebalanceEvent::Revoked { topic, partition } => {
-                    tracing::info!(topic, partition, "partition revoked");
-                    self.joiner
-                        .metrics
-                        .assigned_partitions
-                        .with_label_values(&[&topic])
-                        .dec();
+                let state = self.partitions.get_mut(&partition).expect("inserted");
+                state.topics_assigned += 1;
+                state.set_committed(topic == joiner.kafka.clicks_topic, committed);
+            }
+            RebalanceEvent::Revoked { topic, partition } => {
+                tracing::info!(topic, partition, "partition revoked");
+                joiner
+                    .metrics
+                    .assigned_partitions
+                    .with_label_values(&[&topic])
+                    .dec();
+                self.committed.remove_partition(&topic, partition);
+                let Some(state) = self.partitions.get_mut(&partition) else {
+                    return Ok(());
+                };
+                state.topics_assigned = state.topics_assigned.saturating_sub(1);
+                if state.topics_assigned == 0 {
+                    // Flushed before the events were applied: state and checkpoint are durable.
                     self.partitions.remove(&partition);
-                    self.committed.remove_partition(&topic, partition);
                     let label = partition.to_string();
-                    let _ = self
-                        .joiner
+                    for gauge in [
+                        &joiner.metrics.state_clicks,
+                        &joiner.metrics.pending_postbacks,
+                    ] {
+                        let _ = gauge.remove_label_values(&[&label]);
+                    }
+                    let _ = joiner
                         .metrics
-                        .state_clicks
-                        .remove_label_values(&[&label]);
-                    let _ = self
-                        .joiner
-                        .metrics
-                        .pending_postbacks
+                        .restore_progress
                         .remove_label_values(&[&label]);
                 }
             }
         }
+        Ok(())
     }
 
-    fn on_message(&mut self, message: &BorrowedMessage<'_>) {
-        let topic = message.topic();
-        let partition = message.partition();
-        let offset = message.offset();
-        let payload = message.payload().unwrap_or_default();
+    /// Postbacks of a rebuilding partition wait until its clicks are restored.
+    fn pause_restoring_postbacks(&mut self) {
+        let topic = &self.joiner.kafka.postbacks_topic;
+        let mut list = TopicPartitionList::new();
+        for (&partition, state) in &self.partitions {
+            if matches!(state.restore, Restore::Rebuilding { .. }) && !state.restore_reached() {
+                list.add_partition(topic, partition);
+            }
+        }
+        if list.count() > 0 {
+            if let Err(e) = self.consumer.pause(&list) {
+                tracing::warn!(error = %e, "cannot pause postbacks during restore");
+            }
+        }
+    }
+
+    fn finish_restore(&mut self, partition: i32) {
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return;
+        };
+        if !matches!(state.restore, Restore::Rebuilding { .. }) || !state.restore_reached() {
+            return;
+        }
+        state.restore = Restore::Done;
+        tracing::info!(
+            partition,
+            clicks = state.join.store().clicks_len(),
+            "partition restored"
+        );
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&self.joiner.kafka.postbacks_topic, partition);
+        if let Err(e) = self.consumer.resume(&list) {
+            tracing::warn!(error = %e, "cannot resume postbacks after restore");
+        }
+    }
+
+    fn on_message(&mut self, message: &OwnedMessage) -> Result<(), JoinerError> {
         let joiner = self.joiner;
         let account = &joiner.account;
-        let state = self
-            .partitions
-            .entry(partition)
-            .or_insert_with(PartitionState::new);
+        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+        let payload = message.payload().unwrap_or_default();
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            // Not ours (a message fetched just before a revoke).
+            return Ok(());
+        };
         let now = now_ms();
-
         if topic == joiner.kafka.clicks_topic {
-            state.clicks_next = Some(offset + 1);
+            if offset < state.clicks_next {
+                return Ok(());
+            }
+            state.clicks_next = offset + 1;
             match ClickRecord::decode(payload) {
                 Ok(click) => {
-                    if offset >= state.clicks_written_before {
-                        self.batch.clicks.push(click.clone());
+                    let released = state.join.on_click(account, &click)?;
+                    if state.emits_click(offset) {
+                        self.batch.clicks.push(click);
                         self.batch.touch();
                     }
-                    let out = state.join.on_click(account, click);
-                    push_outcomes(&mut self.batch, out);
+                    emit(&mut self.batch, state, released);
                 }
                 Err(error) => skip(joiner, topic, partition, offset, &error),
             }
+            if matches!(state.restore, Restore::Rebuilding { .. }) && state.restore_reached() {
+                self.finish_restore(partition);
+            }
         } else if topic == joiner.kafka.postbacks_topic {
-            state.postbacks_next = Some(offset + 1);
+            if offset < state.postbacks_next {
+                return Ok(());
+            }
+            state.postbacks_next = offset + 1;
             match PostbackRecord::decode(payload) {
                 Ok(record) => {
-                    if let Some(outcome) = state.join.on_postback(account, record, offset, now) {
-                        push_outcomes(&mut self.batch, vec![outcome]);
+                    if let Some(outcome) = state.join.on_postback(account, record, offset, now)? {
+                        emit(&mut self.batch, state, vec![(offset, outcome)]);
                     }
                 }
                 Err(error) => skip(joiner, topic, partition, offset, &error),
             }
         }
+        Ok(())
     }
 
-    fn on_tick(&mut self) {
+    fn on_tick(&mut self) -> Result<(), JoinerError> {
         let now = now_ms();
         let joiner = self.joiner;
+        let mut restored = Vec::new();
         for (&partition, state) in self.partitions.iter_mut() {
             let label = partition.to_string();
+            let ctx = self.consumer.context();
             for (topic, next) in [
                 (&joiner.kafka.clicks_topic, state.clicks_next),
                 (&joiner.kafka.postbacks_topic, state.postbacks_next),
             ] {
-                if let Some(high) = self.consumer.context().high_watermark(topic, partition) {
-                    let lag = (high - next.unwrap_or(0)).max(0);
+                if let Some(high) = ctx.high_watermark(topic, partition) {
+                    let lag = (high - next).max(0);
                     joiner
                         .metrics
                         .consumer_lag
@@ -280,33 +381,51 @@ impl Run<'_> {
                         .set(lag);
                     if topic == &joiner.kafka.clicks_topic {
                         state.clicks_caught_up = lag == 0;
+                        // An empty or fully read partition completes a rebuild too.
+                        if lag == 0 && !state.restore_reached() {
+                            state.restore = Restore::Rebuilding {
+                                clicks_target: next,
+                            };
+                            restored.push(partition);
+                        }
                     }
                 }
             }
+            joiner
+                .metrics
+                .restore_progress
+                .with_label_values(&[&label])
+                .set(state.restore_progress());
             // Once every click up to now has been read, wall-clock time bounds the clicks
             // that can still arrive.
-            let watermark = if state.clicks_caught_up {
-                now.saturating_sub(CAUGHT_UP_MARGIN_MS)
-            } else {
-                0
-            };
-            let out = state.join.advance(&joiner.account, watermark, now);
-            push_outcomes(&mut self.batch, out);
+            if state.restore_reached() {
+                let watermark = if state.clicks_caught_up {
+                    now.saturating_sub(joiner.config.caught_up_margin_ms)
+                } else {
+                    0
+                };
+                let released = state.join.advance(&joiner.account, watermark, now)?;
+                emit(&mut self.batch, state, released);
+            }
             joiner
                 .metrics
                 .state_clicks
                 .with_label_values(&[&label])
-                .set(state.join.store().len() as i64);
+                .set(state.join.store().clicks_len() as i64);
             joiner
                 .metrics
                 .pending_postbacks
                 .with_label_values(&[&label])
                 .set(state.join.pending_len() as i64);
         }
-        if self.batch.len() == 0 && self.positions() != self.committed {
-            // Nothing to write, but skipped records or already-written clicks moved positions.
-            self.commit();
+        for partition in restored {
+            self.finish_restore(partition);
         }
+        joiner
+            .metrics
+            .state_disk_bytes
+            .set(self.state.disk_bytes() as i64);
+        Ok(())
     }
 
     /// When the open batch must be written, if one is open.
@@ -326,24 +445,14 @@ impl Run<'_> {
                 .is_some_and(|t| t.elapsed() >= Duration::from_millis(config.batch_max_ms))
     }
 
-    /// Writes the batch, retrying until ClickHouse acknowledges it, then commits offsets.
-    async fn flush(&mut self) {
+    /// Writes the batch (retrying until ClickHouse acknowledges it), makes the state durable
+    /// with its checkpoint, then commits offsets to Kafka.
+    async fn flush(&mut self) -> Result<(), JoinerError> {
         let joiner = self.joiner;
         if self.batch.len() > 0 {
             let batch = std::mem::take(&mut self.batch);
             let started = Instant::now();
-            let mut backoff = Duration::from_millis(joiner.config.retry_initial_ms);
-            loop {
-                match joiner.sink.write(&batch.clicks, &batch.outcomes).await {
-                    Ok(_) => break,
-                    Err(error) => {
-                        record_insert_error(joiner, &error, backoff);
-                        tokio::time::sleep(backoff).await;
-                        backoff =
-                            (backoff * 2).min(Duration::from_millis(joiner.config.retry_max_ms));
-                    }
-                }
-            }
+            self.write_until_acknowledged(&batch).await;
             joiner
                 .metrics
                 .insert_duration
@@ -355,35 +464,68 @@ impl Run<'_> {
                 count_outcome(joiner, outcome, now);
             }
         }
-        self.commit();
+        let state = self.state.clone();
+        let partitions = &mut self.partitions;
+        tokio::task::block_in_place(|| {
+            let mut stores: Vec<_> = partitions
+                .values_mut()
+                .map(|p| {
+                    let checkpoint = p.checkpoint();
+                    (p.join.store_mut(), checkpoint)
+                })
+                .collect();
+            state.commit(&mut stores)
+        })?;
+        self.commit_kafka();
+        Ok(())
     }
 
-    /// Next offsets that are safe to commit: everything processed, except that a postbacks
-    /// partition stops at its oldest pending postback.
-    fn positions(&self) -> CommitPositions {
+    /// Retries with backoff until ClickHouse acknowledges the batch. Meanwhile partitions are
+    /// paused and nothing is processed (the state must match the batch), so memory does not
+    /// grow; the consumer is not polled either, which is fine for outages shorter than
+    /// `max.poll.interval.ms` (after that the member leaves the group and rejoins, rebuilding
+    /// from its checkpoint).
+    async fn write_until_acknowledged(&mut self, batch: &Batch) {
+        let joiner = self.joiner;
+        let mut backoff = Duration::from_millis(joiner.config.retry_initial_ms);
+        let mut paused: Option<TopicPartitionList> = None;
+        loop {
+            match joiner.sink.write(&batch.clicks, &batch.outcomes).await {
+                Ok(_) => break,
+                Err(error) => {
+                    record_insert_error(joiner, &error, backoff);
+                    if paused.is_none() {
+                        if let Ok(assignment) = self.consumer.assignment() {
+                            if self.consumer.pause(&assignment).is_ok() {
+                                paused = Some(assignment);
+                            }
+                        }
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(joiner.config.retry_max_ms));
+                }
+            }
+        }
+        if let Some(list) = paused {
+            if let Err(e) = self.consumer.resume(&list) {
+                tracing::warn!(error = %e, "cannot resume partitions after ClickHouse recovered");
+            }
+            self.pause_restoring_postbacks();
+        }
+    }
+
+    fn commit_kafka(&mut self) {
         let kafka = &self.joiner.kafka;
         let mut positions = CommitPositions::default();
         for (&partition, state) in &self.partitions {
-            if let Some(next) = state.clicks_next {
-                positions.set(
-                    &kafka.clicks_topic,
-                    partition,
-                    next.max(state.clicks_written_before),
-                );
+            let (clicks, postbacks) = state.kafka_positions();
+            if clicks > 0 {
+                positions.set(&kafka.clicks_topic, partition, clicks);
             }
-            if let Some(next) = state.postbacks_next {
-                let held = state
-                    .join
-                    .oldest_pending_position()
-                    .map_or(next, |p| p.min(next));
-                positions.set(&kafka.postbacks_topic, partition, held);
+            if postbacks > 0 {
+                positions.set(&kafka.postbacks_topic, partition, postbacks);
             }
         }
-        positions
-    }
-
-    fn commit(&mut self) {
-        let positions = self.positions();
         if positions.is_empty() || positions == self.committed {
             return;
         }
@@ -407,9 +549,17 @@ impl Run<'_> {
     }
 }
 
-fn push_outcomes(batch: &mut Batch, outcomes: Vec<Outcome>) {
-    if !outcomes.is_empty() {
-        batch.outcomes.extend(outcomes);
+/// Adds released outcomes to the batch, except those a rebuild replays from before the group's
+/// committed offset (their rows were written by whoever processed them first).
+fn emit(batch: &mut Batch, state: &PartitionState, outcomes: Vec<Positioned>) {
+    let before = batch.outcomes.len();
+    batch.outcomes.extend(
+        outcomes
+            .into_iter()
+            .filter(|(p, _)| state.emits_postback(*p))
+            .map(|(_, o)| o),
+    );
+    if batch.outcomes.len() > before {
         batch.touch();
     }
 }
@@ -460,7 +610,11 @@ fn count_outcome(joiner: &Joiner, outcome: &Outcome, now: u64) {
     if let Outcome::Attributed(conversion) = outcome {
         if conversion.click_id_repaired {
             let hint = conversion.repair.as_str();
-            joiner.metrics.repairs.with_label_values(&[route, hint]).inc();
+            joiner
+                .metrics
+                .repairs
+                .with_label_values(&[route, hint])
+                .inc();
         }
     }
     let latency = now.saturating_sub(outcome.received_ms()) as f64 / 1000.0;

@@ -1,7 +1,8 @@
 //! Joiner metrics: one struct, registered once, updated where the event happens.
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 #[derive(Clone)]
@@ -19,6 +20,8 @@ pub struct JoinerMetrics {
     pub commits: IntCounterVec,
     pub assigned_partitions: IntGaugeVec,
     pub repairs: IntCounterVec,
+    pub restore_progress: GaugeVec,
+    pub state_disk_bytes: IntGauge,
 }
 
 impl JoinerMetrics {
@@ -82,6 +85,17 @@ impl JoinerMetrics {
                 ),
                 &["route", "hint"],
             )?,
+            restore_progress: GaugeVec::new(
+                Opts::new(
+                    "clickmatch_joiner_restore_progress_ratio",
+                    "Restore of a partition's state from the clicks topic, 0 to 1 (1 when restored or resumed from a checkpoint).",
+                ),
+                &["partition"],
+            )?,
+            state_disk_bytes: IntGauge::new(
+                "clickmatch_joiner_state_disk_bytes",
+                "Bytes the joiner's state database holds on disk.",
+            )?,
         };
         registry.register(Box::new(m.clicks.clone()))?;
         registry.register(Box::new(m.postbacks.clone()))?;
@@ -96,6 +110,8 @@ impl JoinerMetrics {
         registry.register(Box::new(m.commits.clone()))?;
         registry.register(Box::new(m.assigned_partitions.clone()))?;
         registry.register(Box::new(m.repairs.clone()))?;
+        registry.register(Box::new(m.restore_progress.clone()))?;
+        registry.register(Box::new(m.state_disk_bytes.clone()))?;
         Ok(m)
     }
 }

@@ -64,7 +64,11 @@ pub fn encode_click(click: &JoinClick) -> Vec<u8> {
 pub fn decode_click(click_id: &str, value: &[u8]) -> StoreResult<JoinClick> {
     let bad = || corrupt(CodecError::Click(value.len()));
     let (&flags, rest) = value.split_first().ok_or_else(bad)?;
-    let time: [u8; 8] = rest.get(..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?;
+    let time: [u8; 8] = rest
+        .get(..8)
+        .ok_or_else(bad)?
+        .try_into()
+        .map_err(|_| bad())?;
     let rest = &rest[8..];
     let (&campaign_len, rest) = rest.split_first().ok_or_else(bad)?;
     let campaign = rest.get(..campaign_len as usize).ok_or_else(bad)?;
@@ -82,6 +86,8 @@ pub fn decode_click(click_id: &str, value: &[u8]) -> StoreResult<JoinClick> {
 }
 
 pub fn position(key: &[u8]) -> StoreResult<i64> {
-    let bytes: [u8; 8] = key.try_into().map_err(|_| corrupt(CodecError::Position(key.len())))?;
+    let bytes: [u8; 8] = key
+        .try_into()
+        .map_err(|_| corrupt(CodecError::Position(key.len())))?;
     Ok(i64::from_be_bytes(bytes))
 }

@@ -17,7 +17,9 @@ mod codec;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use clickmatch_core::join::{bucket_of, JoinClick, JoinStore, Seen, StoreError, StoreResult, StoredPending};
+use clickmatch_core::join::{
+    bucket_of, JoinClick, JoinStore, Seen, StoreError, StoreResult, StoredPending,
+};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use serde::{Deserialize, Serialize};
 
@@ -124,7 +126,10 @@ impl StateDb {
         let bucket_prefix = format!("p{partition}-d");
         let mut buckets = BTreeMap::new();
         for name in self.partition_keyspaces(partition) {
-            if let Some(day) = name.strip_prefix(&bucket_prefix).and_then(|d| d.parse::<u64>().ok()) {
+            if let Some(day) = name
+                .strip_prefix(&bucket_prefix)
+                .and_then(|d| d.parse::<u64>().ok())
+            {
                 buckets.insert(day, self.keyspace(&name)?);
             }
         }
@@ -148,7 +153,9 @@ impl StateDb {
             store.stage(&mut batch, checkpoint)?;
         }
         batch.commit().map_err(store_error)?;
-        self.db.persist(PersistMode::SyncData).map_err(store_error)?;
+        self.db
+            .persist(PersistMode::SyncData)
+            .map_err(store_error)?;
         for (store, _) in stores.iter_mut() {
             for keyspace in std::mem::take(&mut store.expired) {
                 self.db.delete_keyspace(keyspace).map_err(store_error)?;
@@ -215,7 +222,11 @@ impl PartitionStore {
         })
     }
 
-    fn stage(&mut self, batch: &mut fjall::OwnedWriteBatch, checkpoint: &Checkpoint) -> StoreResult<()> {
+    fn stage(
+        &mut self,
+        batch: &mut fjall::OwnedWriteBatch,
+        checkpoint: &Checkpoint,
+    ) -> StoreResult<()> {
         for ((target, key), value) in std::mem::take(&mut self.overlay.writes) {
             let keyspace = self.keyspace_for(target)?;
             match value {
@@ -286,7 +297,11 @@ impl JoinStore for PartitionStore {
 
     fn put_pending(&mut self, position: i64, pending: StoredPending) -> StoreResult<()> {
         let value = serde_json::to_vec(&pending).map_err(store_error)?;
-        self.write(Target::Pending, position.to_be_bytes().to_vec(), Some(value));
+        self.write(
+            Target::Pending,
+            position.to_be_bytes().to_vec(),
+            Some(value),
+        );
         Ok(())
     }
 
@@ -324,9 +339,9 @@ impl JoinStore for PartitionStore {
         let keep = self.buckets.split_off(&keep_from);
         let expired = std::mem::replace(&mut self.buckets, keep);
         if !expired.is_empty() {
-            self.overlay
-                .writes
-                .retain(|(target, _), _| !matches!(target, Target::Bucket(day) if *day < keep_from));
+            self.overlay.writes.retain(
+                |(target, _), _| !matches!(target, Target::Bucket(day) if *day < keep_from),
+            );
             self.expired.extend(expired.into_values());
         }
         Ok(())

@@ -54,7 +54,10 @@ fn committed_state_survives_reopen_and_uncommitted_does_not() {
         store.put_click(kept.clone()).unwrap();
         store.put_pending(5, pending("p5")).unwrap();
         // Reads see staged writes before the commit.
-        assert_eq!(store.click(&kept.click_id, Some(T0)).unwrap(), Some(kept.clone()));
+        assert_eq!(
+            store.click(&kept.click_id, Some(T0)).unwrap(),
+            Some(kept.clone())
+        );
         db.commit(&mut [(&mut store, checkpoint(42))]).unwrap();
         store.put_click(lost.clone()).unwrap();
         // Dropped without a commit: as after a crash.
@@ -113,11 +116,22 @@ fn seen_pending_removal_and_foreign_ids() {
     store.put_pending(2, pending("p2")).unwrap();
     db.commit(&mut [(&mut store, checkpoint(1))]).unwrap();
     store.remove_pending(1).unwrap();
-    assert_eq!(store.pending().unwrap().iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(
+        store
+            .pending()
+            .unwrap()
+            .iter()
+            .map(|(p, _)| *p)
+            .collect::<Vec<_>>(),
+        vec![2]
+    );
     db.commit(&mut [(&mut store, checkpoint(2))]).unwrap();
 
     let store = db.partition(0).unwrap();
-    assert_eq!(store.click("VoluumMixedCase123", None).unwrap(), Some(foreign));
+    assert_eq!(
+        store.click("VoluumMixedCase123", None).unwrap(),
+        Some(foreign)
+    );
     assert_eq!(store.seen("click:x:sale", T0).unwrap(), Some(seen));
     assert_eq!(store.seen("click:x:sale", T0 + 3 * DAY_MS).unwrap(), None);
     assert_eq!(store.pending().unwrap().len(), 1);
@@ -141,7 +155,10 @@ fn expiry_drops_whole_day_buckets() {
     db.commit(&mut [(&mut store, checkpoint(3))]).unwrap();
     assert_eq!(db.partition_keyspaces(1).len(), buckets_before - 1);
     let store = db.partition(1).unwrap();
-    assert_eq!(store.click(&new.click_id, Some(new.time_ms)).unwrap(), Some(new));
+    assert_eq!(
+        store.click(&new.click_id, Some(new.time_ms)).unwrap(),
+        Some(new)
+    );
     assert_eq!(store.click(&old.click_id, Some(old.time_ms)).unwrap(), None);
 }
 
@@ -155,11 +172,24 @@ fn clear_partition_removes_its_state_only() {
     let c = click(&signer, T0);
     a.put_click(c.clone()).unwrap();
     b.put_click(c.clone()).unwrap();
-    db.commit(&mut [(&mut a, checkpoint(1)), (&mut b, checkpoint(1))]).unwrap();
+    db.commit(&mut [(&mut a, checkpoint(1)), (&mut b, checkpoint(1))])
+        .unwrap();
     db.clear_partition(1).unwrap();
     assert_eq!(db.checkpoint(1).unwrap(), None);
-    assert_eq!(db.partition(1).unwrap().click(&c.click_id, Some(T0)).unwrap(), None);
-    assert_eq!(db.partition(2).unwrap().click(&c.click_id, Some(T0)).unwrap(), Some(c));
+    assert_eq!(
+        db.partition(1)
+            .unwrap()
+            .click(&c.click_id, Some(T0))
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.partition(2)
+            .unwrap()
+            .click(&c.click_id, Some(T0))
+            .unwrap(),
+        Some(c)
+    );
 }
 
 proptest! {
