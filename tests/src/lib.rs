@@ -5,7 +5,10 @@
 //! ClickHouse: `CLICKMATCH_TEST_CLICKHOUSE_URL` (the test script starts one server for the whole
 //! suite); without it, the harness starts a private server for this test process.
 
+pub mod scenario;
+
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -49,6 +52,23 @@ pub struct TestPipeline {
 impl TestPipeline {
     /// The demo configuration with `overrides` (CLICKMATCH_* style), a fresh database and broker.
     pub async fn start(overrides: &[(&str, &str)]) -> anyhow::Result<TestPipeline> {
+        Self::start_with(
+            overrides,
+            4,
+            Roles {
+                ingest: true,
+                join: true,
+            },
+        )
+        .await
+    }
+
+    /// Like [`TestPipeline::start`] with `partitions` per topic and only `roles` started.
+    pub async fn start_with(
+        overrides: &[(&str, &str)],
+        partitions: i32,
+        roles: Roles,
+    ) -> anyhow::Result<TestPipeline> {
         let database = format!("cm_e2e_{:016x}", rand::random::<u64>());
         let mut env: BTreeMap<String, String> = overrides
             .iter()
@@ -65,24 +85,18 @@ impl TestPipeline {
         config.joiner.state_dir = state_dir.path().display().to_string();
         let broker = LocalBroker::start(
             &[&config.kafka.clicks_topic, &config.kafka.postbacks_topic],
-            4,
+            partitions,
         )?;
         config.kafka.bootstrap_servers = broker.bootstrap_servers().to_string();
         let settings = clickhouse_settings(&config);
         migrate(&settings).await.context("migrate")?;
-        let pipeline = Pipeline::start(
-            &config,
-            Roles {
-                ingest: true,
-                join: true,
-            },
-            "127.0.0.1:0",
-        )
-        .await?;
-        pipeline
-            .wait_joiner_assigned(Duration::from_secs(30))
-            .await?;
-        let base = pipeline.base_url().expect("ingest");
+        let pipeline = Pipeline::start(&config, roles, "127.0.0.1:0").await?;
+        if roles.join {
+            pipeline
+                .wait_joiner_assigned(Duration::from_secs(30))
+                .await?;
+        }
+        let base = pipeline.base_url().unwrap_or_default();
         Ok(TestPipeline {
             config,
             broker,
@@ -125,6 +139,27 @@ impl TestPipeline {
         Ok(())
     }
 
+    /// Another joiner of the same group, with a state folder of its own.
+    pub async fn spawn_joiner(&self, state_dir: &Path) -> anyhow::Result<Pipeline> {
+        let mut config = self.config.clone();
+        config.joiner.state_dir = state_dir.display().to_string();
+        Pipeline::start(
+            &config,
+            Roles {
+                ingest: false,
+                join: true,
+            },
+            "",
+        )
+        .await
+    }
+
+    /// A producer on the test's broker.
+    pub fn publisher(&self) -> clickmatch_kafka::Publisher {
+        clickmatch_kafka::Publisher::new(&self.config.kafka.bootstrap_servers, &Default::default())
+            .expect("producer")
+    }
+
     pub fn client(&self) -> clickhouse::Client {
         self.settings.client()
     }
@@ -146,6 +181,43 @@ impl TestPipeline {
         }
     }
 
+    /// Waits until `Snapshot::rows()` reaches `rows` and stays there for a moment.
+    pub async fn wait_rows(
+        &self,
+        rows: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<scenario::Snapshot> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let snapshot = scenario::Snapshot::read(&self.client()).await?;
+            if snapshot.rows() >= rows || Instant::now() > deadline {
+                return Ok(snapshot);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Waits until the row count has not changed for `quiet` (at most `timeout`).
+    pub async fn wait_stable(
+        &self,
+        quiet: Duration,
+        timeout: Duration,
+    ) -> anyhow::Result<scenario::Snapshot> {
+        let deadline = Instant::now() + timeout;
+        let mut last = scenario::Snapshot::read(&self.client()).await?;
+        let mut since = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = scenario::Snapshot::read(&self.client()).await?;
+            if now.rows() != last.rows() || now.clicks != last.clicks {
+                since = Instant::now();
+                last = now;
+            } else if since.elapsed() >= quiet || Instant::now() > deadline {
+                return Ok(now);
+            }
+        }
+    }
+
     /// Drops the test's database.
     pub async fn cleanup(mut self) -> anyhow::Result<()> {
         self.stop_services().await?;
@@ -156,4 +228,26 @@ impl TestPipeline {
             .await?;
         Ok(())
     }
+}
+
+/// The `clickmatch` binary built next to the test executables (`cargo build --workspace`).
+pub fn clickmatch_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/<test> → target/debug/clickmatch
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("clickmatch");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        bin.display()
+    );
+    bin
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }

@@ -71,14 +71,53 @@ enum Command {
         #[arg(long, default_value_t = 9000)]
         tcp_port: u16,
     },
-    /// Print the postback URLs to paste into a network: the global one and each route's.
+    /// Print the postback URLs to paste into a network: the global one and each route's, with
+    /// clickmatch's generic macros; with --network, the exact URL for that network's dashboard
+    /// (its own macros in the route's parameters; notes on stderr).
     PostbackUrl {
-        /// Only this route.
+        /// Only this route (`global` for /postback); with --network: this route, else global.
         #[arg(long)]
         route: Option<String>,
         /// Public base URL; overrides ingest.public_url.
         #[arg(long)]
         base_url: Option<String>,
+        /// Network preset: tune (hasoffers), cake, everflow, affise, impact, adcombo,
+        /// maxbounty, voluum, redtrack, keitaro, binom, prosper202, clickflare.
+        #[arg(long)]
+        network: Option<String>,
+    },
+    /// Print an offer link with clickmatch's {click_id} placed in the sub-parameter the network
+    /// echoes back (aff_sub for TUNE, s2 for CAKE, ...): the URL for a campaign.
+    OfferUrl {
+        /// Network preset (see postback-url --help).
+        #[arg(long)]
+        network: String,
+        /// The offer link from the network.
+        #[arg(long)]
+        url: String,
+    },
+    /// Fire one test click (marked is_test) and one postback, exactly as the offer's network
+    /// would, through a running deployment; report where it landed in ClickHouse, or why not.
+    /// Exit status 0 only when the conversion landed attributed as expected.
+    TestConversion {
+        /// The offer to test (a campaign for it makes the click).
+        #[arg(long)]
+        offer: String,
+        /// Route to post to (`global` for /postback); default: the offer's route, else global.
+        #[arg(long)]
+        route: Option<String>,
+        /// Network preset; default: the offer's `network`.
+        #[arg(long)]
+        network: Option<String>,
+        /// Ingest base URL; overrides ingest.public_url.
+        #[arg(long)]
+        ingest_url: Option<String>,
+        /// Overrides clickhouse.url.
+        #[arg(long)]
+        clickhouse_url: Option<String>,
+        /// How long to wait for the row in ClickHouse.
+        #[arg(long, default_value_t = 30)]
+        timeout_secs: u64,
     },
 }
 
@@ -105,7 +144,10 @@ struct DevArgs {
 impl Cli {
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Dev(_) | Command::PostbackUrl { .. } => "warn",
+            Command::Dev(_)
+            | Command::PostbackUrl { .. }
+            | Command::OfferUrl { .. }
+            | Command::TestConversion { .. } => "warn",
             _ => "info",
         }
     }
@@ -203,57 +245,76 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             drop(server);
             Ok(ExitCode::SUCCESS)
         }
-        Command::PostbackUrl { route, base_url } => {
+        Command::PostbackUrl {
+            route,
+            base_url,
+            network,
+        } => {
+            use clickmatch_cli::postback_url::{find_preset, network_postback_url, postback_urls};
             let config = match cli.config.as_deref() {
                 Some(path) => Config::load(path, &process_env())?,
                 None => Config::demo(&process_env())?,
             };
             let base = base_url.unwrap_or_else(|| config.ingest.public_url.clone());
-            for line in postback_urls(&config, &base, route.as_deref())? {
-                println!("{line}");
+            match network {
+                None => {
+                    for line in postback_urls(&config, &base, route.as_deref())? {
+                        println!("{line}");
+                    }
+                }
+                Some(network) => {
+                    let preset = find_preset(&network)?;
+                    let out = network_postback_url(&config, preset, &base, route.as_deref());
+                    println!("{}", out.url);
+                    for note in out.notes {
+                        eprintln!("# {note}");
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-/// One line per route: the URL with the route's first parameter names and our macro names.
-fn postback_urls(config: &Config, base: &str, only: Option<&str>) -> anyhow::Result<Vec<String>> {
-    let account = &config.account;
-    let mut routes = vec![(None, &account.global_route)];
-    routes.extend(
-        account
-            .routes
-            .iter()
-            .map(|(name, route)| (Some(name.as_str()), route)),
-    );
-    let mut lines = Vec::new();
-    for (name, route) in routes {
-        if only.is_some() && only != Some(name.unwrap_or("global")) {
-            continue;
+        Command::OfferUrl { network, url } => {
+            use clickmatch_cli::postback_url::{find_preset, network_offer_url};
+            let out = network_offer_url(find_preset(&network)?, &url)?;
+            println!("{}", out.url);
+            for note in out.notes {
+                eprintln!("# {note}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
-        let path = match name {
-            None => "/postback".to_string(),
-            Some(name) => format!("/postback/{name}"),
-        };
-        let mut query = vec![
-            format!("{}={{click_id}}", route.params.click_id[0]),
-            format!("{}={{payout}}", route.params.payout[0]),
-        ];
-        if route.offer_id.is_none() {
-            query.push(format!("{}={{offer_id}}", route.params.offer[0]));
+        Command::TestConversion {
+            offer,
+            route,
+            network,
+            ingest_url,
+            clickhouse_url,
+            timeout_secs,
+        } => {
+            use clickmatch_cli::test_conversion::{run, TestConversionArgs};
+            let config = match cli.config.as_deref() {
+                Some(path) => Config::load(path, &process_env())?,
+                None => {
+                    eprintln!("# no --config: testing the built-in demo configuration (clickmatch dev --serve)");
+                    Config::demo(&process_env())?
+                }
+            };
+            let args = TestConversionArgs {
+                offer,
+                route,
+                network,
+                ingest_url,
+                clickhouse_url,
+                timeout: Duration::from_secs(timeout_secs),
+            };
+            let test = run(&config, &args).await?;
+            print!("{}", test.render());
+            Ok(if test.verdict.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        query.push(format!("{}={{transaction_id}}", route.params.txid[0]));
-        if let Some(token) = &route.token {
-            query.push(format!("{}={}", route.params.token[0], token.expose()));
-        }
-        let label = name.unwrap_or("global (every offer inherits it)");
-        lines.push(format!("{label}: {base}{path}?{}", query.join("&")));
     }
-    if lines.is_empty() {
-        bail!("no route named {:?}", only.unwrap_or_default());
-    }
-    Ok(lines)
 }
 
 async fn shutdown_signal() {

@@ -7,6 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clickmatch_core::model::{Account, DAY_MS};
+use clickmatch_core::reason::hints;
+use clickmatch_core::salvage::hints as repairs;
 use clickmatch_core::ClickId;
 use reqwest::StatusCode;
 
@@ -21,15 +23,36 @@ pub struct DemoTraffic {
     pub postbacks: usize,
     /// Expected rows by outcome: `attributed` or a reason.
     pub expected: BTreeMap<String, usize>,
+    /// Expected rows by outcome and hint code: (`attributed`, repair hint or `""`) or
+    /// (reason, hint).
+    pub expected_hints: BTreeMap<(String, String), usize>,
     /// One line per postback: dialect, what was wrong, expected outcome.
     pub log: Vec<String>,
 }
 
 impl DemoTraffic {
-    fn expect(&mut self, outcome: &str, line: String) {
+    fn expect(&mut self, outcome: &str, hint: &str, line: String) {
         *self.expected.entry(outcome.to_string()).or_default() += 1;
+        *self
+            .expected_hints
+            .entry((outcome.to_string(), hint.to_string()))
+            .or_default() += 1;
         self.postbacks += 1;
-        self.log.push(format!("{line:<70} → {outcome}"));
+        let shown = match (outcome, hint) {
+            (_, "") => outcome.to_string(),
+            (ATTRIBUTED, hint) => format!("{outcome}, repaired: {hint}"),
+            (_, hint) => format!("{outcome} [{hint}]"),
+        };
+        self.log.push(format!("{line:<70} → {shown}"));
+    }
+
+    /// Expected repairs by hint code.
+    pub fn expected_repairs(&self) -> BTreeMap<String, usize> {
+        self.expected_hints
+            .iter()
+            .filter(|((outcome, hint), _)| outcome == ATTRIBUTED && !hint.is_empty())
+            .map(|((_, hint), n)| (hint.clone(), *n))
+            .collect()
     }
 }
 
@@ -72,6 +95,21 @@ pub fn click_id_in(url: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .map(|(_, v)| v.into_owned())
         .find(|v| ClickId::parse(v).is_ok())
+}
+
+/// Sends a GET to `path_and_query` exactly as written (no encoding added): the way a network
+/// with a broken template sends it.
+pub async fn get_raw(
+    client: &reqwest::Client,
+    base: &str,
+    path_and_query: &str,
+) -> anyhow::Result<StatusCode> {
+    let response = client
+        .get(format!("{base}{path_and_query}"))
+        .send()
+        .await
+        .context("postback request")?;
+    Ok(response.status())
 }
 
 /// Sends a GET postback and returns the HTTP status.
@@ -126,13 +164,14 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
     }
     traffic.clicks = sale_clicks.len() + lead_clicks.len();
 
-    let mut send = |status: StatusCode, outcome: &str, line: String| -> anyhow::Result<()> {
-        if !recorded(status) {
-            bail!("postback not recorded ({status}): {line}");
-        }
-        traffic.expect(outcome, line);
-        Ok(())
-    };
+    let mut send =
+        |status: StatusCode, outcome: &str, hint: &str, line: String| -> anyhow::Result<()> {
+            if !recorded(status) {
+                bail!("postback not recorded ({status}): {line}");
+            }
+            traffic.expect(outcome, hint, line);
+            Ok(())
+        };
 
     // TUNE/HasOffers on the global route: cid={aff_sub}&payout={payout}&offer={offer_id}.
     for (n, id) in sale_clicks.iter().take(8).enumerate() {
@@ -149,7 +188,7 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
             ],
         )
         .await?;
-        send(status, ATTRIBUTED, "TUNE global postback".into())?;
+        send(status, ATTRIBUTED, "", "TUNE global postback".into())?;
     }
     // A network retry of the first one.
     let status = postback_get(
@@ -167,6 +206,7 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
     send(
         status,
         "duplicate",
+        "network_retry",
         "TUNE retry of the same conversion".into(),
     )?;
 
@@ -180,6 +220,7 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
         send(
             response.status(),
             ATTRIBUTED,
+            "",
             "Everflow-style JSON POST".into(),
         )?;
     }
@@ -199,7 +240,12 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
             ],
         )
         .await?;
-        send(status, ATTRIBUTED, "CAKE lead route (fixed payout)".into())?;
+        send(
+            status,
+            ATTRIBUTED,
+            "",
+            "CAKE lead route (fixed payout)".into(),
+        )?;
     }
 
     // Broken postbacks, one per reason.
@@ -210,7 +256,12 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
         &[("payout", "1.75"), ("offer", "1")],
     )
     .await?;
-    send(status, "missing_click_id", "no click ID at all".into())?;
+    send(
+        status,
+        "missing_click_id",
+        "add_click_id_param",
+        "no click ID at all".into(),
+    )?;
     let status = postback_get(
         &client,
         base,
@@ -221,6 +272,7 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
     send(
         status,
         "missing_click_id",
+        hints::CAKE_HASH_FRAGMENT,
         "CAKE #s2# unencoded: cut at the fragment".into(),
     )?;
     let status = postback_get(
@@ -230,7 +282,12 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
         &[("cid", "{sub1}"), ("payout", "1.75")],
     )
     .await?;
-    send(status, "unsubstituted_macro", "literal {sub1}".into())?;
+    send(
+        status,
+        "unsubstituted_macro",
+        hints::MACRO_NOT_SUBSTITUTED,
+        "literal {sub1}".into(),
+    )?;
     let status = postback_get(
         &client,
         base,
@@ -238,7 +295,12 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
         &[("s2", "#s2#"), ("token", &lead_token)],
     )
     .await?;
-    send(status, "unsubstituted_macro", "CAKE literal #s2#".into())?;
+    send(
+        status,
+        "unsubstituted_macro",
+        hints::MACRO_NOT_SUBSTITUTED,
+        "CAKE literal #s2#".into(),
+    )?;
     let truncated = &sale_clicks[11][..20];
     let status = postback_get(
         &client,
@@ -250,6 +312,7 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
     send(
         status,
         "malformed_click_id",
+        hints::CLICK_ID_TRUNCATED,
         "click ID truncated to 20 characters".into(),
     )?;
     let forged = forge(&sale_clicks[12]);
@@ -263,6 +326,7 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
     send(
         status,
         "invalid_signature",
+        "forged_or_corrupted_id",
         "one character of a click ID changed".into(),
     )?;
     let unknown = account.signer.mint_now(now_ms()).to_string();
@@ -276,6 +340,7 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
     send(
         status,
         "unknown_click_id",
+        "click_never_recorded",
         "genuine-looking ID whose click never came".into(),
     )?;
     let old = account.signer.mint_now(now_ms() - 40 * DAY_MS).to_string();
@@ -289,6 +354,7 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
     send(
         status,
         "expired",
+        "click_outside_window",
         "click 40 days old (window 30 days)".into(),
     )?;
     let status = postback_get(
@@ -298,7 +364,12 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
         &[("s2", &lead_clicks[5]), ("token", "wrong-token")],
     )
     .await?;
-    send(status, "unauthorized", "wrong route token".into())?;
+    send(
+        status,
+        "unauthorized",
+        hints::ROUTE_TOKEN_WRONG,
+        "wrong route token".into(),
+    )?;
     let status = postback_get(
         &client,
         base,
@@ -309,8 +380,83 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
     send(
         status,
         "unknown_route",
+        "configure_route",
         "route that is not configured".into(),
     )?;
+
+    // More broken postbacks, each with the specific hint an operator acts on.
+    let broken: [(&str, &str, &str, &str); 4] = [
+        (
+            "/postback?cid={Sub5}&payout=2",
+            "unsubstituted_macro",
+            hints::MACRO_WRONG_CASE,
+            "Everflow {Sub5}: wrong case arrives literally",
+        ),
+        (
+            "/postback?cid=%257Bsubid%257D&payout=%257Bpayout%257D",
+            "unsubstituted_macro",
+            hints::MACRO_URL_ENCODED,
+            "AdCombo: macros sent URL-encoded, unsubstituted",
+        ),
+        (
+            "/postback?cid=a1b2c3d4e5f60718293a4b5c6d7e8f90&payout=2",
+            "malformed_click_id",
+            hints::FOREIGN_TRACKER_ID,
+            "Everflow's 32-hex transaction_id instead of the click ID",
+        ),
+        (
+            "/postback?cid=undefined&payout=2",
+            "missing_click_id",
+            hints::PLACEHOLDER_SENT,
+            "`undefined` from a lander's JavaScript",
+        ),
+    ];
+    for (path, reason, hint, line) in broken {
+        let status = get_raw(&client, base, path).await?;
+        send(status, reason, hint, line.into())?;
+    }
+
+    // Mangled but salvageable: the signed ID is found and verified, the conversion attributed
+    // and flagged repaired with the fix. Clicks 14-19 are used by nothing else.
+    let salvageable: [(String, &str, &str); 6] = [
+        (
+            format!("/postback?cid={0},{0}&payout=1.75&offer=1", sale_clicks[14]),
+            repairs::DUPLICATED,
+            "click ID sent twice: cid=<id>,<id>",
+        ),
+        (
+            format!(
+                "/postback?cid=%22%20{}%20%22&payout=1.75&offer=1",
+                sale_clicks[15]
+            ),
+            repairs::WHITESPACE_OR_QUOTES,
+            "click ID in quotes and spaces: cid=\" <id> \"",
+        ),
+        (
+            format!("/postback?payout=1.75&offer=1&amp;cid={}", sale_clicks[16]),
+            repairs::HTML_ESCAPED_KEY,
+            "&amp;cid= copied from HTML",
+        ),
+        (
+            format!("/postback?s2={}&payout=1.75&offer=1", sale_clicks[17]),
+            repairs::OTHER_PARAM,
+            "click ID under s2 on the global route",
+        ),
+        (
+            format!("/postback?cid={}?payout=1.75&offer=1", sale_clicks[18]),
+            repairs::SECOND_QUESTION_MARK,
+            "second ? in the template: cid=<id>?payout=1.75",
+        ),
+        (
+            format!("/postback?cid={}%26payout%3D1.75&offer=1", sale_clicks[19]),
+            repairs::QUERY_IN_VALUE,
+            "query encoded into the value: cid=<id>%26payout%3D1.75",
+        ),
+    ];
+    for (path, hint, line) in &salvageable {
+        let status = get_raw(&client, base, path).await?;
+        send(status, ATTRIBUTED, hint, (*line).into())?;
+    }
     Ok(traffic)
 }
 

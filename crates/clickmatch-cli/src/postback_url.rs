@@ -8,8 +8,7 @@
 
 use anyhow::{bail, Context};
 use clickmatch_config::Config;
-use clickmatch_core::classify;
-use clickmatch_core::model::{DedupMode, GLOBAL_ROUTE};
+use clickmatch_core::model::GLOBAL_ROUTE;
 use clickmatch_core::presets::{self, Preset};
 
 /// One line per route: the URL with the route's first parameter names and our macro names.
@@ -94,15 +93,18 @@ pub fn network_postback_url(
     )];
     let url = match config.account.route(route_name) {
         Some(configured) => {
-            let offer = configured
-                .offer_id
-                .as_ref()
-                .and_then(|id| config.account.offers.get(id));
-            let effective = classify::dedup_mode(Some(configured), offer);
-            if preset.dedup == DedupMode::Transaction && effective != DedupMode::Transaction {
+            let unmapped: Vec<String> = preset
+                .status_map
+                .iter()
+                .filter(|(code, _)| !configured.status_map.contains_key(*code))
+                .map(|(code, ours)| format!("{code} {ours}"))
+                .collect();
+            if !unmapped.is_empty() {
                 notes.push(format!(
-                    "{}'s transaction ID identifies the conversion: dedup = \"transaction\" on this route keeps one conversion per transaction",
-                    preset.title
+                    "this route does not map {}'s status codes ({}): set network = \"{}\" on it or add a status_map",
+                    preset.title,
+                    unmapped.join(", "),
+                    preset.name
                 ));
             }
             presets::postback_url_for_route(preset, base, configured)
@@ -153,7 +155,7 @@ mod tests {
             lines,
             vec![
                 "global (every offer inherits it): https://t.example/postback?cid={click_id}&payout={payout}&offer={offer_id}&txid={transaction_id}",
-                "lead: https://t.example/postback/lead?s2={click_id}&payout={payout}&txid={transaction_id}&token=demo-lead-token",
+                "lead: https://t.example/postback/lead?s2={click_id}&price={payout}&tid={transaction_id}&token=demo-lead-token",
             ]
         );
         assert!(postback_urls(&demo(), "https://t.example", Some("nope")).is_err());

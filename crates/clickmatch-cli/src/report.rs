@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use anyhow::Context;
 use clickhouse::Row;
 use clickmatch_clickhouse::ClickHouseSettings;
+use clickmatch_core::reason::hint_text;
 use serde::Deserialize;
 
 /// Figures for rows received since `since_s` (Unix seconds).
@@ -16,6 +17,10 @@ pub struct Report {
     pub repaired: u64,
     pub payout: String,
     pub unattributed: BTreeMap<String, u64>,
+    /// Repaired conversions by repair hint code.
+    pub repairs: BTreeMap<String, u64>,
+    /// Unattributed rows by (reason, hint code).
+    pub unattributed_hints: BTreeMap<(String, String), u64>,
     pub latency_ms: [u32; 3],
 }
 
@@ -29,6 +34,20 @@ impl Report {
         let mut out = self.unattributed.clone();
         if self.attributed > 0 {
             out.insert(crate::demo::ATTRIBUTED.to_string(), self.attributed);
+        }
+        out
+    }
+
+    /// Rows by outcome and hint: (`attributed`, repair hint or `""`) and (reason, hint), the
+    /// shape of [`crate::demo::DemoTraffic::expected_hints`].
+    pub fn outcome_hints(&self) -> BTreeMap<(String, String), u64> {
+        let mut out = self.unattributed_hints.clone();
+        for (hint, n) in &self.repairs {
+            out.insert((crate::demo::ATTRIBUTED.to_string(), hint.clone()), *n);
+        }
+        let clean = self.attributed.saturating_sub(self.repairs.values().sum());
+        if clean > 0 {
+            out.insert((crate::demo::ATTRIBUTED.to_string(), String::new()), clean);
         }
         out
     }
@@ -47,8 +66,15 @@ struct Attributed {
 }
 
 #[derive(Row, Deserialize)]
-struct ReasonCount {
+struct ReasonHintCount {
     reason: String,
+    hint: String,
+    n: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct HintCount {
+    hint: String,
     n: u64,
 }
 
@@ -77,15 +103,29 @@ pub async fn read(settings: &ClickHouseSettings, since_s: u32) -> anyhow::Result
         .fetch_one::<Attributed>()
         .await
         .context("counting conversions")?;
-    let reasons = client
+    let repairs = client
         .query(
-            "SELECT reason, count() AS n FROM unattributed FINAL WHERE received_time >= toDateTime(?) \
-             GROUP BY reason ORDER BY reason",
+            "SELECT repair_hint AS hint, count() AS n FROM conversions FINAL \
+             WHERE conversion_time >= toDateTime(?) AND click_id_repaired = 1 \
+             GROUP BY repair_hint ORDER BY repair_hint",
         )
         .bind(since_s)
-        .fetch_all::<ReasonCount>()
+        .fetch_all::<HintCount>()
+        .await
+        .context("counting repairs")?;
+    let reasons = client
+        .query(
+            "SELECT reason, hint, count() AS n FROM unattributed FINAL WHERE received_time >= toDateTime(?) \
+             GROUP BY reason, hint ORDER BY reason, hint",
+        )
+        .bind(since_s)
+        .fetch_all::<ReasonHintCount>()
         .await
         .context("counting unattributed")?;
+    let mut unattributed: BTreeMap<String, u64> = BTreeMap::new();
+    for row in &reasons {
+        *unattributed.entry(row.reason.clone()).or_default() += row.n;
+    }
     let latency = client
         .query(
             "SELECT toUInt32(quantileExact(0.5)(latency_ms)) AS p50, toUInt32(quantileExact(0.9)(latency_ms)) AS p90, \
@@ -103,7 +143,12 @@ pub async fn read(settings: &ClickHouseSettings, since_s: u32) -> anyhow::Result
         attributed: attributed.n,
         repaired: attributed.repaired,
         payout: attributed.payout,
-        unattributed: reasons.into_iter().map(|r| (r.reason, r.n)).collect(),
+        unattributed,
+        repairs: repairs.into_iter().map(|r| (r.hint, r.n)).collect(),
+        unattributed_hints: reasons
+            .into_iter()
+            .map(|r| ((r.reason, r.hint), r.n))
+            .collect(),
         latency_ms: [latency.p50, latency.p90, latency.p99],
     })
 }
@@ -122,15 +167,20 @@ pub fn render(report: &Report, expected: Option<&BTreeMap<String, usize>>) -> St
         "  attributed                  {:>6}   payout {}   click ID repaired {}",
         report.attributed, report.payout, report.repaired
     );
+    for (hint, n) in &report.repairs {
+        let _ = writeln!(out, "    repaired {hint:<31}{n:>4}   {}", hint_text(hint));
+    }
     let unattributed: u64 = report.unattributed.values().sum();
     let _ = writeln!(out, "  unattributed                {unattributed:>6}");
     for (reason, n) in &report.unattributed {
-        let hint = clickmatch_core::reason::Reason::ALL
+        let _ = writeln!(out, "    {reason:<40}{n:>4}");
+        for ((_, hint), n) in report
+            .unattributed_hints
             .iter()
-            .find(|r| r.as_str() == reason)
-            .map(|r| clickmatch_core::reason::hint_text(r.default_hint()))
-            .unwrap_or("");
-        let _ = writeln!(out, "    {reason:<24}{n:>6}   {hint}");
+            .filter(|((r, _), _)| r == reason)
+        {
+            let _ = writeln!(out, "      {hint:<38}{n:>4}   {}", hint_text(hint));
+        }
     }
     let [p50, p90, p99] = report.latency_ms;
     let _ = writeln!(
@@ -157,4 +207,74 @@ pub fn render(report: &Report, expected: Option<&BTreeMap<String, usize>>) -> St
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_prints_each_repair_and_hint_with_its_sentence() {
+        let report = Report {
+            clicks: 3,
+            attributed: 2,
+            repaired: 1,
+            payout: "3.5".into(),
+            unattributed: BTreeMap::from([("missing_click_id".to_string(), 2)]),
+            repairs: BTreeMap::from([("click_id_other_param".to_string(), 1)]),
+            unattributed_hints: BTreeMap::from([
+                (
+                    (
+                        "missing_click_id".to_string(),
+                        "cake_hash_fragment".to_string(),
+                    ),
+                    1,
+                ),
+                (
+                    (
+                        "missing_click_id".to_string(),
+                        "placeholder_sent".to_string(),
+                    ),
+                    1,
+                ),
+            ]),
+            latency_ms: [1, 2, 3],
+        };
+        let printed = render(&report, None);
+        for code in [
+            "click_id_other_param",
+            "cake_hash_fragment",
+            "placeholder_sent",
+        ] {
+            let line = printed
+                .lines()
+                .find(|l| l.contains(code))
+                .unwrap_or_else(|| panic!("{code} missing:\n{printed}"));
+            assert!(line.ends_with(hint_text(code)), "{line}");
+        }
+        assert_eq!(
+            report.outcome_hints(),
+            BTreeMap::from([
+                (("attributed".to_string(), String::new()), 1),
+                (
+                    ("attributed".to_string(), "click_id_other_param".to_string()),
+                    1
+                ),
+                (
+                    (
+                        "missing_click_id".to_string(),
+                        "cake_hash_fragment".to_string()
+                    ),
+                    1
+                ),
+                (
+                    (
+                        "missing_click_id".to_string(),
+                        "placeholder_sent".to_string()
+                    ),
+                    1
+                ),
+            ])
+        );
+    }
 }

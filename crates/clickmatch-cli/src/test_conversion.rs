@@ -508,7 +508,15 @@ impl TestConversion {
             o.click.click_id, o.click.location
         ));
         out.push_str(&format!("template: {}\n", plan.template));
-        out.push_str(&format!("fired:    {} → {}\n", o.fired_url, o.http_status));
+        let cut = if o.fired_url.contains('#') {
+            " (an HTTP client sends it only up to the `#`)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "fired:    {} → {}{cut}\n",
+            o.fired_url, o.http_status
+        ));
         for line in &self.verdict.lines {
             out.push_str(line);
             out.push('\n');

@@ -89,9 +89,6 @@ pub struct JoinerConfig {
     pub state_dir: String,
     /// Block cache of the state store, in MiB.
     pub state_cache_mib: u64,
-    /// How far behind wall-clock time the clicks watermark is set once a clicks partition is
-    /// caught up (covers the producer's linger and the broker's append).
-    pub caught_up_margin_ms: u64,
 }
 
 /// A validated configuration.

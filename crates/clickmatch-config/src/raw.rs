@@ -126,7 +126,6 @@ struct RawJoiner {
     retry_max_ms: u64,
     state_dir: String,
     state_cache_mib: u64,
-    caught_up_margin_ms: u64,
 }
 
 impl Default for RawJoiner {
@@ -138,7 +137,6 @@ impl Default for RawJoiner {
             retry_max_ms: 30_000,
             state_dir: "clickmatch-state".into(),
             state_cache_mib: 64,
-            caught_up_margin_ms: 1_000,
         }
     }
 }
@@ -373,7 +371,6 @@ impl RawConfig {
                 retry_max_ms: self.joiner.retry_max_ms.max(self.joiner.retry_initial_ms),
                 state_dir: self.joiner.state_dir,
                 state_cache_mib: self.joiner.state_cache_mib.max(1),
-                caught_up_margin_ms: self.joiner.caught_up_margin_ms,
             },
         })
     }

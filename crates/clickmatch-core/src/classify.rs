@@ -30,11 +30,15 @@ pub struct Extracted {
 }
 
 impl Extracted {
-    /// The postback's payout as a number, when it sent a readable one.
+    /// The postback's payout as a number, when it sent a readable one: plain (`1.75`) or in
+    /// scientific notation (`1e-6`, what a JSON body's small or large numbers turn into).
     pub fn payout_sent(&self) -> Option<Decimal> {
-        self.payout_raw
-            .as_deref()
-            .and_then(|raw| Decimal::from_str(raw.trim()).ok())
+        self.payout_raw.as_deref().and_then(|raw| {
+            let raw = raw.trim();
+            Decimal::from_str(raw)
+                .or_else(|_| Decimal::from_scientific(raw))
+                .ok()
+        })
     }
 
     /// The payout to book under `model`.

@@ -55,6 +55,9 @@ pub struct Seen {
 pub struct StoredPending {
     pub record: PostbackRecord,
     pub deadline_ms: u64,
+    /// Wall-clock time the joiner first saw it.
+    #[serde(default)]
+    pub since_ms: u64,
 }
 
 /// A failure of the state store (disk I/O, corruption).
@@ -170,9 +173,11 @@ impl JoinStore for MemoryStore {
 struct Pending {
     record: PostbackRecord,
     candidate: Candidate,
-    /// Signed IDs: click time + grace, compared with the clicks watermark.
-    /// Foreign IDs: received time + grace, compared with the wall clock.
+    /// Signed IDs: click time + grace, compared with the clicks watermark (foreign: unused).
     deadline_ms: u64,
+    /// Wall-clock time the joiner first saw it: once the clicks partition is caught up (or for
+    /// foreign IDs, which name no time), it waits `grace` from here.
+    since_ms: u64,
 }
 
 /// An outcome with the position (postback offset) of the postback it belongs to.
@@ -184,8 +189,7 @@ pub struct PartitionJoin<S: JoinStore> {
     store: S,
     pending: BTreeMap<i64, Pending>,
     pending_by_click: HashMap<String, Vec<i64>>,
-    /// Latest click time seen on the clicks partition (or set from the wall clock once the
-    /// partition is caught up).
+    /// Latest click time read from the clicks partition: event time, moved by data only.
     watermark_ms: u64,
 }
 
@@ -206,6 +210,7 @@ impl<S: JoinStore> PartitionJoin<S> {
                         record: stored.record,
                         candidate,
                         deadline_ms: stored.deadline_ms,
+                        since_ms: stored.since_ms,
                     },
                 ),
                 // The configuration changed under it: the postback is decided now, when the
@@ -222,6 +227,7 @@ impl<S: JoinStore> PartitionJoin<S> {
                             record: stored.record,
                             candidate,
                             deadline_ms: 0,
+                            since_ms: 0,
                         },
                     );
                 }
@@ -346,17 +352,10 @@ impl<S: JoinStore> PartitionJoin<S> {
             return Ok(Some(self.attribute(account, &record, &candidate, &click)?));
         }
 
-        let (deadline_ms, due) = match &candidate.click {
-            ClickRef::Signed(id) => {
-                let deadline = id.time_ms().saturating_add(account.grace_ms);
-                (deadline, self.watermark_ms > deadline)
-            }
-            ClickRef::Foreign(_) => {
-                let deadline = record.received_ms.saturating_add(account.grace_ms);
-                (deadline, now_ms > deadline)
-            }
-        };
-        if due {
+        // Clicks read past the click's time plus grace: in partition order, the click would
+        // have come before them.
+        let deadline_ms = time_hint.map_or(u64::MAX, |t| t.saturating_add(account.grace_ms));
+        if time_hint.is_some() && self.watermark_ms > deadline_ms {
             return Ok(Some(self.unattributed(
                 &record,
                 &candidate,
@@ -369,6 +368,7 @@ impl<S: JoinStore> PartitionJoin<S> {
             StoredPending {
                 record: record.clone(),
                 deadline_ms,
+                since_ms: now_ms,
             },
         )?;
         self.index_pending(
@@ -377,41 +377,49 @@ impl<S: JoinStore> PartitionJoin<S> {
                 record,
                 candidate,
                 deadline_ms,
+                since_ms: now_ms,
             },
         );
         Ok(None)
     }
 
-    /// Moves the clicks watermark (e.g. to wall-clock time minus a margin once the clicks
-    /// partition is caught up), expires old buckets, and resolves postbacks whose click can no
-    /// longer come.
+    /// Expires old buckets and resolves postbacks whose click can no longer come. With the
+    /// clicks partition `caught_up` (read to its end), a postback that waited `grace` of wall
+    /// time is decided even when no newer click moves the watermark (idle traffic).
     pub fn advance(
         &mut self,
         account: &Account,
-        watermark_ms: u64,
+        caught_up: bool,
         now_ms: u64,
     ) -> StoreResult<Vec<Positioned>> {
-        self.watermark_ms = self.watermark_ms.max(watermark_ms);
         // A day of slack past the longest window: expiry drops whole day buckets.
         let expire_before = self
             .watermark_ms
             .saturating_sub(account.max_window_ms())
             .saturating_sub(DAY_MS);
         self.store.expire(expire_before)?;
-        self.release_due(account, Some(now_ms))
+        self.release_due(account, Some((caught_up, now_ms)))
     }
 
+    /// `wall`: whether the clicks partition is caught up, and the wall-clock time.
     fn release_due(
         &mut self,
         account: &Account,
-        now_ms: Option<u64>,
+        wall: Option<(bool, u64)>,
     ) -> StoreResult<Vec<Positioned>> {
+        let grace = account.grace_ms;
         let due: Vec<i64> = self
             .pending
             .iter()
-            .filter(|(_, p)| match p.candidate.click {
-                ClickRef::Signed(_) => self.watermark_ms > p.deadline_ms,
-                ClickRef::Foreign(_) => now_ms.is_some_and(|now| now > p.deadline_ms),
+            .filter(|(_, p)| {
+                let waited = |now: u64| now > p.since_ms.saturating_add(grace);
+                match p.candidate.click {
+                    ClickRef::Signed(_) => {
+                        self.watermark_ms > p.deadline_ms
+                            || wall.is_some_and(|(caught_up, now)| caught_up && waited(now))
+                    }
+                    ClickRef::Foreign(_) => wall.is_some_and(|(_, now)| waited(now)),
+                }
             })
             .map(|(position, _)| *position)
             .collect();
@@ -646,7 +654,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_once_the_watermark_passes_click_time_plus_grace() {
+    fn unknown_once_caught_up_and_the_grace_has_passed() {
         let account = account();
         let mut join = join();
         let missing = click(&account, T0, "1");
@@ -655,12 +663,18 @@ mod tests {
             .on_postback(&account, pb, 3, T0 + 10)
             .unwrap()
             .is_none());
+        // Not caught up: wall time alone decides nothing (the click may be in the backlog).
         assert!(join
-            .advance(&account, T0 + account.grace_ms, T0)
+            .advance(&account, false, T0 + 60_000)
+            .unwrap()
+            .is_empty());
+        // Caught up, but it has not waited its grace yet.
+        assert!(join
+            .advance(&account, true, T0 + 10 + account.grace_ms)
             .unwrap()
             .is_empty());
         let out = join
-            .advance(&account, T0 + account.grace_ms + 1, T0)
+            .advance(&account, true, T0 + 11 + account.grace_ms)
             .unwrap();
         assert_eq!(out.len(), 1);
         assert!(
@@ -668,6 +682,22 @@ mod tests {
         );
         // A later click no longer attributes it: the postback already has its row.
         assert!(join.on_click(&account, &missing).unwrap().is_empty());
+    }
+
+    #[test]
+    fn newer_clicks_decide_a_missing_click_without_the_wall_clock() {
+        let account = account();
+        let mut join = join();
+        let missing = click(&account, T0, "1");
+        let pb = at(postback(None, &[("cid", &missing.click_id)]), "p1", T0 + 10);
+        assert!(join.on_postback(&account, pb, 3, T0).unwrap().is_none());
+        let newer = click(&account, T0 + account.grace_ms, "1");
+        assert!(join.on_click(&account, &newer).unwrap().is_empty());
+        let newest = click(&account, T0 + account.grace_ms + 1, "1");
+        let out = join.on_click(&account, &newest).unwrap();
+        assert!(
+            matches!(out.as_slice(), [(3, Outcome::Unattributed(u))] if u.reason == Reason::UnknownClickId)
+        );
     }
 
     #[test]

@@ -789,6 +789,77 @@ mod tests {
     }
 
     #[test]
+    fn find_macro_names_the_macro_its_form_and_encoding() {
+        let cases: &[(&str, &str, &str, MacroForm, usize)] = &[
+            ("{aff_sub}", "{aff_sub}", "aff_sub", MacroForm::Braces, 0),
+            (
+                "x{{ click_id }}y",
+                "{{ click_id }}",
+                "click_id",
+                MacroForm::Braces,
+                0,
+            ),
+            (
+                "${click_id}",
+                "${click_id}",
+                "click_id",
+                MacroForm::Braces,
+                0,
+            ),
+            ("#s2#", "#s2#", "s2", MacroForm::Hashes, 0),
+            ("##S2##", "##S2##", "S2", MacroForm::Hashes, 0),
+            ("[[subid]]", "[[subid]]", "subid", MacroForm::Brackets, 0),
+            (
+                "!!!clickref!!!",
+                "!!!clickref!!!",
+                "clickref",
+                MacroForm::Bangs,
+                0,
+            ),
+            ("%clickid%", "%clickid%", "clickid", MacroForm::Percents, 0),
+            ("<click_id>", "<click_id>", "click_id", MacroForm::Angles, 0),
+            ("$clickid", "$clickid", "clickid", MacroForm::Dollar, 0),
+            ("%7Bsubid%7D", "{subid}", "subid", MacroForm::Braces, 1),
+            ("%257Bsub1%257D", "{sub1}", "sub1", MacroForm::Braces, 2),
+            (" REPLACE ", "REPLACE", "REPLACE", MacroForm::BareWord, 0),
+        ];
+        for &(raw, text, word, form, decodes) in cases {
+            let found = find_macro(raw).unwrap_or_else(|| panic!("{raw}"));
+            assert_eq!(
+                found,
+                super::LiteralMacro {
+                    text: text.into(),
+                    word: word.into(),
+                    form,
+                    decodes
+                },
+                "{raw}"
+            );
+        }
+        assert_eq!(find_macro("0123456789abcdefghjkmnpqrs"), None);
+        assert_eq!(find_macro("null"), None);
+    }
+
+    #[test]
+    fn spellings_against_network_dialects() {
+        let everflow = network("Everflow").unwrap();
+        let impact = network("impact").unwrap();
+        assert_eq!(network("Prosper 202").unwrap().example, "[[subid]]");
+        assert_eq!(network("HasOffers").unwrap().example, "{aff_sub}");
+        assert!(network("nonesuch").is_none());
+        assert_eq!(spelling("sub5", [everflow]), Spelling::Exact);
+        assert_eq!(spelling("Sub5", [everflow]), Spelling::WrongCase);
+        assert_eq!(spelling("sub_5", [everflow]), Spelling::Misspelt);
+        assert_eq!(spelling("subid1", [impact]), Spelling::WrongCase);
+        assert_eq!(spelling("SubId1", [impact]), Spelling::Exact);
+        assert_eq!(spelling("aff_sub", NETWORKS), Spelling::Exact);
+        assert_eq!(spelling("aff_sub3", NETWORKS), Spelling::Exact);
+        assert_eq!(spelling("AFF_SUB", NETWORKS), Spelling::WrongCase);
+        assert_eq!(spelling("whatever", NETWORKS), Spelling::Unknown);
+        assert_eq!(spelling("sub", [everflow]), Spelling::Unknown);
+    }
+
+    #[test]
     fn decode_layers_stop_at_the_first_fixpoint_or_invalid_utf8() {
         assert_eq!(decode_layers("abc", 2).len(), 1);
         assert_eq!(decode_layers("%257B", 2), vec!["%257B", "%7B", "{"]);
@@ -855,6 +926,13 @@ mod tests {
         #[test]
         fn arbitrary_input_never_panics(raw in "\\PC{0,64}") {
             let _ = shape(&raw);
+        }
+
+        #[test]
+        fn find_macro_agrees_with_shape(
+            raw in prop_oneof!["\\PC{0,40}", "[a-z]{0,3}[{#<\\[%!$@]{1,3}[a-zA-Z_][a-zA-Z0-9_]{0,8}[}#>\\]%!@]{0,3}"],
+        ) {
+            prop_assert_eq!(find_macro(&raw).is_some(), shape(&raw) == LiteralMacro, "{:?}", raw);
         }
 
         #[test]

@@ -364,6 +364,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_hint_code_is_unique_and_has_its_own_sentence() {
+        let codes = all_hint_codes();
+        let mut seen = std::collections::BTreeSet::new();
+        for code in &codes {
+            assert!(seen.insert(*code), "{code} listed twice");
+            assert_ne!(hint_text(code), UNKNOWN_HINT, "{code}");
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code} is a low-cardinality label value"
+            );
+        }
+        let sentences: std::collections::BTreeSet<&str> =
+            codes.iter().map(|c| hint_text(c)).collect();
+        assert_eq!(sentences.len(), codes.len(), "two codes share a sentence");
+    }
+
+    #[test]
+    fn sentences_carry_the_detail() {
+        assert_eq!(
+            hint_sentence("network_retry", None),
+            hint_text("network_retry")
+        );
+        let s = hint_sentence("click_id_other_param", Some("`s2`"));
+        assert!(s.starts_with(hint_text("click_id_other_param")));
+        assert!(s.ends_with("(here: `s2`)"));
+    }
+
+    #[test]
     fn every_reason_has_a_specific_hint() {
         for reason in Reason::ALL {
             assert_ne!(

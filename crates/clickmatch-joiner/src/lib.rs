@@ -396,15 +396,12 @@ impl Run<'_> {
                 .restore_progress
                 .with_label_values(&[&label])
                 .set(state.restore_progress());
-            // Once every click up to now has been read, wall-clock time bounds the clicks
-            // that can still arrive.
+            // Once every click up to now has been read, a postback that waited its grace
+            // will not see its click come.
             if state.restore_reached() {
-                let watermark = if state.clicks_caught_up {
-                    now.saturating_sub(joiner.config.caught_up_margin_ms)
-                } else {
-                    0
-                };
-                let released = state.join.advance(&joiner.account, watermark, now)?;
+                let released = state
+                    .join
+                    .advance(&joiner.account, state.clicks_caught_up, now)?;
                 emit(&mut self.batch, state, released);
             }
             joiner
