@@ -9,7 +9,7 @@ pub mod scenario;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -20,22 +20,25 @@ use clickmatch_kafka::LocalBroker;
 
 pub const CLICKHOUSE_URL_ENV: &str = "CLICKMATCH_TEST_CLICKHOUSE_URL";
 
-/// The ClickHouse URL for tests, starting a private server once per process when none is given.
-pub fn clickhouse_url() -> String {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var(CLICKHOUSE_URL_ENV) {
-            return url;
+static SHARED_SERVER: Mutex<Weak<LocalServer>> = Mutex::new(Weak::new());
+
+/// The ClickHouse for tests: `CLICKMATCH_TEST_CLICKHOUSE_URL`, else a private server shared by
+/// the tests of this process that run at the same time, stopped when the last one ends.
+pub fn clickhouse_server() -> (String, Option<Arc<LocalServer>>) {
+    if let Ok(url) = std::env::var(CLICKHOUSE_URL_ENV) {
+        if !url.is_empty() {
+            return (url, None);
         }
-        let server = LocalServer::start_temp().unwrap_or_else(|e| {
-            panic!("no {CLICKHOUSE_URL_ENV} and no local ClickHouse could start: {e}")
-        });
-        let url = server.url();
-        // Lives as long as the test process.
-        std::mem::forget(server);
-        url
-    })
-    .clone()
+    }
+    let mut shared = SHARED_SERVER.lock().expect("server lock");
+    if let Some(server) = shared.upgrade() {
+        return (server.url(), Some(server));
+    }
+    let server = Arc::new(LocalServer::start_temp().unwrap_or_else(|e| {
+        panic!("no {CLICKHOUSE_URL_ENV} and no local ClickHouse could start: {e}")
+    }));
+    *shared = Arc::downgrade(&server);
+    (server.url(), Some(server))
 }
 
 /// A pipeline of its own for one test.
@@ -47,6 +50,8 @@ pub struct TestPipeline {
     pub base: String,
     /// The joiner's state folder, kept across restarts.
     pub state_dir: tempfile::TempDir,
+    /// Declared last: stops (when private and unshared) after everything else.
+    _clickhouse: Option<Arc<LocalServer>>,
 }
 
 impl TestPipeline {
@@ -74,7 +79,8 @@ impl TestPipeline {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        env.insert("CLICKMATCH_CLICKHOUSE_URL".into(), clickhouse_url());
+        let (clickhouse_url, clickhouse) = tokio::task::spawn_blocking(clickhouse_server).await?;
+        env.insert("CLICKMATCH_CLICKHOUSE_URL".into(), clickhouse_url);
         env.insert("CLICKMATCH_CLICKHOUSE_DATABASE".into(), database);
         env.entry("CLICKMATCH_JOINER_BATCH_MAX_MS".into())
             .or_insert("50".into());
@@ -104,6 +110,7 @@ impl TestPipeline {
             settings,
             base,
             state_dir,
+            _clickhouse: clickhouse,
         })
     }
 

@@ -12,7 +12,7 @@ fn click(signer: &ClickIdSigner, time_ms: u64) -> JoinClick {
         time_ms,
         campaign_id: "demo".into(),
         offer_id: "1".into(),
-        is_test: time_ms % 2 == 0,
+        is_test: time_ms.is_multiple_of(2),
         foreign: false,
     }
 }
@@ -39,6 +39,7 @@ fn pending(id: &str) -> StoredPending {
             verdict: IngestVerdict::Accepted,
         },
         deadline_ms: T0 + 5,
+        since_ms: T0,
     }
 }
 

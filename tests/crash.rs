@@ -1,0 +1,205 @@
+//! Crash safety with services as separate processes: a `clickmatch broker` process, a real
+//! ClickHouse, and a `clickmatch join` process killed with SIGKILL five times while 100,000
+//! postbacks flow. The final tables must hold exactly the expected rows: nothing lost, nothing
+//! counted twice.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clickmatch_clickhouse::{migrate, ClickHouseSettings};
+use clickmatch_config::Config;
+use clickmatch_e2e::scenario::{Scenario, Snapshot};
+use clickmatch_e2e::{clickhouse_server, clickmatch_bin, free_port};
+use clickmatch_kafka::Publisher;
+
+const CLICKS: u64 = 100_000;
+const KILLS: usize = 5;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn demo_config_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml")
+}
+
+fn wait_for_port(port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_joiner_killed_five_times_loses_and_duplicates_nothing() {
+    let bin = clickmatch_bin();
+    let (clickhouse_url, _clickhouse) = tokio::task::spawn_blocking(clickhouse_server)
+        .await
+        .unwrap();
+    let database = format!("cm_crash_{:016x}", rand::random::<u64>());
+    let work = tempfile::tempdir().unwrap();
+
+    // The broker as its own process, with enough partitions that none reaches the mock
+    // cluster's retention cap (about 5 MiB) before it is consumed.
+    let port = free_port();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let _broker = Killed(
+        Command::new(&bin)
+            .args(["broker", "--listen", &bootstrap, "--partitions", "32"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(work.path().join("broker.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port, Duration::from_secs(10));
+
+    let env = [
+        ("CLICKMATCH_KAFKA_BOOTSTRAP_SERVERS", bootstrap.clone()),
+        ("CLICKMATCH_CLICKHOUSE_URL", clickhouse_url.clone()),
+        ("CLICKMATCH_CLICKHOUSE_DATABASE", database.clone()),
+        (
+            "CLICKMATCH_JOINER_STATE_DIR",
+            work.path().join("state").display().to_string(),
+        ),
+        ("CLICKMATCH_JOINER_BATCH_MAX_MS", "100".to_string()),
+        ("CLICKMATCH_ACCOUNT_GRACE_SECONDS", "2".to_string()),
+    ];
+    let config = Config::load(
+        &demo_config_path(),
+        &env.iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    )
+    .unwrap();
+    let settings = ClickHouseSettings::new(clickhouse_url.clone(), database.clone());
+    migrate(&settings).await.unwrap();
+
+    let log =
+        |n: usize| std::fs::File::create(work.path().join(format!("joiner-{n}.log"))).unwrap();
+    let spawn_joiner = |n: usize| {
+        Killed(
+            Command::new(&bin)
+                .args(["join", "--config"])
+                .arg(demo_config_path())
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                .env("CLICKMATCH_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log(n))
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut joiner = spawn_joiner(0);
+
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let scenario = Scenario::generate(&config.account, CLICKS, now - 120_000);
+    let log_path = |n: usize| work.path().join(format!("joiner-{n}.log"));
+    let got_partitions = |n: usize| {
+        std::fs::read_to_string(log_path(n))
+            .unwrap_or_default()
+            .contains("partition assigned")
+    };
+    // The traffic in one segment per joiner run, each produced over about 3 s: every kill lands
+    // while records flow, and every run has work to lose.
+    let segments = KILLS + 1;
+    let per_segment = scenario.records.len().div_ceil(segments);
+    let produce_segment = |n: usize| {
+        let scenario = scenario.clone();
+        let account = config.account.clone();
+        let kafka = config.kafka.clone();
+        tokio::spawn(async move {
+            let publisher = Publisher::new(&kafka.bootstrap_servers, &Default::default()).unwrap();
+            let range = n * per_segment..((n + 1) * per_segment).min(scenario.records.len());
+            let pace = Some((2_000, Duration::from_millis(200)));
+            scenario
+                .produce(
+                    &account,
+                    &publisher,
+                    &kafka.clicks_topic,
+                    &kafka.postbacks_topic,
+                    range,
+                    pace,
+                )
+                .await
+                .unwrap();
+        })
+    };
+    let mut killed_mid_flow = 0;
+    for n in 0..segments {
+        // Each run gets its partitions first (a SIGKILLed member is evicted after the session
+        // timeout).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !got_partitions(n) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let producer = produce_segment(n);
+        if n == KILLS {
+            producer.await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        if !producer.is_finished() {
+            killed_mid_flow += 1;
+        }
+        // SIGKILL: no flush, no commit, no leaving the group.
+        joiner.0.kill().unwrap();
+        joiner.0.wait().unwrap();
+        producer.await.unwrap();
+        joiner = spawn_joiner(n + 1);
+    }
+
+    let client = settings.client();
+    let expected_rows = scenario.total_rows();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut snapshot = Snapshot::read(&client).await.unwrap();
+    while snapshot.rows() < expected_rows && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        snapshot = Snapshot::read(&client).await.unwrap();
+    }
+    // Anything late would show up now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let snapshot = Snapshot::read(&client).await.unwrap();
+
+    assert_eq!(snapshot.outcomes(), scenario.expected, "rows by outcome");
+    assert_eq!(snapshot.rows(), expected_rows);
+    assert_eq!(snapshot.clicks, CLICKS);
+    let chargebacks = snapshot
+        .conversions
+        .iter()
+        .filter(|c| c.status == "chargeback")
+        .count() as u64;
+    assert_eq!(chargebacks, scenario.chargebacks);
+    let in_both: u64 = client
+        .query("SELECT count() FROM unattributed FINAL WHERE postback_id IN (SELECT postback_id FROM conversions FINAL)")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(in_both, 0, "postbacks with a row in both tables");
+    let runs = (0..=KILLS).filter(|n| got_partitions(*n)).count();
+    assert_eq!(
+        runs,
+        KILLS + 1,
+        "every joiner run got partitions before it was killed"
+    );
+    assert_eq!(
+        killed_mid_flow, KILLS,
+        "every kill lands while records flow"
+    );
+
+    drop(joiner);
+    client
+        .query(&format!("DROP DATABASE IF EXISTS {database}"))
+        .execute()
+        .await
+        .unwrap();
+}
