@@ -90,7 +90,11 @@ impl TestPipeline {
         let state_dir = tempfile::tempdir()?;
         config.joiner.state_dir = state_dir.path().display().to_string();
         let broker = LocalBroker::start(
-            &[&config.kafka.clicks_topic, &config.kafka.postbacks_topic],
+            &[
+                &config.kafka.clicks_topic,
+                &config.kafka.postbacks_topic,
+                &config.kafka.outbound_topic,
+            ],
             partitions,
         )?;
         config.kafka.bootstrap_servers = broker.bootstrap_servers().to_string();

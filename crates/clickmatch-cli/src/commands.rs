@@ -182,14 +182,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Join { metrics_listen } => {
             let config = load_config(cli.config.as_deref())?;
-            let _ = metrics_listen;
             let pipeline = Pipeline::start(
                 &config,
                 Roles {
                     ingest: false,
                     join: true,
                 },
-                "",
+                metrics_listen.as_deref().unwrap_or(""),
             )
             .await?;
             pipeline.run_until(shutdown_signal()).await?;
@@ -208,7 +207,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Broker { listen, partitions } => {
             let config = Config::demo(&process_env())?;
             let broker = LocalBroker::start(
-                &[&config.kafka.clicks_topic, &config.kafka.postbacks_topic],
+                &[
+                    &config.kafka.clicks_topic,
+                    &config.kafka.postbacks_topic,
+                    &config.kafka.outbound_topic,
+                ],
                 partitions,
             )?;
             let listen_addr = listen
@@ -378,7 +381,11 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
     let since_s = unix_now().as_secs() as u32;
 
     let broker = LocalBroker::start(
-        &[&config.kafka.clicks_topic, &config.kafka.postbacks_topic],
+        &[
+            &config.kafka.clicks_topic,
+            &config.kafka.postbacks_topic,
+            &config.kafka.outbound_topic,
+        ],
         4,
     )?;
     config.kafka.bootstrap_servers = broker.bootstrap_servers().to_string();

@@ -26,6 +26,16 @@ pub fn clickhouse_settings(config: &Config) -> ClickHouseSettings {
     }
 }
 
+async fn axum_serve(
+    listener: tokio::net::TcpListener,
+    router: clickmatch_ingest::OpsRouter,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    clickmatch_ingest::serve_router(listener, router, shutdown)
+        .await
+        .context("metrics server")
+}
+
 /// Which services a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roles {
@@ -59,7 +69,8 @@ impl Pipeline {
                 config.joiner.clone(),
                 sink,
                 JoinerMetrics::new(&registry).context("joiner metrics")?,
-            );
+            )
+            .context("joiner")?;
             let mut stop = shutdown.subscribe();
             tasks.push(tokio::spawn(async move {
                 joiner
@@ -68,6 +79,22 @@ impl Pipeline {
                     })
                     .await
                     .context("joiner")
+            }));
+        }
+
+        if roles.join && !roles.ingest && !listen.is_empty() {
+            // A joiner-only process serves its metrics and health on `listen`.
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            http_addr = Some(listener.local_addr()?);
+            let router = clickmatch_ingest::ops_router(registry.clone());
+            let mut stop = shutdown.subscribe();
+            tasks.push(tokio::spawn(async move {
+                axum_serve(listener, router, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
             }));
         }
 

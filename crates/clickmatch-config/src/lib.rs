@@ -50,6 +50,8 @@ pub struct KafkaConfig {
     pub bootstrap_servers: String,
     pub clicks_topic: String,
     pub postbacks_topic: String,
+    /// Where the joiner publishes attributed conversions for traffic-source postbacks.
+    pub outbound_topic: String,
     pub group_id: String,
     /// Extra librdkafka properties, passed through as they are.
     pub properties: BTreeMap<String, String>,
@@ -85,6 +87,8 @@ pub struct JoinerConfig {
     pub batch_max_ms: u64,
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
+    /// Publish attributed conversions to the outbound topic (after the ClickHouse ack).
+    pub publish_outbound: bool,
     /// Folder of the joiner's disk-backed state (one database per partition inside).
     pub state_dir: String,
     /// Block cache of the state store, in MiB.

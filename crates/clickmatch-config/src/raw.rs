@@ -79,6 +79,7 @@ struct RawKafka {
     bootstrap_servers: String,
     clicks_topic: String,
     postbacks_topic: String,
+    outbound_topic: String,
     group_id: String,
     properties: BTreeMap<String, String>,
 }
@@ -89,6 +90,7 @@ impl Default for RawKafka {
             bootstrap_servers: "127.0.0.1:9092".into(),
             clicks_topic: "clickmatch.clicks".into(),
             postbacks_topic: "clickmatch.postbacks".into(),
+            outbound_topic: "clickmatch.outbound".into(),
             group_id: "clickmatch-joiner".into(),
             properties: BTreeMap::new(),
         }
@@ -126,6 +128,7 @@ struct RawJoiner {
     retry_max_ms: u64,
     state_dir: String,
     state_cache_mib: u64,
+    publish_outbound: bool,
 }
 
 impl Default for RawJoiner {
@@ -137,6 +140,7 @@ impl Default for RawJoiner {
             retry_max_ms: 30_000,
             state_dir: "clickmatch-state".into(),
             state_cache_mib: 64,
+            publish_outbound: true,
         }
     }
 }
@@ -354,6 +358,7 @@ impl RawConfig {
                 bootstrap_servers: self.kafka.bootstrap_servers,
                 clicks_topic: self.kafka.clicks_topic,
                 postbacks_topic: self.kafka.postbacks_topic,
+                outbound_topic: self.kafka.outbound_topic,
                 group_id: self.kafka.group_id,
                 properties: self.kafka.properties,
             },
@@ -371,6 +376,7 @@ impl RawConfig {
                 retry_max_ms: self.joiner.retry_max_ms.max(self.joiner.retry_initial_ms),
                 state_dir: self.joiner.state_dir,
                 state_cache_mib: self.joiner.state_cache_mib.max(1),
+                publish_outbound: self.joiner.publish_outbound,
             },
         })
     }

@@ -106,6 +106,42 @@ pub struct Conversion {
     pub version: u64,
 }
 
+/// An attributed conversion to report to its campaign's traffic source, published by the joiner
+/// to `clickmatch.outbound` (keyed by click ID) once ClickHouse acknowledged it. Delivery is at
+/// least once: consumers deduplicate by [`OutboundRecord::idempotency_key`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundRecord {
+    pub v: u32,
+    pub conversion: Conversion,
+}
+
+impl OutboundRecord {
+    pub fn new(conversion: Conversion) -> Self {
+        OutboundRecord {
+            v: RECORD_VERSION,
+            conversion,
+        }
+    }
+
+    /// The same conversion version always has the same key, however often it is replayed.
+    pub fn idempotency_key(&self) -> String {
+        format!(
+            "{}:{}",
+            self.conversion.conversion_id, self.conversion.version
+        )
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        let record: OutboundRecord = serde_json::from_slice(bytes)?;
+        check_version(record.v)?;
+        Ok(record)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("outbound records serialize")
+    }
+}
+
 /// A postback that could not be attributed, with the precise reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unattributed {

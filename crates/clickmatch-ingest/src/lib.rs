@@ -99,8 +99,39 @@ async fn observe(State(ingest): State<Shared>, request: Request, next: Next) -> 
 }
 
 async fn metrics_text(State(ingest): State<Shared>) -> Response {
+    encode_metrics(&ingest.registry)
+}
+
+/// A router served by [`serve_router`].
+pub type OpsRouter = Router;
+
+/// Serves any router (the ops router of a joiner process) until `shutdown` resolves.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// `/metrics` and `/healthz` alone, for processes that serve no ingest (the joiner).
+pub fn ops_router(registry: Registry) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(registry): State<Registry>| async move { encode_metrics(&registry) }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ok\n" }))
+        .with_state(registry)
+}
+
+/// The Prometheus text form of `registry`.
+fn encode_metrics(registry: &Registry) -> Response {
     let mut buffer = Vec::new();
-    let families = ingest.registry.gather();
+    let families = registry.gather();
     if let Err(e) = TextEncoder::new().encode(&families, &mut buffer) {
         return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
     }

@@ -22,9 +22,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clickmatch_clickhouse::{ClickHouseError, ClickHouseSink};
 use clickmatch_config::{JoinerConfig, KafkaConfig};
 use clickmatch_core::join::{JoinStore, PartitionJoin, Positioned, StoreError};
-use clickmatch_core::records::{ClickRecord, Outcome, PostbackRecord};
+use clickmatch_core::records::{ClickRecord, OutboundRecord, Outcome, PostbackRecord};
 use clickmatch_kafka::consumer::consumer_config;
 use clickmatch_kafka::offsets::CommitPositions;
+use clickmatch_kafka::Publisher;
 use clickmatch_store::StateDb;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -42,6 +43,8 @@ pub enum JoinerError {
     Kafka(#[from] KafkaError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("outbound producer: {0}")]
+    Outbound(String),
     #[error("the joiner needs tokio's multi-threaded runtime (it blocks in place for disk I/O)")]
     Runtime,
 }
@@ -75,6 +78,8 @@ pub struct Joiner {
     config: JoinerConfig,
     sink: ClickHouseSink,
     metrics: JoinerMetrics,
+    /// Producer for `kafka.outbound_topic`, when `joiner.publish_outbound` is on.
+    outbound: Option<Publisher>,
 }
 
 impl Joiner {
@@ -84,14 +89,22 @@ impl Joiner {
         config: JoinerConfig,
         sink: ClickHouseSink,
         metrics: JoinerMetrics,
-    ) -> Self {
-        Joiner {
+    ) -> Result<Self, JoinerError> {
+        let outbound = if config.publish_outbound {
+            let publisher = Publisher::new(&kafka.bootstrap_servers, &kafka.properties)
+                .map_err(|e| JoinerError::Outbound(e.to_string()))?;
+            Some(publisher)
+        } else {
+            None
+        };
+        Ok(Joiner {
             account,
             kafka,
             config,
             sink,
             metrics,
-        }
+            outbound,
+        })
     }
 
     /// Runs until `shutdown` resolves; the last batch is written and committed before returning.
@@ -454,6 +467,7 @@ impl Run<'_> {
                 .metrics
                 .insert_duration
                 .observe(started.elapsed().as_secs_f64());
+            self.publish_outbound(&batch.outcomes).await;
             joiner.metrics.batch_rows.observe(batch.len() as f64);
             joiner.metrics.clicks.inc_by(batch.clicks.len() as u64);
             let now = now_ms();
@@ -475,6 +489,37 @@ impl Run<'_> {
         })?;
         self.commit_kafka();
         Ok(())
+    }
+
+    /// Publishes the batch's conversions for traffic-source postbacks, after ClickHouse has
+    /// them and before the state moves on, retrying until the broker acknowledges: at least
+    /// once (a replay publishes again; the dispatcher deduplicates by idempotency key).
+    async fn publish_outbound(&mut self, outcomes: &[Outcome]) {
+        let joiner = self.joiner;
+        let Some(publisher) = &joiner.outbound else {
+            return;
+        };
+        let topic = &joiner.kafka.outbound_topic;
+        let records: Vec<OutboundRecord> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Attributed(c) => Some(OutboundRecord::new(c.clone())),
+                Outcome::Unattributed(_) => None,
+            })
+            .collect();
+        let mut backoff = Duration::from_millis(joiner.config.retry_initial_ms);
+        for record in records {
+            let payload = record.encode();
+            while let Err(error) = publisher
+                .publish(topic, &record.conversion.click_id, &payload)
+                .await
+            {
+                joiner.metrics.outbound_errors.inc();
+                tracing::error!(error = %error, retry_in_ms = backoff.as_millis() as u64, "outbound conversion not published");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(joiner.config.retry_max_ms));
+            }
+        }
     }
 
     /// Retries with backoff until ClickHouse acknowledges the batch. Meanwhile partitions are

@@ -22,6 +22,7 @@ pub struct JoinerMetrics {
     pub repairs: IntCounterVec,
     pub restore_progress: GaugeVec,
     pub state_disk_bytes: IntGauge,
+    pub outbound_errors: IntCounter,
 }
 
 impl JoinerMetrics {
@@ -96,6 +97,10 @@ impl JoinerMetrics {
                 "clickmatch_joiner_state_disk_bytes",
                 "Bytes the joiner's state database holds on disk.",
             )?,
+            outbound_errors: IntCounter::new(
+                "clickmatch_joiner_outbound_publish_errors_total",
+                "Failed attempts to publish an attributed conversion to the outbound topic.",
+            )?,
         };
         registry.register(Box::new(m.clicks.clone()))?;
         registry.register(Box::new(m.postbacks.clone()))?;
@@ -112,6 +117,7 @@ impl JoinerMetrics {
         registry.register(Box::new(m.repairs.clone()))?;
         registry.register(Box::new(m.restore_progress.clone()))?;
         registry.register(Box::new(m.state_disk_bytes.clone()))?;
+        registry.register(Box::new(m.outbound_errors.clone()))?;
         Ok(m)
     }
 }
