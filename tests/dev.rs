@@ -29,7 +29,9 @@ impl Drop for Stopped {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_serve_takes_traffic_from_outside_and_rows_land_within_five_seconds() {
-    let (clickhouse_url, _clickhouse) = tokio::task::spawn_blocking(clickhouse_server).await.unwrap();
+    let (clickhouse_url, _clickhouse) = tokio::task::spawn_blocking(clickhouse_server)
+        .await
+        .unwrap();
     let database = format!("cm_dev_{:016x}", rand::random::<u64>());
     let data_dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -37,7 +39,13 @@ async fn dev_serve_takes_traffic_from_outside_and_rows_land_within_five_seconds(
     let log = std::fs::File::create(data_dir.path().join("dev.log")).unwrap();
     let _dev = Stopped(
         Command::new(clickmatch_bin())
-            .args(["dev", "--serve", "--no-demo", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "dev",
+                "--serve",
+                "--no-demo",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
             .args(["--clickhouse-url", &clickhouse_url])
             .arg("--data-dir")
             .arg(data_dir.path())
@@ -52,19 +60,37 @@ async fn dev_serve_takes_traffic_from_outside_and_rows_land_within_five_seconds(
     let client = demo::http_client();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let serving = client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success());
+        let serving = client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
         let printed = std::fs::read_to_string(data_dir.path().join("dev.log")).unwrap_or_default();
         if serving && printed.contains("serving:") {
             break;
         }
-        assert!(Instant::now() < deadline, "dev did not start serving:\n{printed}");
+        assert!(
+            Instant::now() < deadline,
+            "dev did not start serving:\n{printed}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let click_id = demo::click(&client, &base, "demo", "outside").await.unwrap();
+    let click_id = demo::click(&client, &base, "demo", "outside")
+        .await
+        .unwrap();
     let sent = Instant::now();
-    let ok = demo::postback_get(&client, &base, "/postback", &[("cid", &click_id), ("payout", "3")]).await.unwrap();
-    let macro_sent = demo::postback_get(&client, &base, "/postback", &[("cid", "{click_id}")]).await.unwrap();
+    let ok = demo::postback_get(
+        &client,
+        &base,
+        "/postback",
+        &[("cid", &click_id), ("payout", "3")],
+    )
+    .await
+    .unwrap();
+    let macro_sent = demo::postback_get(&client, &base, "/postback", &[("cid", "{click_id}")])
+        .await
+        .unwrap();
     assert_eq!((ok, macro_sent), (StatusCode::OK, StatusCode::OK));
 
     let settings = ClickHouseSettings::new(clickhouse_url, database.clone());
@@ -90,5 +116,8 @@ async fn dev_serve_takes_traffic_from_outside_and_rows_land_within_five_seconds(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    db.query(&format!("DROP DATABASE IF EXISTS {database}")).execute().await.unwrap();
+    db.query(&format!("DROP DATABASE IF EXISTS {database}"))
+        .execute()
+        .await
+        .unwrap();
 }

@@ -152,9 +152,14 @@ async fn mangled_postbacks_are_attributed_and_flagged_with_their_repair() {
         .unwrap();
     assert_eq!(none, 0);
 
-    // Repairs are counted by route and hint.
+    // Repairs are counted by route and hint, once the joiner has the ClickHouse ack (which
+    // can come a moment after the rows are visible).
     let pipeline = t.pipeline();
     let repairs = "clickmatch_joiner_click_id_repairs_total";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pipeline.counter(repairs, &[]) < 9.0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(
         pipeline.counter(
             repairs,

@@ -5,7 +5,9 @@
 //! ClickHouse: `CLICKMATCH_TEST_CLICKHOUSE_URL` (the test script starts one server for the whole
 //! suite); without it, the harness starts a private server for this test process.
 
+pub mod accounting;
 pub mod scenario;
+pub mod traffic_source;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,6 +52,8 @@ pub struct TestPipeline {
     pub base: String,
     /// The joiner's state folder, kept across restarts.
     pub state_dir: tempfile::TempDir,
+    /// Ingest's click spool, kept across restarts.
+    pub spool_dir: tempfile::TempDir,
     /// Declared last: stops (when private and unshared) after everything else.
     _clickhouse: Option<Arc<LocalServer>>,
 }
@@ -63,6 +67,7 @@ impl TestPipeline {
             Roles {
                 ingest: true,
                 join: true,
+                outbound: false,
             },
         )
         .await
@@ -70,6 +75,17 @@ impl TestPipeline {
 
     /// Like [`TestPipeline::start`] with `partitions` per topic and only `roles` started.
     pub async fn start_with(
+        overrides: &[(&str, &str)],
+        partitions: i32,
+        roles: Roles,
+    ) -> anyhow::Result<TestPipeline> {
+        Self::start_custom("", overrides, partitions, roles).await
+    }
+
+    /// Like [`TestPipeline::start_with`] with `extra_toml` appended to the demo configuration
+    /// (more routes, campaigns or offers).
+    pub async fn start_custom(
+        extra_toml: &str,
         overrides: &[(&str, &str)],
         partitions: i32,
         roles: Roles,
@@ -86,17 +102,16 @@ impl TestPipeline {
             .or_insert("50".into());
         env.entry("CLICKMATCH_ACCOUNT_GRACE_SECONDS".into())
             .or_insert("1".into());
-        let mut config = Config::demo(&env)?;
+        let mut config = Config::from_toml(
+            &format!("{}\n{extra_toml}", clickmatch_config::DEMO_CONFIG),
+            clickmatch_config::BUILTIN_SOURCE,
+            &env,
+        )?;
         let state_dir = tempfile::tempdir()?;
         config.joiner.state_dir = state_dir.path().display().to_string();
-        let broker = LocalBroker::start(
-            &[
-                &config.kafka.clicks_topic,
-                &config.kafka.postbacks_topic,
-                &config.kafka.outbound_topic,
-            ],
-            partitions,
-        )?;
+        let spool_dir = tempfile::tempdir()?;
+        config.ingest.spool.dir = spool_dir.path().display().to_string();
+        let broker = LocalBroker::start(&config.kafka.topics(), partitions)?;
         config.kafka.bootstrap_servers = broker.bootstrap_servers().to_string();
         let settings = clickhouse_settings(&config);
         migrate(&settings).await.context("migrate")?;
@@ -114,6 +129,7 @@ impl TestPipeline {
             settings,
             base,
             state_dir,
+            spool_dir,
             _clickhouse: clickhouse,
         })
     }
@@ -138,6 +154,7 @@ impl TestPipeline {
             Roles {
                 ingest: true,
                 join: true,
+                outbound: false,
             },
             "127.0.0.1:0",
         )
@@ -159,6 +176,7 @@ impl TestPipeline {
             Roles {
                 ingest: false,
                 join: true,
+                outbound: false,
             },
             "",
         )

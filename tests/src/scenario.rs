@@ -220,6 +220,28 @@ impl Snapshot {
         out
     }
 
+    /// Asserts the outcomes the scenario expects: rows by outcome, status updates as versions,
+    /// and every postback in exactly one table.
+    pub fn assert_matches(&self, scenario: &Scenario) {
+        assert_eq!(self.outcomes(), scenario.expected, "rows by outcome");
+        let chargebacks = self
+            .conversions
+            .iter()
+            .filter(|c| c.status == "chargeback")
+            .count();
+        assert_eq!(chargebacks as u64, scenario.chargebacks, "status updates");
+        let mut ids: Vec<&str> = self
+            .conversions
+            .iter()
+            .map(|c| c.postback_id.as_str())
+            .collect();
+        ids.extend(self.unattributed.iter().map(|u| u.postback_id.as_str()));
+        let before = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), before, "a postback has rows in both tables");
+    }
+
     pub fn rows(&self) -> u64 {
         (self.conversions.len() + self.unattributed.len()) as u64
     }

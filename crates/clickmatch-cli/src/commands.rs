@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
+use clickmatch_cli::reload::{self, Reloader};
 use clickmatch_cli::{demo, report};
 use clickmatch_clickhouse::{migrate, ping, LocalServer};
 use clickmatch_config::{process_env, Config};
@@ -19,6 +20,8 @@ use clickmatch_kafka::LocalBroker;
 /// Configuration: one TOML file (--config or CLICKMATCH_CONFIG; see config/demo.toml) plus
 /// CLICKMATCH_<SECTION>_<KEY> environment overrides, e.g. CLICKMATCH_CLICKHOUSE_URL.
 /// Logs: CLICKMATCH_LOG (e.g. `info`, `clickmatch_joiner=debug`).
+/// Hot reload: `ingest`, `join`, `outbound` and `dev --serve --config FILE` re-read the file on
+/// SIGHUP or when it changes; an invalid file is refused (logged) and the running one stays.
 #[derive(Debug, Parser)]
 #[command(name = "clickmatch", version, about, long_about)]
 pub struct Cli {
@@ -46,6 +49,15 @@ enum Command {
         #[arg(long)]
         metrics_listen: Option<String>,
     },
+    /// Run the outbound dispatcher: fires each attributed conversion's traffic-source postback
+    /// (the campaign's postback_url) from the outbound topic, with retries, backoff and an
+    /// Idempotency-Key header, recording every attempt in ClickHouse (outbound_deliveries).
+    /// SIGHUP (or a change of the file) reloads campaigns, as for ingest and join.
+    Outbound {
+        /// Also serve /metrics and /healthz on this address.
+        #[arg(long)]
+        metrics_listen: Option<String>,
+    },
     /// Create or upgrade the ClickHouse database and tables (idempotent).
     Migrate {
         /// Overrides clickhouse.url.
@@ -53,7 +65,8 @@ enum Command {
         clickhouse_url: Option<String>,
     },
     /// A standalone local Kafka-protocol broker (librdkafka's mock cluster) on a fixed port,
-    /// with clickmatch's topics created, for multi-process local runs and tests.
+    /// with clickmatch's topics created, for multi-process local runs and tests. SIGUSR1 takes
+    /// it down (connections closed and refused), SIGUSR2 brings it back.
     Broker {
         #[arg(long, default_value = "127.0.0.1:9092")]
         listen: String,
@@ -167,31 +180,60 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest { listen } => {
             let config = load_config(cli.config.as_deref())?;
             let listen = listen.unwrap_or_else(|| config.ingest.listen.clone());
+            let hangup = reload::hangup()?;
             let pipeline = Pipeline::start(
                 &config,
                 Roles {
                     ingest: true,
                     join: false,
+                    outbound: false,
                 },
                 &listen,
             )
             .await?;
             tracing::info!(addr = ?pipeline.http_addr, "ingest listening");
-            pipeline.run_until(shutdown_signal()).await?;
+            let reloader = Reloader::new(cli.config.as_deref(), pipeline.account.clone(), config);
+            pipeline
+                .run_until(reloader.run(hangup, shutdown_signal()))
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Join { metrics_listen } => {
             let config = load_config(cli.config.as_deref())?;
+            let hangup = reload::hangup()?;
             let pipeline = Pipeline::start(
                 &config,
                 Roles {
                     ingest: false,
                     join: true,
+                    outbound: false,
                 },
                 metrics_listen.as_deref().unwrap_or(""),
             )
             .await?;
-            pipeline.run_until(shutdown_signal()).await?;
+            let reloader = Reloader::new(cli.config.as_deref(), pipeline.account.clone(), config);
+            pipeline
+                .run_until(reloader.run(hangup, shutdown_signal()))
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Outbound { metrics_listen } => {
+            let config = load_config(cli.config.as_deref())?;
+            let hangup = reload::hangup()?;
+            let pipeline = Pipeline::start(
+                &config,
+                Roles {
+                    ingest: false,
+                    join: false,
+                    outbound: true,
+                },
+                metrics_listen.as_deref().unwrap_or(""),
+            )
+            .await?;
+            let reloader = Reloader::new(cli.config.as_deref(), pipeline.account.clone(), config);
+            pipeline
+                .run_until(reloader.run(hangup, shutdown_signal()))
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { clickhouse_url } => {
@@ -206,14 +248,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Broker { listen, partitions } => {
             let config = Config::demo(&process_env())?;
-            let broker = LocalBroker::start(
-                &[
-                    &config.kafka.clicks_topic,
-                    &config.kafka.postbacks_topic,
-                    &config.kafka.outbound_topic,
-                ],
-                partitions,
-            )?;
+            let broker = LocalBroker::start(&config.kafka.topics(), partitions)?;
             let listen_addr = listen
                 .parse()
                 .with_context(|| format!("--listen {listen}"))?;
@@ -223,11 +258,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.kafka.clicks_topic,
                 config.kafka.postbacks_topic
             );
-            let target = broker.broker_addr()?;
-            tokio::select! {
-                result = clickmatch_kafka::broker::forward(listen_addr, target) => result?,
-                _ = shutdown_signal() => {}
-            }
+            // SIGUSR1 takes the broker down, SIGUSR2 brings it back (outage tests).
+            clickmatch_kafka::broker::serve_standalone(&broker, listen_addr, shutdown_signal())
+                .await?;
             drop(broker);
             Ok(ExitCode::SUCCESS)
         }
@@ -376,18 +409,14 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
         Some(path) => Config::load(path, &env)?,
         None => Config::demo(&env)?,
     };
+    // What a reload compares with, and SIGHUP handled before anything serves.
+    let file_config = config.clone();
+    let hangup = reload::hangup()?;
     config.clickhouse.url = args.clickhouse_url.clone();
     let started = Instant::now();
     let since_s = unix_now().as_secs() as u32;
 
-    let broker = LocalBroker::start(
-        &[
-            &config.kafka.clicks_topic,
-            &config.kafka.postbacks_topic,
-            &config.kafka.outbound_topic,
-        ],
-        4,
-    )?;
+    let broker = LocalBroker::start(&config.kafka.topics(), 4)?;
     config.kafka.bootstrap_servers = broker.bootstrap_servers().to_string();
     // The in-process broker starts empty, so the joiner's state starts empty too.
     std::fs::create_dir_all(&args.data_dir)
@@ -397,6 +426,12 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
         .tempdir_in(&args.data_dir)
         .context("joiner state folder")?;
     config.joiner.state_dir = state_dir.path().display().to_string();
+    // Likewise the click spool: an old run's clicks belong to an old broker.
+    let spool_dir = tempfile::Builder::new()
+        .prefix("ingest-spool-")
+        .tempdir_in(&args.data_dir)
+        .context("click spool folder")?;
+    config.ingest.spool.dir = spool_dir.path().display().to_string();
     let clickhouse_server = clickhouse_for_dev(&config.clickhouse.url, &args.data_dir).await?;
     let settings = clickhouse_settings(&config);
     migrate(&settings).await.context("migrating ClickHouse")?;
@@ -406,6 +441,7 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
         Roles {
             ingest: true,
             join: true,
+            outbound: true,
         },
         &args.listen,
     )
@@ -469,12 +505,19 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
     if args.serve {
         println!("\nserving: try  curl -i '{base}/c/demo?sub1=me'  then  curl '{base}/postback?cid=<click id>&payout=2'   (Ctrl-C stops)");
         println!("metrics: {base}/metrics");
-        pipeline.run_until(shutdown_signal()).await?;
+        if config.ingest.admin_token.is_some() {
+            println!("postback debugger: {base}/debug (HTTP Basic, any user, [ingest] admin_token as the password)");
+        }
+        let reloader = Reloader::new(config_path, pipeline.account.clone(), file_config);
+        pipeline
+            .run_until(reloader.run(hangup, shutdown_signal()))
+            .await?;
     } else {
         pipeline.stop().await?;
     }
     drop(broker);
     drop(clickhouse_server);
     drop(state_dir);
+    drop(spool_dir);
     Ok(exit)
 }

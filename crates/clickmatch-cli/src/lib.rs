@@ -4,5 +4,6 @@
 pub mod demo;
 pub mod pipeline;
 pub mod postback_url;
+pub mod reload;
 pub mod report;
 pub mod test_conversion;

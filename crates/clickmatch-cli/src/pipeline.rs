@@ -1,16 +1,22 @@
-//! Assembles ingest and joiner from a validated configuration: the one place that wires
-//! adapters together, used by `ingest`, `join`, `dev` and the end-to-end tests.
+//! Assembles ingest, joiner and the outbound dispatcher from a validated configuration: the one
+//! place that wires adapters together, used by `ingest`, `join`, `outbound`, `dev` and the
+//! end-to-end tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clickmatch_clickhouse::{ClickHouseSettings, ClickHouseSink};
+use arc_swap::ArcSwap;
+use clickmatch_clickhouse::{ClickHouseSettings, ClickHouseSink, DebugReader};
 use clickmatch_config::Config;
+use clickmatch_core::model::Account;
 use clickmatch_core::params::ParamLimits;
+use clickmatch_ingest::limits::Protection;
+use clickmatch_ingest::spool::{Spool, SpoolMetrics};
 use clickmatch_ingest::{Ingest, IngestMetrics, Topics};
 use clickmatch_joiner::{Joiner, JoinerMetrics};
 use clickmatch_kafka::Publisher;
+use clickmatch_outbound::{Dispatcher, OutboundMetrics};
 use prometheus::Registry;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -23,6 +29,7 @@ pub fn clickhouse_settings(config: &Config) -> ClickHouseSettings {
         user: config.clickhouse.user.clone(),
         password: config.clickhouse.password.clone(),
         validation: config.clickhouse.validation,
+        cluster: config.clickhouse.cluster.clone(),
     }
 }
 
@@ -36,17 +43,35 @@ async fn axum_serve(
         .context("metrics server")
 }
 
+/// Size and rate limits, trusted proxies and admin token of ingest.
+fn ingest_protection(config: &Config, registry: &Registry) -> anyhow::Result<Protection> {
+    let mut protection = Protection::new(
+        config.ingest.http_limits,
+        config.ingest.rate_limits,
+        config.ingest.trusted_proxies.clone(),
+        registry,
+    )
+    .context("ingest limits")?;
+    protection.admin_token = config.ingest.admin_token.clone();
+    Ok(protection)
+}
+
 /// Which services a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roles {
     pub ingest: bool,
     pub join: bool,
+    /// The outbound dispatcher (traffic-source postbacks).
+    pub outbound: bool,
 }
 
 /// Running services; dropped or [`Pipeline::stop`]ped, they shut down gracefully.
 pub struct Pipeline {
     pub http_addr: Option<SocketAddr>,
     pub registry: Registry,
+    /// The account every service reads; a configuration reload swaps it (see
+    /// [`crate::reload`]).
+    pub account: Arc<ArcSwap<Account>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
@@ -55,7 +80,7 @@ impl Pipeline {
     /// Starts the services of `roles`. Ingest listens on `listen` (port 0 picks a free one).
     pub async fn start(config: &Config, roles: Roles, listen: &str) -> anyhow::Result<Pipeline> {
         let registry = Registry::new_custom(None, None).context("metrics registry")?;
-        let account = Arc::new(config.account.clone());
+        let account = Arc::new(ArcSwap::from_pointee(config.account.clone()));
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut http_addr = None;
@@ -82,8 +107,29 @@ impl Pipeline {
             }));
         }
 
-        if roles.join && !roles.ingest && !listen.is_empty() {
-            // A joiner-only process serves its metrics and health on `listen`.
+        if roles.outbound {
+            let dispatcher = Dispatcher::new(
+                account.clone(),
+                config.kafka.clone(),
+                config.outbound.clone(),
+                &clickhouse_settings(config),
+                OutboundMetrics::new(&registry).context("outbound metrics")?,
+            )
+            .context("outbound dispatcher")?;
+            let mut stop = shutdown.subscribe();
+            tasks.push(tokio::spawn(async move {
+                dispatcher
+                    .run(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+                    .context("outbound dispatcher")
+            }));
+        }
+
+        if (roles.join || roles.outbound) && !roles.ingest && !listen.is_empty() {
+            // A joiner-only or dispatcher-only process serves its metrics and health on
+            // `listen`.
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
@@ -111,9 +157,34 @@ impl Pipeline {
                 },
                 metrics: IngestMetrics::new(&registry).context("ingest metrics")?,
                 registry: registry.clone(),
-                limits: ParamLimits::default(),
+                limits: ParamLimits {
+                    max_params: config.ingest.http_limits.max_params,
+                    ..ParamLimits::default()
+                },
                 max_body_bytes: config.ingest.max_body_bytes,
+                protection: ingest_protection(config, &registry)?,
+                spool: Some(Arc::new(
+                    Spool::open(
+                        &config.ingest.spool,
+                        SpoolMetrics::new(&registry).context("spool metrics")?,
+                    )
+                    .with_context(|| format!("click spool in {}", config.ingest.spool.dir))?,
+                )),
+                debug: DebugReader::new(&clickhouse_settings(config))
+                    .map_err(|e| tracing::warn!(error = %e, "postback debugger off"))
+                    .ok(),
             });
+            // Replays spooled clicks whenever the broker answers.
+            let spool = ingest.spool.clone().expect("spool");
+            let replay_publisher = ingest.publisher.clone();
+            let mut stop_replay = shutdown.subscribe();
+            tasks.push(tokio::spawn(async move {
+                clickmatch_ingest::spool::replay(spool, replay_publisher, async move {
+                    let _ = stop_replay.wait_for(|s| *s).await;
+                })
+                .await;
+                Ok(())
+            }));
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
@@ -139,6 +210,7 @@ impl Pipeline {
         Ok(Pipeline {
             http_addr,
             registry,
+            account,
             shutdown,
             tasks,
         })

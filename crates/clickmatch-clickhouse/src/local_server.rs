@@ -24,6 +24,11 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// nothing that was acknowledged.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A cluster of this one server (one shard, one replica) in the server's `remote_servers`, and
+/// the macros `{shard}` and `{replica}`: enough to try the cluster layout's `Distributed`
+/// tables (`crate::cluster`); replicated tables and `ON CLUSTER` need ZooKeeper as well.
+pub const LOCAL_CLUSTER: &str = "clickmatch_local";
+
 const SERVER_ENV: &str = "CLICKMATCH_CLICKHOUSE_SERVER";
 const SYSTEM_USERS_XML: &str = "/etc/clickhouse-server/users.xml";
 const ERR_LOG: &str = "clickhouse-server.err.log";
@@ -425,6 +430,18 @@ fn write_config(dir: &Path, http_port: u16, tcp_port: u16) -> Result<PathBuf, Cl
     <default_database>default</default_database>
     <mark_cache_size>67108864</mark_cache_size>
     <uncompressed_cache_size>67108864</uncompressed_cache_size>
+    <remote_servers>
+        <{LOCAL_CLUSTER}>
+            <shard>
+                <internal_replication>true</internal_replication>
+                <replica><host>127.0.0.1</host><port>{tcp_port}</port></replica>
+            </shard>
+        </{LOCAL_CLUSTER}>
+    </remote_servers>
+    <macros>
+        <shard>01</shard>
+        <replica>local</replica>
+    </macros>
 </yandex>
 "#,
         log = log("clickhouse-server.log"),

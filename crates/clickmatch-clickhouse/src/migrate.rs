@@ -2,12 +2,17 @@
 
 use clickhouse::Client;
 
+use crate::cluster::{self, Layout};
 use crate::error::ClickHouseError;
-use crate::settings::{validate_identifier, ClickHouseSettings};
+use crate::settings::{validate_cluster_name, validate_identifier, ClickHouseSettings};
 
 /// One migration file: `migrations/NNNN_name.sql`, statements ending in `;` at a line end,
 /// `{database}` standing for the database name. Every statement must be idempotent on its own
-/// (`IF NOT EXISTS`), so that a migration interrupted half-way can simply run again.
+/// (`IF NOT EXISTS`, or an `INSERT … SELECT` into a rollup whose states absorb repeats), so
+/// that a migration interrupted half-way can simply run again. Versions are unique and
+/// increasing; they need not be contiguous (each is applied once, whenever it is missing).
+/// The cluster variant is rendered from the same files (`crate::cluster`), so statements keep to
+/// the forms it knows.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
     pub version: u32,
@@ -16,16 +21,30 @@ pub struct Migration {
 }
 
 /// All migrations, in version order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "core_tables",
-    sql: include_str!("../migrations/0001_core_tables.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "core_tables",
+        sql: include_str!("../migrations/0001_core_tables.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "outbound",
+        sql: include_str!("../migrations/0002_outbound.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "rollups",
+        sql: include_str!("../migrations/0003_rollups.sql"),
+    },
+];
 
 /// What [`migrate`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationReport {
     pub database: String,
+    /// The cluster the schema was created on (`None`: one server).
+    pub cluster: Option<String>,
     /// Versions applied by this run, in order.
     pub applied: Vec<u32>,
     /// Versions found already applied.
@@ -37,45 +56,57 @@ impl Migration {
     pub fn statements(&self, database: &str) -> Result<Vec<String>, ClickHouseError> {
         split_statements(self.sql, database)
     }
+
+    /// The statements as written, `{database}` not replaced.
+    pub fn raw_statements(&self) -> Vec<String> {
+        split_raw(self.sql)
+    }
 }
 
 /// Creates the database if missing, then applies every migration not yet recorded in
-/// `schema_migrations`. Running it again changes nothing.
+/// `schema_migrations`. Running it again changes nothing. With `settings.cluster`, the cluster
+/// variant (replicated local tables, `Distributed` tables, DDL `ON CLUSTER`).
 pub async fn migrate(settings: &ClickHouseSettings) -> Result<MigrationReport, ClickHouseError> {
+    migrate_with(settings, &Layout::of(settings)).await
+}
+
+/// [`migrate`] with the layout given (see [`Layout`]).
+pub async fn migrate_with(
+    settings: &ClickHouseSettings,
+    layout: &Layout,
+) -> Result<MigrationReport, ClickHouseError> {
     settings.validate()?;
     let db = &settings.database;
+    let cluster = layout.cluster();
+    if let Some(name) = cluster {
+        validate_cluster_name(name)?;
+    }
     let server = settings.server_client();
-    run(
-        &server,
-        &format!("CREATE DATABASE IF NOT EXISTS {db}"),
-        "create database",
-    )
-    .await?;
-    run(
-        &server,
-        &format!(
-            "CREATE TABLE IF NOT EXISTS {db}.schema_migrations \
-             (version UInt32, name String, applied_at DateTime) \
-             ENGINE = ReplacingMergeTree ORDER BY version"
-        ),
-        "create schema_migrations",
-    )
-    .await?;
+    for statement in cluster::bootstrap_statements(layout) {
+        run(
+            &server,
+            &substitute(&statement, db, cluster),
+            "create database and schema_migrations",
+        )
+        .await?;
+    }
 
+    let plan = cluster::plan(MIGRATIONS, layout)?;
     let done = applied_versions(settings).await?;
     let mut report = MigrationReport {
         database: db.clone(),
+        cluster: cluster.map(str::to_owned),
         applied: Vec::new(),
         already_applied: Vec::new(),
     };
-    for migration in MIGRATIONS {
+    for (migration, statements) in plan {
         if done.contains(&migration.version) {
             report.already_applied.push(migration.version);
             continue;
         }
         let context = format!("migration {:04}_{}", migration.version, migration.name);
-        for statement in migration.statements(db)? {
-            run(&server, &statement, &context).await?;
+        for statement in statements {
+            run(&server, &substitute(&statement, db, cluster), &context).await?;
         }
         server
             .query(&format!(
@@ -86,7 +117,7 @@ pub async fn migrate(settings: &ClickHouseSettings) -> Result<MigrationReport, C
             .execute()
             .await
             .map_err(|e| ClickHouseError::from_client(format!("recording {context}"), e))?;
-        tracing::info!(database = %db, version = migration.version, name = migration.name, "applied migration");
+        tracing::info!(database = %db, cluster = ?cluster, version = migration.version, name = migration.name, "applied migration");
         report.applied.push(migration.version);
     }
     Ok(report)
@@ -118,6 +149,14 @@ async fn run(client: &Client, sql: &str, context: &str) -> Result<(), ClickHouse
 /// `;` that ends a line, `{database}` replaced by the (validated) name.
 fn split_statements(sql: &str, database: &str) -> Result<Vec<String>, ClickHouseError> {
     validate_identifier("database", database)?;
+    Ok(split_raw(sql)
+        .iter()
+        .map(|s| substitute(s, database, None))
+        .collect())
+}
+
+/// [`split_statements`] without the replacement.
+fn split_raw(sql: &str) -> Vec<String> {
     let mut statements = Vec::new();
     let mut current = String::new();
     for line in sql.lines() {
@@ -127,22 +166,32 @@ fn split_statements(sql: &str, database: &str) -> Result<Vec<String>, ClickHouse
         let trimmed = line.trim_end();
         if let Some(last) = trimmed.strip_suffix(';') {
             current.push_str(last);
-            push_statement(&mut statements, &mut current, database);
+            push_statement(&mut statements, &mut current);
         } else {
             current.push_str(line);
             current.push('\n');
         }
     }
-    push_statement(&mut statements, &mut current, database);
-    Ok(statements)
+    push_statement(&mut statements, &mut current);
+    statements
 }
 
-fn push_statement(statements: &mut Vec<String>, current: &mut String, database: &str) {
+fn push_statement(statements: &mut Vec<String>, current: &mut String) {
     let statement = current.trim();
     if !statement.is_empty() {
-        statements.push(statement.replace("{database}", database));
+        statements.push(statement.to_owned());
     }
     current.clear();
+}
+
+/// Replaces `{database}` and `{cluster}` (both validated names); `{shard}` and `{replica}` stay
+/// for the servers' macros.
+fn substitute(statement: &str, database: &str, cluster: Option<&str>) -> String {
+    let statement = statement.replace("{database}", database);
+    match cluster {
+        Some(name) => statement.replace(cluster::CLUSTER_PLACEHOLDER, name),
+        None => statement,
+    }
 }
 
 #[cfg(test)]
@@ -151,25 +200,69 @@ mod tests {
 
     #[test]
     fn migrations_are_numbered_in_order_and_split_cleanly() {
-        for (i, migration) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(migration.version as usize, i + 1);
+        let mut previous = 0;
+        for migration in MIGRATIONS {
+            assert!(
+                migration.version > previous,
+                "versions must be unique and increasing: {} after {previous}",
+                migration.version
+            );
+            previous = migration.version;
             let statements = migration.statements("cm_db").unwrap();
             assert!(!statements.is_empty());
             for statement in &statements {
                 assert!(!statement.contains("{database}"), "{statement}");
                 assert!(!statement.contains(';'), "{statement}");
+                // A backfill is idempotent when its target only holds aggregate states that
+                // absorb repeats (uniqExact, groupUniqArray).
+                let rollup_backfill = statement.starts_with("INSERT INTO cm_db.")
+                    && (statement.contains("uniqExactState(")
+                        || statement.contains("groupUniqArrayState("));
                 assert!(
-                    statement.contains("IF NOT EXISTS"),
+                    statement.contains("IF NOT EXISTS") || rollup_backfill,
                     "not idempotent: {statement}"
                 );
-                for forbidden in ["DateTime64", "LowCardinality", " TTL "] {
-                    assert!(!statement.contains(forbidden), "18.16 lacks {forbidden}");
+                for forbidden in ["DateTime64", "LowCardinality", " TTL ", "SummingMergeTree"] {
+                    assert!(
+                        !statement.contains(forbidden),
+                        "18.16 lacks {forbidden}, or replays double count"
+                    );
                 }
             }
         }
         let core = MIGRATIONS[0].statements("cm_db").unwrap();
         assert_eq!(core.len(), 3);
         assert!(core[0].starts_with("CREATE TABLE IF NOT EXISTS cm_db.clicks"));
+    }
+
+    /// Every file in `migrations/` is registered once, under the version and name of its file
+    /// name (`NNNN_name.sql`), so that two engineers adding migrations cannot share a number.
+    #[test]
+    fn every_migration_file_is_registered_under_its_number() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let registered: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("{:04}_{}.sql", m.version, m.name))
+            .collect();
+        assert_eq!(files, registered);
+        let mut numbers: Vec<&str> = files.iter().map(|f| &f[..4]).collect();
+        numbers.dedup();
+        assert_eq!(
+            numbers.len(),
+            files.len(),
+            "two migration files share a number"
+        );
+        for m in MIGRATIONS {
+            let file =
+                std::fs::read_to_string(dir.join(format!("{:04}_{}.sql", m.version, m.name)));
+            assert_eq!(file.unwrap(), m.sql);
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::error::ClickHouseError;
 use crate::migrate::{applied_versions, MIGRATIONS};
+use crate::outbound::OUTBOUND_COLUMNS;
 use crate::rows::{CLICK_COLUMNS, CONVERSION_COLUMNS, UNATTRIBUTED_COLUMNS};
 use crate::settings::ClickHouseSettings;
 
@@ -14,6 +15,7 @@ pub const TABLES: &[(&str, &[(&str, &str)])] = &[
     ("clicks", CLICK_COLUMNS),
     ("conversions", CONVERSION_COLUMNS),
     ("unattributed", UNATTRIBUTED_COLUMNS),
+    ("outbound_deliveries", OUTBOUND_COLUMNS),
 ];
 
 #[derive(Debug, clickhouse::Row, Deserialize)]

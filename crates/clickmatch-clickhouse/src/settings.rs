@@ -17,6 +17,11 @@ pub struct ClickHouseSettings {
     /// Let the `clickhouse` crate check row types against the table schema
     /// (`RowBinaryWithNamesAndTypes`). Needs ClickHouse 24.10 or so: must be `false` on 18.16.
     pub validation: bool,
+    /// A cluster of the server's `remote_servers` (`[clickhouse] cluster`): `clickmatch
+    /// migrate` then creates the cluster schema (replicated local tables `*_local` on every
+    /// host, `Distributed` tables under the usual names, DDL `ON CLUSTER`), and inserts are
+    /// synchronous through the `Distributed` tables. `None`: one server (the default).
+    pub cluster: Option<String>,
 }
 
 impl ClickHouseSettings {
@@ -28,12 +33,16 @@ impl ClickHouseSettings {
             user: None,
             password: None,
             validation: false,
+            cluster: None,
         }
     }
 
     /// Checks the settings without any I/O.
     pub fn validate(&self) -> Result<(), ClickHouseError> {
         validate_identifier("database", &self.database)?;
+        if let Some(cluster) = &self.cluster {
+            validate_cluster_name(cluster)?;
+        }
         // The `clickhouse` crate is built without TLS: an https URL would only fail later.
         let rest = self.url.strip_prefix("http://");
         match rest {
@@ -50,7 +59,16 @@ impl ClickHouseSettings {
 
     /// A client for this server, with the database selected and validation as configured.
     pub fn client(&self) -> clickhouse::Client {
-        self.server_client().with_database(self.database.clone())
+        let client = self.server_client().with_database(self.database.clone());
+        if self.cluster.is_some() {
+            // An insert into a `Distributed` table returns once every shard has its rows, not
+            // when they are queued on the node that took them: the joiner commits Kafka
+            // offsets after this acknowledgement. (Current releases call the setting
+            // `distributed_foreground_insert` and keep this name as an alias.)
+            client.with_setting("insert_distributed_sync", "1")
+        } else {
+            client
+        }
     }
 
     /// A client with no database selected: for `CREATE DATABASE` and checks that must work
@@ -77,6 +95,7 @@ impl fmt::Debug for ClickHouseSettings {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("validation", &self.validation)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -98,6 +117,26 @@ pub fn validate_identifier(field: &'static str, value: &str) -> Result<(), Click
             field,
             reason: format!(
                 "{value:?} is not an identifier ([A-Za-z_][A-Za-z0-9_]*, at most 64 characters)"
+            ),
+        })
+    }
+}
+
+/// Checks a cluster name: letters, digits, `_`, `-` and `.` (what `remote_servers` tags allow),
+/// at most 64 bytes. It is pasted into SQL inside single quotes.
+pub fn validate_cluster_name(value: &str) -> Result<(), ClickHouseError> {
+    let valid = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ClickHouseError::InvalidSetting {
+            field: "cluster",
+            reason: format!(
+                "{value:?} is not a cluster name (letters, digits, _ - ., at most 64 characters)"
             ),
         })
     }
@@ -145,5 +184,19 @@ mod tests {
         settings.url = "http://ch:8123".into();
         settings.database = "x y".into();
         assert!(settings.validate().is_err());
+    }
+
+    #[test]
+    fn cluster_names_are_checked() {
+        let mut settings = ClickHouseSettings::new("http://127.0.0.1:8123", "clickmatch");
+        for good in ["prod", "prod-eu.1", "clickmatch_local"] {
+            settings.cluster = Some(good.into());
+            settings.validate().unwrap();
+        }
+        for bad in ["", "a'b", "x y", "c\\", &"c".repeat(65)] {
+            settings.cluster = Some(bad.into());
+            let err = settings.validate().unwrap_err();
+            assert!(err.to_string().contains("cluster"), "{err}");
+        }
     }
 }

@@ -102,7 +102,20 @@ async fn migrate_twice_is_idempotent() {
     tables.sort();
     assert_eq!(
         tables,
-        ["clicks", "conversions", "schema_migrations", "unattributed"]
+        [
+            "clicks",
+            "conversions",
+            "conversions_hourly",
+            "conversions_hourly_latest",
+            "conversions_hourly_mv",
+            "conversions_hourly_versions",
+            "outbound_deliveries",
+            "schema_migrations",
+            "unattributed",
+            "unattributed_hourly",
+            "unattributed_hourly_mv",
+            "unattributed_hourly_totals"
+        ]
     );
     check_schema(&db.settings).await.unwrap();
     db.drop_database().await;

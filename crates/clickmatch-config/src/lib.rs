@@ -8,7 +8,7 @@ mod raw;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use clickmatch_core::model::Account;
+use clickmatch_core::model::{Account, Secret};
 
 pub use raw::RawConfig;
 
@@ -42,6 +42,61 @@ pub struct IngestConfig {
     pub listen: String,
     pub public_url: String,
     pub max_body_bytes: usize,
+    /// Token of the admin pages (`/debug`), compared in constant time; `None`: they are off.
+    pub admin_token: Option<Secret>,
+    /// Request size and time limits.
+    pub http_limits: HttpLimits,
+    pub rate_limits: RateLimits,
+    /// Peers whose `X-Forwarded-For` is believed (load balancers, reverse proxies); the
+    /// client IP of everyone else is the connection's peer address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub spool: SpoolConfig,
+}
+
+/// Request size and time limits of the ingest HTTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Request target (path and query) longer than this: 414.
+    pub max_uri_bytes: usize,
+    /// Header names and values together longer than this: 431.
+    pub max_header_bytes: usize,
+    /// Parameters per postback (query, form and JSON together): more is a 400.
+    pub max_params: usize,
+    /// A client that has not sent its request head within this time is disconnected.
+    pub header_read_timeout_ms: u64,
+    /// Whole-request limit (body included): 408 past it.
+    pub request_timeout_ms: u64,
+}
+
+/// Token-bucket rate limits (requests per second and burst); a rate of 0 turns a limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimits {
+    /// Per client IP, over the traffic endpoints (clicks and postbacks).
+    pub per_ip_per_second: u32,
+    pub per_ip_burst: u32,
+    /// Per postback route (each configured route; unknown routes share one bucket).
+    pub per_route_per_second: u32,
+    pub per_route_burst: u32,
+}
+
+/// When the spool syncs appended clicks to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpoolFsync {
+    /// Before the append returns.
+    Always,
+    /// At most this many milliseconds after the append.
+    IntervalMs(u64),
+}
+
+/// The local disk log of clicks the broker did not acknowledge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolConfig {
+    pub dir: String,
+    /// Beyond this many bytes on disk, clicks are refused (counted and logged).
+    pub max_bytes: u64,
+    /// A segment is closed for replay past this size.
+    pub segment_bytes: u64,
+    pub fsync: SpoolFsync,
 }
 
 /// Kafka settings.
@@ -57,6 +112,17 @@ pub struct KafkaConfig {
     pub properties: BTreeMap<String, String>,
 }
 
+impl KafkaConfig {
+    /// Every topic clickmatch uses (a local broker creates them all).
+    pub fn topics(&self) -> [&str; 3] {
+        [
+            &self.clicks_topic,
+            &self.postbacks_topic,
+            &self.outbound_topic,
+        ]
+    }
+}
+
 /// ClickHouse settings.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClickHouseConfig {
@@ -66,6 +132,10 @@ pub struct ClickHouseConfig {
     pub password: Option<String>,
     /// The `clickhouse` crate's schema validation; off for ClickHouse 18.16.
     pub validation: bool,
+    /// The cluster (in the servers' `remote_servers`) that `clickmatch migrate` creates the
+    /// cluster schema on: replicated local tables, `Distributed` tables, DDL `ON CLUSTER`
+    /// (deploy/clickhouse/cluster/). `None`: one server.
+    pub cluster: Option<String>,
 }
 
 impl std::fmt::Debug for ClickHouseConfig {
@@ -76,6 +146,7 @@ impl std::fmt::Debug for ClickHouseConfig {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("validation", &self.validation)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -95,6 +166,43 @@ pub struct JoinerConfig {
     pub state_cache_mib: u64,
 }
 
+/// The outbound dispatcher: fires each attributed conversion's traffic-source postback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundConfig {
+    /// Its own consumer group on `kafka.outbound_topic`.
+    pub group_id: String,
+    /// Attempts per delivery, the first included.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubled each time, at most `retry_max_ms`.
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    /// Limit on one HTTP request to the traffic source.
+    pub request_timeout_ms: u64,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Records taken from Kafka per batch (deliveries of a batch run concurrently).
+    pub batch_max_records: usize,
+    /// Fire postbacks for test conversions (`is_test`) too; off by default.
+    pub fire_test_conversions: bool,
+}
+
+impl OutboundConfig {
+    /// The longest one batch can take: every attempt timing out, every backoff waited. The
+    /// dispatcher's `max.poll.interval.ms` must exceed it.
+    pub fn worst_case_ms(&self) -> u64 {
+        let mut total = 0u64;
+        let mut backoff = self.retry_initial_ms;
+        for attempt in 0..self.max_attempts {
+            total = total.saturating_add(self.request_timeout_ms);
+            if attempt + 1 < self.max_attempts {
+                total = total.saturating_add(backoff);
+                backoff = backoff.saturating_mul(2).min(self.retry_max_ms);
+            }
+        }
+        total
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -103,6 +211,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub clickhouse: ClickHouseConfig,
     pub joiner: JoinerConfig,
+    pub outbound: OutboundConfig,
 }
 
 impl Config {

@@ -14,12 +14,22 @@ use ipnet::IpNet;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::{ClickHouseConfig, Config, ConfigError, IngestConfig, JoinerConfig, KafkaConfig};
+use crate::{
+    ClickHouseConfig, Config, ConfigError, HttpLimits, IngestConfig, JoinerConfig, KafkaConfig,
+    OutboundConfig, RateLimits, SpoolConfig, SpoolFsync,
+};
 
 pub(crate) const ENV_PREFIX: &str = "CLICKMATCH_";
 
 /// Sections whose scalar keys the environment may override.
-const ENV_SECTIONS: &[&str] = &["account", "ingest", "kafka", "clickhouse", "joiner"];
+const ENV_SECTIONS: &[&str] = &[
+    "account",
+    "ingest",
+    "kafka",
+    "clickhouse",
+    "joiner",
+    "outbound",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +43,8 @@ pub struct RawConfig {
     clickhouse: RawClickHouse,
     #[serde(default)]
     joiner: RawJoiner,
+    #[serde(default)]
+    outbound: RawOutbound,
     #[serde(default)]
     campaigns: Vec<RawCampaign>,
     #[serde(default)]
@@ -61,6 +73,25 @@ struct RawIngest {
     listen: String,
     public_url: String,
     max_body_bytes: usize,
+    /// Token of the admin pages (`/debug`); without it they are off.
+    admin_token: Option<String>,
+    max_uri_bytes: usize,
+    max_header_bytes: usize,
+    max_params: usize,
+    header_read_timeout_ms: u64,
+    request_timeout_ms: u64,
+    rate_limit_per_ip: u32,
+    rate_limit_per_ip_burst: Option<u32>,
+    rate_limit_per_route: u32,
+    rate_limit_per_route_burst: Option<u32>,
+    /// A list, or one comma-separated string (so that the environment can set it).
+    trusted_proxies: StringOrList,
+    spool_dir: String,
+    spool_max_bytes: u64,
+    spool_segment_bytes: u64,
+    /// `always`, or `interval` with `spool_fsync_interval_ms`.
+    spool_fsync: String,
+    spool_fsync_interval_ms: u64,
 }
 
 impl Default for RawIngest {
@@ -69,8 +100,144 @@ impl Default for RawIngest {
             listen: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 64 * 1024,
+            admin_token: None,
+            max_uri_bytes: 8 * 1024,
+            max_header_bytes: 16 * 1024,
+            max_params: 200,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 15_000,
+            rate_limit_per_ip: 0,
+            rate_limit_per_ip_burst: None,
+            rate_limit_per_route: 0,
+            rate_limit_per_route_burst: None,
+            trusted_proxies: StringOrList::List(Vec::new()),
+            spool_dir: "clickmatch-spool".into(),
+            spool_max_bytes: 1024 * 1024 * 1024,
+            spool_segment_bytes: 8 * 1024 * 1024,
+            spool_fsync: "always".into(),
+            spool_fsync_interval_ms: 200,
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StringOrList {
+    One(String),
+    List(Vec<String>),
+}
+
+impl StringOrList {
+    fn items(&self) -> Vec<String> {
+        match self {
+            StringOrList::One(s) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            StringOrList::List(list) => list.clone(),
+        }
+    }
+}
+
+/// Limits, rate limits, trusted proxies and spool of `[ingest]`.
+type IngestProtection = (HttpLimits, RateLimits, Vec<IpNet>, SpoolConfig);
+
+fn validate_ingest_protection(
+    raw: &RawIngest,
+    file: &str,
+) -> Result<IngestProtection, ConfigError> {
+    for (key, value, min) in [
+        ("max_body_bytes", raw.max_body_bytes, 1024),
+        ("max_uri_bytes", raw.max_uri_bytes, 256),
+        ("max_header_bytes", raw.max_header_bytes, 1024),
+        ("max_params", raw.max_params, 1),
+    ] {
+        if value < min {
+            return Err(invalid(
+                file,
+                format!("ingest.{key}"),
+                format!("must be at least {min}"),
+            ));
+        }
+    }
+    for (key, value) in [
+        ("header_read_timeout_ms", raw.header_read_timeout_ms),
+        ("request_timeout_ms", raw.request_timeout_ms),
+    ] {
+        if value == 0 {
+            return Err(invalid(file, format!("ingest.{key}"), "must be at least 1"));
+        }
+    }
+    let mut trusted_proxies = Vec::new();
+    for (i, entry) in raw.trusted_proxies.items().iter().enumerate() {
+        let net = entry
+            .trim()
+            .parse::<IpNet>()
+            .or_else(|_| entry.trim().parse::<std::net::IpAddr>().map(IpNet::from))
+            .map_err(|_| {
+                invalid(
+                    file,
+                    format!("ingest.trusted_proxies[{i}]"),
+                    format!("{entry:?} is not an IP address or CIDR"),
+                )
+            })?;
+        trusted_proxies.push(net);
+    }
+    if raw.spool_dir.trim().is_empty() {
+        return Err(invalid(file, "ingest.spool_dir", "must not be empty"));
+    }
+    if raw.spool_segment_bytes < 4096 {
+        return Err(invalid(
+            file,
+            "ingest.spool_segment_bytes",
+            "must be at least 4096",
+        ));
+    }
+    let fsync = match raw.spool_fsync.as_str() {
+        "always" => SpoolFsync::Always,
+        "interval" if raw.spool_fsync_interval_ms > 0 => {
+            SpoolFsync::IntervalMs(raw.spool_fsync_interval_ms)
+        }
+        "interval" => {
+            return Err(invalid(
+                file,
+                "ingest.spool_fsync_interval_ms",
+                "must be at least 1",
+            ))
+        }
+        other => {
+            return Err(invalid(
+                file,
+                "ingest.spool_fsync",
+                format!("{other:?} is not one of \"always\", \"interval\""),
+            ))
+        }
+    };
+    let burst = |rate: u32, burst: Option<u32>| burst.unwrap_or(rate.saturating_mul(2)).max(rate);
+    Ok((
+        HttpLimits {
+            max_uri_bytes: raw.max_uri_bytes,
+            max_header_bytes: raw.max_header_bytes,
+            max_params: raw.max_params,
+            header_read_timeout_ms: raw.header_read_timeout_ms,
+            request_timeout_ms: raw.request_timeout_ms,
+        },
+        RateLimits {
+            per_ip_per_second: raw.rate_limit_per_ip,
+            per_ip_burst: burst(raw.rate_limit_per_ip, raw.rate_limit_per_ip_burst),
+            per_route_per_second: raw.rate_limit_per_route,
+            per_route_burst: burst(raw.rate_limit_per_route, raw.rate_limit_per_route_burst),
+        },
+        trusted_proxies,
+        SpoolConfig {
+            dir: raw.spool_dir.clone(),
+            max_bytes: raw.spool_max_bytes,
+            segment_bytes: raw.spool_segment_bytes,
+            fsync,
+        },
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +272,8 @@ struct RawClickHouse {
     user: Option<String>,
     password: Option<String>,
     validation: bool,
+    /// A cluster of the servers' `remote_servers`: cluster schema; empty or absent: one server.
+    cluster: Option<String>,
 }
 
 impl Default for RawClickHouse {
@@ -115,6 +284,7 @@ impl Default for RawClickHouse {
             user: None,
             password: None,
             validation: false,
+            cluster: None,
         }
     }
 }
@@ -146,6 +316,34 @@ impl Default for RawJoiner {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawOutbound {
+    group_id: String,
+    max_attempts: u32,
+    retry_initial_ms: u64,
+    retry_max_ms: u64,
+    request_timeout_ms: u64,
+    concurrency: usize,
+    batch_max_records: usize,
+    fire_test_conversions: bool,
+}
+
+impl Default for RawOutbound {
+    fn default() -> Self {
+        RawOutbound {
+            group_id: "clickmatch-outbound".into(),
+            max_attempts: 6,
+            retry_initial_ms: 1_000,
+            retry_max_ms: 30_000,
+            request_timeout_ms: 10_000,
+            concurrency: 32,
+            batch_max_records: 500,
+            fire_test_conversions: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCampaign {
     id: String,
@@ -153,6 +351,9 @@ struct RawCampaign {
     url: String,
     #[serde(default)]
     source: String,
+    /// The traffic source's postback template, fired for each attributed conversion.
+    #[serde(default)]
+    postback_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -270,11 +471,16 @@ impl RawConfig {
                 ));
             }
             template::validate(&raw.url).map_err(|e| invalid(file, key("url"), e.to_string()))?;
+            if let Some(postback_url) = &raw.postback_url {
+                template::validate_postback(postback_url)
+                    .map_err(|e| invalid(file, key("postback_url"), e.to_string()))?;
+            }
             let campaign = Campaign {
                 id: raw.id.clone(),
                 offer_id: raw.offer.clone(),
                 url_template: raw.url.clone(),
                 source: raw.source.clone(),
+                postback_url: raw.postback_url.clone(),
             };
             if campaigns.insert(raw.id.clone(), campaign).is_some() {
                 return Err(invalid(
@@ -317,6 +523,26 @@ impl RawConfig {
         }
         check_identifier(&self.clickhouse.database)
             .map_err(|m| invalid(file, "clickhouse.database", m))?;
+        let cluster = self
+            .clickhouse
+            .cluster
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned);
+        if let Some(name) = &cluster {
+            let ok = name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !ok {
+                return Err(invalid(
+                    file,
+                    "clickhouse.cluster",
+                    format!("{name:?} must be 1-64 characters of letters, digits, '_', '-' or '.'"),
+                ));
+            }
+        }
         if !self.clickhouse.url.starts_with("http://")
             && !self.clickhouse.url.starts_with("https://")
         {
@@ -332,6 +558,20 @@ impl RawConfig {
         if self.joiner.batch_max_rows == 0 {
             return Err(invalid(file, "joiner.batch_max_rows", "must be at least 1"));
         }
+        let admin_token = match &self.ingest.admin_token {
+            Some(token) if token.len() < 16 => {
+                return Err(invalid(
+                    file,
+                    "ingest.admin_token",
+                    "must be at least 16 characters",
+                ))
+            }
+            Some(token) => Some(Secret::new(token.clone())),
+            None => None,
+        };
+        let outbound = validate_outbound(&self.outbound, &self.kafka, file)?;
+        let (http_limits, rate_limits, trusted_proxies, spool) =
+            validate_ingest_protection(&self.ingest, file)?;
         if self.ingest.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid(
                 file,
@@ -353,6 +593,11 @@ impl RawConfig {
                 listen: self.ingest.listen,
                 public_url: self.ingest.public_url.trim_end_matches('/').to_string(),
                 max_body_bytes: self.ingest.max_body_bytes,
+                admin_token,
+                http_limits,
+                rate_limits,
+                trusted_proxies,
+                spool,
             },
             kafka: KafkaConfig {
                 bootstrap_servers: self.kafka.bootstrap_servers,
@@ -368,6 +613,7 @@ impl RawConfig {
                 user: self.clickhouse.user,
                 password: self.clickhouse.password,
                 validation: self.clickhouse.validation,
+                cluster,
             },
             joiner: JoinerConfig {
                 batch_max_rows: self.joiner.batch_max_rows,
@@ -378,8 +624,78 @@ impl RawConfig {
                 state_cache_mib: self.joiner.state_cache_mib.max(1),
                 publish_outbound: self.joiner.publish_outbound,
             },
+            outbound,
         })
     }
+}
+
+fn validate_outbound(
+    raw: &RawOutbound,
+    kafka: &RawKafka,
+    file: &str,
+) -> Result<OutboundConfig, ConfigError> {
+    let key = |field: &str| format!("outbound.{field}");
+    if raw.group_id.trim().is_empty() {
+        return Err(invalid(file, key("group_id"), "must not be empty"));
+    }
+    if raw.group_id == kafka.group_id {
+        return Err(invalid(
+            file,
+            key("group_id"),
+            "must differ from kafka.group_id (the dispatcher is a consumer group of its own)",
+        ));
+    }
+    if kafka.outbound_topic.trim().is_empty()
+        || kafka.outbound_topic == kafka.clicks_topic
+        || kafka.outbound_topic == kafka.postbacks_topic
+    {
+        return Err(invalid(
+            file,
+            "kafka.outbound_topic",
+            "must be set and differ from the clicks and postbacks topics",
+        ));
+    }
+    if !(1..=50).contains(&raw.max_attempts) {
+        return Err(invalid(
+            file,
+            key("max_attempts"),
+            "must be between 1 and 50",
+        ));
+    }
+    if raw.retry_initial_ms == 0 || raw.retry_max_ms < raw.retry_initial_ms {
+        return Err(invalid(
+            file,
+            key("retry_max_ms"),
+            "retry_initial_ms must be at least 1 and retry_max_ms at least retry_initial_ms",
+        ));
+    }
+    if raw.request_timeout_ms == 0 {
+        return Err(invalid(
+            file,
+            key("request_timeout_ms"),
+            "must be at least 1",
+        ));
+    }
+    if raw.concurrency == 0 {
+        return Err(invalid(file, key("concurrency"), "must be at least 1"));
+    }
+    if raw.batch_max_records == 0 {
+        return Err(invalid(
+            file,
+            key("batch_max_records"),
+            "must be at least 1",
+        ));
+    }
+    Ok(OutboundConfig {
+        group_id: raw.group_id.clone(),
+        max_attempts: raw.max_attempts,
+        retry_initial_ms: raw.retry_initial_ms,
+        retry_max_ms: raw.retry_max_ms,
+        request_timeout_ms: raw.request_timeout_ms,
+        concurrency: raw.concurrency,
+        batch_max_records: raw.batch_max_records,
+        fire_test_conversions: raw.fire_test_conversions,
+    })
 }
 
 /// Writes `CLICKMATCH_SECTION_KEY=value` into `table[section][key]`. Values that parse as a TOML

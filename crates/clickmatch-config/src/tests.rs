@@ -227,3 +227,159 @@ proptest! {
         let _ = Config::from_toml(MINIMAL, "fuzz.toml", &env(&[(key.as_str(), value.as_str())]));
     }
 }
+
+#[test]
+fn campaign_postback_urls_are_validated_at_load() {
+    let with_postback = |url: &str| {
+        format!(
+            "[account]\nsecret = \"0123456789abcdef\"\n[[offers]]\nid = \"1\"\n[[campaigns]]\nid = \"c\"\noffer = \"1\"\nurl = \"https://net.example/?s={{click_id}}\"\npostback_url = \"{url}\"\n"
+        )
+    };
+    let config = Config::from_toml(
+        &with_postback("https://ts.example/cb?clickid={sub1}&payout={payout}&tx={txid}"),
+        "x.toml",
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        config.account.campaigns["c"].postback_url.as_deref(),
+        Some("https://ts.example/cb?clickid={sub1}&payout={payout}&tx={txid}")
+    );
+    assert_eq!(
+        Config::from_toml(MINIMAL, "x.toml", &BTreeMap::new())
+            .unwrap()
+            .account
+            .campaigns["c"]
+            .postback_url,
+        None
+    );
+    for (url, expected) in [
+        ("https://ts.example/cb?c={sub1}&x={aff_sub}", "{aff_sub}"),
+        (
+            "https://ts.example/cb?p={payout}",
+            "none of {sub1}..{sub10}",
+        ),
+        ("ts.example/cb?c={sub1}", "http://"),
+        ("https://ts.example/cb?c={sub1", "unclosed"),
+    ] {
+        let error = Config::from_toml(&with_postback(url), "x.toml", &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("x.toml: key `campaigns[0].postback_url`"),
+            "{error}"
+        );
+        assert!(error.contains(expected), "{error:?} lacks {expected:?}");
+    }
+}
+
+#[test]
+fn admin_token_is_a_secret_of_at_least_16_characters() {
+    let config = Config::from_toml(MINIMAL, "x.toml", &BTreeMap::new()).unwrap();
+    assert!(config.ingest.admin_token.is_none());
+    let config = Config::from_toml(
+        &format!("{MINIMAL}\n[ingest]\nadmin_token = \"admin-token-0123456789\"\n"),
+        "x.toml",
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let token = config.ingest.admin_token.as_ref().unwrap();
+    assert!(token.matches("admin-token-0123456789"));
+    assert!(!token.matches("admin-token-012345678"));
+    assert!(!format!("{config:?}").contains("admin-token-0123456789"));
+    let config = Config::from_toml(
+        MINIMAL,
+        "x.toml",
+        &env(&[("CLICKMATCH_INGEST_ADMIN_TOKEN", "from-the-environment")]),
+    )
+    .unwrap();
+    assert!(config
+        .ingest
+        .admin_token
+        .unwrap()
+        .matches("from-the-environment"));
+    let error = Config::from_toml(
+        &format!("{MINIMAL}\n[ingest]\nadmin_token = \"short\"\n"),
+        "x.toml",
+        &BTreeMap::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("key `ingest.admin_token`"), "{error}");
+}
+
+#[test]
+fn outbound_settings_have_defaults_env_overrides_and_limits() {
+    let config = Config::from_toml(MINIMAL, "x.toml", &BTreeMap::new()).unwrap();
+    assert_eq!(config.outbound.group_id, "clickmatch-outbound");
+    assert_eq!(config.outbound.max_attempts, 6);
+    assert!(!config.outbound.fire_test_conversions);
+    let config = Config::from_toml(
+        MINIMAL,
+        "x.toml",
+        &env(&[
+            ("CLICKMATCH_OUTBOUND_MAX_ATTEMPTS", "3"),
+            ("CLICKMATCH_OUTBOUND_RETRY_INITIAL_MS", "100"),
+            ("CLICKMATCH_OUTBOUND_RETRY_MAX_MS", "150"),
+            ("CLICKMATCH_OUTBOUND_REQUEST_TIMEOUT_MS", "1000"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.outbound.max_attempts, 3);
+    // 3 requests timing out, backoffs 100 then 150 (capped).
+    assert_eq!(config.outbound.worst_case_ms(), 3 * 1000 + 100 + 150);
+    for (toml, key) in [
+        ("[outbound]\nmax_attempts = 0", "outbound.max_attempts"),
+        (
+            "[outbound]\ngroup_id = \"clickmatch-joiner\"",
+            "outbound.group_id",
+        ),
+        ("[outbound]\nretry_initial_ms = 0", "outbound.retry_max_ms"),
+        ("[outbound]\nconcurrency = 0", "outbound.concurrency"),
+        (
+            "[kafka]\noutbound_topic = \"clickmatch.clicks\"",
+            "kafka.outbound_topic",
+        ),
+    ] {
+        let error = Config::from_toml(&format!("{MINIMAL}\n{toml}\n"), "x.toml", &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(&format!("key `{key}`")), "{error}");
+    }
+}
+
+#[test]
+fn clickhouse_cluster_is_optional_and_checked() {
+    let single = Config::from_toml(MINIMAL, "x.toml", &BTreeMap::new()).unwrap();
+    assert_eq!(single.clickhouse.cluster, None);
+    let config = Config::from_toml(
+        &format!("{MINIMAL}\n[clickhouse]\ncluster = \"prod-eu.1\"\n"),
+        "x.toml",
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    assert_eq!(config.clickhouse.cluster.as_deref(), Some("prod-eu.1"));
+    let from_env = Config::from_toml(
+        MINIMAL,
+        "x.toml",
+        &env(&[("CLICKMATCH_CLICKHOUSE_CLUSTER", "ch_main")]),
+    )
+    .unwrap();
+    assert_eq!(from_env.clickhouse.cluster.as_deref(), Some("ch_main"));
+    // Empty (e.g. an environment override that clears it): one server.
+    let cleared = Config::from_toml(
+        &format!("{MINIMAL}\n[clickhouse]\ncluster = \"prod\"\n"),
+        "x.toml",
+        &env(&[("CLICKMATCH_CLICKHOUSE_CLUSTER", "")]),
+    )
+    .unwrap();
+    assert_eq!(cleared.clickhouse.cluster, None);
+    let error = Config::from_toml(
+        &format!("{MINIMAL}\n[clickhouse]\ncluster = \"a'b\"\n"),
+        "x.toml",
+        &BTreeMap::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("key `clickhouse.cluster`"), "{error}");
+}

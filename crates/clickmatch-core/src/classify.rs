@@ -607,6 +607,7 @@ pub(crate) mod tests {
                 offer_id: "1".into(),
                 url_template: "https://net.example/?s={click_id}".into(),
                 source: "".into(),
+                postback_url: None,
             },
         );
         Account {

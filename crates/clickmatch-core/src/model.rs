@@ -64,6 +64,10 @@ pub struct Campaign {
     /// The offer URL with `{click_id}`, `{sub1}`…`{sub10}` and other tokens to substitute.
     pub url_template: String,
     pub source: String,
+    /// The traffic source's postback template (`{sub1}`…`{sub10}`, `{click_id}`, `{payout}`,
+    /// `{currency}`, `{offer_id}`, `{event}`, `{status}`, `{txid}`, `{conversion_id}`), fired
+    /// by the outbound dispatcher for each attributed conversion; `None`: nothing is fired.
+    pub postback_url: Option<String>,
 }
 
 /// How an offer's payout is determined.

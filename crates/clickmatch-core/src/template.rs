@@ -1,9 +1,13 @@
-//! Offer-URL templates: `{click_id}`, `{sub1}`…`{sub10}` and named tokens, URL-encoded.
+//! URL templates: `{click_id}`, `{sub1}`…`{sub10}` and named tokens, URL-encoded.
 //!
-//! The redirect target is always the configured template; only token values change, and they
-//! are percent-encoded, so a visitor cannot steer the redirect elsewhere (no open redirect).
+//! Two kinds share one renderer: a campaign's offer URL (the redirect target) and a campaign's
+//! traffic-source postback URL (fired by the outbound dispatcher for each attributed
+//! conversion). The target is always the configured template; only token values change, and
+//! they are percent-encoded, so neither a visitor nor a network can steer the request elsewhere.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::records::Conversion;
 
 /// Characters left as they are in a substituted value (RFC 3986 unreserved).
 const VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -15,6 +19,21 @@ const VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// Tokens a template may use besides `sub1`…`sub10`.
 pub const NAMED_TOKENS: &[&str] = &["click_id", "campaign", "offer_id", "source"];
 
+/// Tokens a traffic-source postback template may use besides `sub1`…`sub10` (the visitor's
+/// subs, as the click brought them: the traffic source's own click ID is usually one of them).
+pub const POSTBACK_TOKENS: &[&str] = &[
+    "click_id",
+    "payout",
+    "currency",
+    "offer_id",
+    "event",
+    "status",
+    "txid",
+    "conversion_id",
+    "campaign",
+    "source",
+];
+
 /// Why a template is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
@@ -24,8 +43,31 @@ pub enum TemplateError {
     Unclosed,
     #[error("unknown token {{{0}}} (known: click_id, campaign, offer_id, source, sub1..sub10)")]
     UnknownToken(String),
+    #[error("tokens may only stand in the path or query, never in the host: the redirect target must be fixed")]
+    TokenInHost,
     #[error("the offer URL never passes {{click_id}}, so no conversion could be attributed")]
     NoClickId,
+    #[error("unknown token {{{0}}} in the postback URL (known: sub1..sub10, click_id, payout, currency, offer_id, event, status, txid, conversion_id, campaign, source)")]
+    UnknownPostbackToken(String),
+    #[error("the postback URL passes none of {{sub1}}..{{sub10}} or {{click_id}}, so the traffic source could not tell which click converted")]
+    NoClickReference,
+}
+
+/// No token may decide where a request goes: scheme, host and port are the configured text
+/// (values are percent-encoded, but `.` and `-` are not, so `https://{sub1}/` would let a
+/// visitor pick the host — an open redirect).
+fn fixed_authority(template: &str) -> Result<(), TemplateError> {
+    let after_scheme = template
+        .split_once("://")
+        .map_or(template, |(_, rest)| rest);
+    let authority_end = after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len());
+    let authority = &after_scheme[..authority_end];
+    if authority.is_empty() || authority.contains('{') || authority.contains('}') {
+        return Err(TemplateError::TokenInHost);
+    }
+    Ok(())
 }
 
 /// Checks a template once, at configuration time.
@@ -33,6 +75,7 @@ pub fn validate(template: &str) -> Result<(), TemplateError> {
     if !(template.starts_with("https://") || template.starts_with("http://")) {
         return Err(TemplateError::Scheme);
     }
+    fixed_authority(template)?;
     let mut has_click_id = false;
     for token in tokens(template)? {
         if token == "click_id" {
@@ -46,6 +89,93 @@ pub fn validate(template: &str) -> Result<(), TemplateError> {
         return Err(TemplateError::NoClickId);
     }
     Ok(())
+}
+
+/// Checks a traffic-source postback template (a campaign's `postback_url`) once, at
+/// configuration time: http(s), every token known, and at least one token naming the click.
+pub fn validate_postback(template: &str) -> Result<(), TemplateError> {
+    if !(template.starts_with("https://") || template.starts_with("http://")) {
+        return Err(TemplateError::Scheme);
+    }
+    fixed_authority(template)?;
+    let mut names_click = false;
+    for token in tokens(template)? {
+        if token == "click_id" || sub_index(token).is_some() {
+            names_click = true;
+        } else if !POSTBACK_TOKENS.contains(&token) {
+            return Err(TemplateError::UnknownPostbackToken(token.to_string()));
+        }
+    }
+    if !names_click {
+        return Err(TemplateError::NoClickReference);
+    }
+    Ok(())
+}
+
+/// The values of a traffic-source postback's tokens for one conversion version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostbackValues {
+    pub click_id: String,
+    pub payout: String,
+    pub currency: String,
+    pub offer_id: String,
+    pub event: String,
+    pub status: String,
+    pub txid: String,
+    pub conversion_id: String,
+    pub campaign: String,
+    pub source: String,
+    /// `sub1`…`sub10` of the click (missing ones are empty).
+    pub subs: Vec<String>,
+}
+
+impl PostbackValues {
+    /// Values from a conversion and its click's `source` and subs. The payout is the exact
+    /// decimal, without trailing zeros (`2.5`, not `2.500000`).
+    pub fn new(conversion: &Conversion, source: &str, subs: &[String]) -> Self {
+        PostbackValues {
+            click_id: conversion.click_id.clone(),
+            payout: conversion.payout.normalize().to_string(),
+            currency: conversion.currency.clone(),
+            offer_id: conversion.offer_id.clone(),
+            event: conversion.event.clone(),
+            status: conversion.status.clone(),
+            txid: conversion.txid.clone(),
+            conversion_id: conversion.conversion_id.clone(),
+            campaign: conversion.campaign_id.clone(),
+            source: source.to_string(),
+            subs: subs.to_vec(),
+        }
+    }
+
+    /// The raw value of `token`, `None` for an unknown one.
+    pub fn get(&self, token: &str) -> Option<&str> {
+        Some(match token {
+            "click_id" => &self.click_id,
+            "payout" => &self.payout,
+            "currency" => &self.currency,
+            "offer_id" => &self.offer_id,
+            "event" => &self.event,
+            "status" => &self.status,
+            "txid" => &self.txid,
+            "conversion_id" => &self.conversion_id,
+            "campaign" => &self.campaign,
+            "source" => &self.source,
+            other => return sub_index(other).map(|i| self.subs.get(i).map_or("", String::as_str)),
+        })
+    }
+
+    /// Whether `template` needs the click's subs (so the click row must be looked up).
+    pub fn needs_subs(template: &str) -> bool {
+        tokens(template)
+            .map(|t| t.iter().any(|t| sub_index(t).is_some() || *t == "source"))
+            .unwrap_or(false)
+    }
+}
+
+/// Renders a traffic-source postback template for one conversion (values URL-encoded).
+pub fn render_postback(template: &str, values: &PostbackValues) -> String {
+    render(template, |token| values.get(token))
 }
 
 fn is_known_token(token: &str) -> bool {
@@ -131,6 +261,88 @@ mod tests {
             Err(TemplateError::UnknownToken("sub11".into()))
         );
         assert_eq!(validate("https://x/?a=1"), Err(TemplateError::NoClickId));
+        for host_token in [
+            "https://{sub1}/c?id={click_id}",
+            "https://{sub1}.net.example/c?id={click_id}",
+            "https://net.example:{sub1}/c?id={click_id}",
+            "http://{click_id}",
+            "https:///c?id={click_id}",
+        ] {
+            assert_eq!(
+                validate(host_token),
+                Err(TemplateError::TokenInHost),
+                "{host_token}"
+            );
+        }
+        assert_eq!(
+            validate_postback("https://{sub1}/cb?c={sub1}"),
+            Err(TemplateError::TokenInHost)
+        );
+    }
+
+    fn conversion() -> Conversion {
+        Conversion {
+            conversion_id: "conv-1".into(),
+            click_id: "01m8b66tw9t968z636rg9cqbnt".into(),
+            click_time_ms: 1,
+            conversion_time_ms: 2,
+            postback_id: "p".into(),
+            campaign_id: "demo".into(),
+            offer_id: "7".into(),
+            route: "global".into(),
+            event: "sale".into(),
+            status: "approved".into(),
+            payout: "2.500000".parse().unwrap(),
+            currency: "USD".into(),
+            txid: "T 1&x".into(),
+            offer_mismatch: false,
+            click_id_repaired: false,
+            repair: String::new(),
+            is_test: false,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn postback_templates_render_every_token() {
+        let template = "https://ts.example/cb?clickid={sub1}&s2={sub2}&p={payout}&c={currency}\
+                        &o={offer_id}&e={event}&st={status}&tx={txid}&cv={conversion_id}\
+                        &cid={click_id}&cmp={campaign}&src={source}&s10={sub10}";
+        validate_postback(template).unwrap();
+        let subs = vec!["ts-click/1".to_string(), "b".to_string()];
+        let values = PostbackValues::new(&conversion(), "push", &subs);
+        assert!(PostbackValues::needs_subs(template));
+        assert_eq!(
+            render_postback(template, &values),
+            "https://ts.example/cb?clickid=ts-click%2F1&s2=b&p=2.5&c=USD&o=7&e=sale&st=approved\
+             &tx=T%201%26x&cv=conv-1&cid=01m8b66tw9t968z636rg9cqbnt&cmp=demo&src=push&s10="
+        );
+        assert!(!PostbackValues::needs_subs(
+            "https://ts.example/?c={click_id}&p={payout}"
+        ));
+    }
+
+    #[test]
+    fn postback_templates_are_checked() {
+        assert_eq!(
+            validate_postback("ftp://ts.example/?c={sub1}"),
+            Err(TemplateError::Scheme)
+        );
+        assert_eq!(
+            validate_postback("https://ts.example/?c={sub1}&x={aff_sub}"),
+            Err(TemplateError::UnknownPostbackToken("aff_sub".into()))
+        );
+        assert_eq!(
+            validate_postback("https://ts.example/?p={payout}"),
+            Err(TemplateError::NoClickReference)
+        );
+        assert_eq!(
+            validate_postback("https://ts.example/?c={sub1"),
+            Err(TemplateError::Unclosed)
+        );
+        validate_postback("http://127.0.0.1:9/cb?c={click_id}").unwrap();
+        let error = validate_postback("https://ts.example/?c={sub11}").unwrap_err();
+        assert!(error.to_string().contains("sub11"), "{error}");
     }
 
     proptest! {

@@ -13,6 +13,7 @@ use clickmatch_core::records::{ClickRecord, RECORD_VERSION};
 use clickmatch_core::template;
 use serde::{Deserialize, Serialize};
 
+use crate::spool::{SpoolError, SpoolRecord};
 use crate::{now_ms, Ingest};
 
 /// Sub-parameters longer than this are cut: no network echoes more than 500 characters back.
@@ -62,7 +63,8 @@ pub(crate) async fn redirect(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(campaign) = ingest.account.campaigns.get(&campaign_id) else {
+    let account = ingest.account.load_full();
+    let Some(campaign) = account.campaigns.get(&campaign_id) else {
         ingest
             .metrics
             .clicks
@@ -73,13 +75,13 @@ pub(crate) async fn redirect(
     let time_ms = now_ms();
     let click = ClickRecord {
         v: RECORD_VERSION,
-        click_id: ingest.account.signer.mint_now(time_ms).to_string(),
+        click_id: account.signer.mint_now(time_ms).to_string(),
         time_ms,
         campaign_id: campaign.id.clone(),
         offer_id: campaign.offer_id.clone(),
         source: campaign.source.clone(),
         subs: subs_from(&query),
-        ip: peer.ip().to_string(),
+        ip: ingest.protection.client_ip(peer.ip(), &headers).to_string(),
         user_agent: user_agent(&headers),
         country: String::new(),
         is_test: query.get("cm_test").is_some_and(|v| v == "1"),
@@ -88,9 +90,11 @@ pub(crate) async fn redirect(
     let location = offer_url(campaign, &click);
 
     // Hand the click to the producer before answering; the visitor never waits for the broker.
+    // A click librdkafka reports failed (after its own retries) goes to the spool.
+    let value = click.encode();
     match ingest
         .publisher
-        .enqueue(&ingest.topics.clicks, &click.click_id, &click.encode())
+        .enqueue(&ingest.topics.clicks, &click.click_id, &value)
     {
         Ok(delivery) => {
             let ingest = ingest.clone();
@@ -100,15 +104,81 @@ pub(crate) async fn redirect(
                 ingest.metrics.inflight_clicks.dec();
                 match result {
                     Ok(_) => ingest.metrics.clicks.with_label_values(&["produced"]).inc(),
-                    Err(error) => click_lost(&ingest, &error.to_string()),
+                    Err(error) => {
+                        spool_click(ingest, click.click_id, value, error.to_string()).await
+                    }
                 }
             });
         }
-        Err(error) => click_lost(&ingest, &error.to_string()),
+        Err(error) => {
+            tokio::spawn(spool_click(
+                ingest.clone(),
+                click.click_id,
+                value,
+                error.to_string(),
+            ));
+        }
     }
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
 
+/// Writes a click the broker did not take to the spool; a click that cannot be spooled either
+/// is counted and logged as lost.
+async fn spool_click(ingest: Arc<Ingest>, key: String, value: Vec<u8>, error: String) {
+    let Some(spool) = ingest.spool.clone() else {
+        click_lost(&ingest, &error);
+        return;
+    };
+    ingest
+        .metrics
+        .produce_errors
+        .with_label_values(&[ingest.topics.clicks.as_str()])
+        .inc();
+    let record = SpoolRecord {
+        topic: ingest.topics.clicks.clone(),
+        key,
+        value: String::from_utf8_lossy(&value).into_owned(),
+    };
+    let was_empty = spool.depth() == 0;
+    let spooled = tokio::task::spawn_blocking(move || spool.append(&record))
+        .await
+        .unwrap_or_else(|_| {
+            Err(SpoolError::Io {
+                path: Default::default(),
+                source: std::io::Error::other("spool task failed"),
+            })
+        });
+    let spool = ingest.spool.as_ref().expect("spool");
+    match spooled {
+        Ok(()) => {
+            ingest.metrics.clicks.with_label_values(&["spooled"]).inc();
+            spool
+                .metrics()
+                .records
+                .with_label_values(&["spooled"])
+                .inc();
+            if was_empty {
+                tracing::warn!(
+                    error,
+                    "the broker did not take a click; spooling clicks to disk until it is back"
+                );
+            } else {
+                tracing::debug!(error, "click spooled");
+            }
+        }
+        Err(spool_error) => {
+            spool
+                .metrics()
+                .records
+                .with_label_values(&["refused"])
+                .inc();
+            ingest.metrics.clicks.with_label_values(&["failed"]).inc();
+            tracing::error!(error, spool_error = %spool_error, "click lost: the broker did not take it and the spool refused it");
+        }
+    }
+}
+
+/// A click that was not recorded (the caller learns it: `POST /clicks` answers 503).
 fn click_lost(ingest: &Ingest, error: &str) {
     ingest.metrics.clicks.with_label_values(&["failed"]).inc();
     ingest
@@ -148,6 +218,7 @@ struct Registered {
 pub(crate) async fn register(
     State(ingest): State<Arc<Ingest>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Result<Json<RegisterClick>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Json(request) = match body {
@@ -160,7 +231,8 @@ pub(crate) async fn register(
                 .into_response()
         }
     };
-    let Some(campaign) = ingest.account.campaigns.get(&request.campaign) else {
+    let account = ingest.account.load_full();
+    let Some(campaign) = account.campaigns.get(&request.campaign) else {
         return (StatusCode::NOT_FOUND, "unknown campaign\n").into_response();
     };
     let time_ms = now_ms();
@@ -178,7 +250,7 @@ pub(crate) async fn register(
             }
             (id, true)
         }
-        None => (ingest.account.signer.mint_now(time_ms).to_string(), false),
+        None => (account.signer.mint_now(time_ms).to_string(), false),
     };
     let click = ClickRecord {
         v: RECORD_VERSION,
@@ -188,7 +260,9 @@ pub(crate) async fn register(
         offer_id: campaign.offer_id.clone(),
         source: campaign.source.clone(),
         subs: subs_from(&request.subs),
-        ip: request.ip.unwrap_or_else(|| peer.ip().to_string()),
+        ip: request
+            .ip
+            .unwrap_or_else(|| ingest.protection.client_ip(peer.ip(), &headers).to_string()),
         user_agent: request.user_agent.unwrap_or_default(),
         country: request.country.unwrap_or_default(),
         is_test: request.is_test,

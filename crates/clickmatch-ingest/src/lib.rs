@@ -4,14 +4,19 @@
 //! Handlers parse, ask `clickmatch-core`, publish, and map the result to a status code; no
 //! attribution logic lives here.
 
+pub mod admin;
 mod clicks;
+pub mod debugger;
+pub mod limits;
 pub mod metrics;
 mod postbacks;
+mod server;
+pub mod spool;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -34,18 +39,26 @@ pub struct Topics {
 
 /// Shared state of the ingest service.
 pub struct Ingest {
-    pub account: Arc<Account>,
+    /// The account, swapped whole on a configuration reload: each request loads it once.
+    pub account: Arc<ArcSwap<Account>>,
     pub publisher: Publisher,
     pub topics: Topics,
     pub metrics: IngestMetrics,
     pub registry: Registry,
     pub limits: ParamLimits,
     pub max_body_bytes: usize,
+    /// Size and rate limits, trusted proxies, admin token (see [`limits`], [`admin`]).
+    pub protection: limits::Protection,
+    /// Where clicks go that the broker did not acknowledge (see [`spool`]).
+    pub spool: Option<Arc<spool::Spool>>,
+    /// ClickHouse reads of the postback debugger (`/debug`, see [`debugger`]); `None`: off.
+    pub debug: Option<clickmatch_clickhouse::DebugReader>,
 }
 
 type Shared = Arc<Ingest>;
 
-/// The ingest router. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`.
+/// The ingest router. Serve it with [`serve`] (or any server that inserts
+/// `ConnectInfo<std::net::SocketAddr>`).
 pub fn router(ingest: Arc<Ingest>) -> Router {
     let max_body = ingest.max_body_bytes;
     Router::new()
@@ -59,27 +72,42 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .route("/admin/spool", get(admin::spool_status))
+        .route("/debug", get(debugger::index))
+        .route("/debug/click/{click_id}", get(debugger::click))
+        // Limits before anything else runs; `observe` still counts what they refuse.
+        .layer(middleware::from_fn_with_state(
+            ingest.clone(),
+            limits::protect,
+        ))
         .layer(middleware::from_fn_with_state(ingest.clone(), observe))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(15),
+            Duration::from_millis(ingest.protection.http.request_timeout_ms),
         ))
         .with_state(ingest)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
+/// Serves `router` on `listener` until `shutdown` resolves, with the configured header read
+/// timeout and head size (see [`server`]).
 pub async fn serve(
     ingest: Arc<Ingest>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(ingest).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = ingest.protection.http;
+    let gc = tokio::spawn(forget_idle_clients(ingest.clone()));
+    let served = server::serve_with_limits(listener, router(ingest), limits, shutdown).await;
+    gc.abort();
+    served
+}
+
+async fn forget_idle_clients(ingest: Arc<Ingest>) {
+    loop {
+        tokio::time::sleep(limits::RATE_LIMIT_GC_INTERVAL).await;
+        ingest.protection.forget_idle_clients();
+    }
 }
 
 async fn observe(State(ingest): State<Shared>, request: Request, next: Next) -> Response {

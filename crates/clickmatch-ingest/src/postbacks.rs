@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
@@ -14,6 +15,7 @@ use clickmatch_core::classify::{param, partition_key};
 use clickmatch_core::model::GLOBAL_ROUTE;
 use clickmatch_core::params;
 use clickmatch_core::records::{IngestVerdict, PostbackRecord, RECORD_VERSION};
+use clickmatch_kafka::PublishError;
 use serde_json::json;
 
 use crate::{now_ms, random_id, Ingest};
@@ -72,14 +74,16 @@ async fn handle(
         }
     };
 
-    let route = ingest.account.route(route_name.as_deref());
+    let account = ingest.account.load_full();
+    let route = account.route(route_name.as_deref());
     let route_label = match (&route_name, route) {
         (_, Some(route)) => route.name.as_str(),
         (None, None) => GLOBAL_ROUTE,
         (Some(_), None) => UNKNOWN_ROUTE_LABEL,
     }
     .to_string();
-    let remote_ip: IpAddr = peer.ip();
+    // Route IP allowlists see the client behind a trusted proxy, never a claimed one.
+    let remote_ip: IpAddr = ingest.protection.client_ip(peer.ip(), &headers);
     let verdict = match route {
         None => IngestVerdict::UnknownRoute,
         Some(route) => {
@@ -115,12 +119,20 @@ async fn handle(
         remote_ip: remote_ip.to_string(),
         verdict,
     };
-    let key = partition_key(&ingest.account, &record);
-    let status = match ingest
-        .publisher
-        .publish(&ingest.topics.postbacks, &key, &record.encode())
-        .await
-    {
+    let key = partition_key(&account, &record);
+    // The answer must be a 503 the network retries, never the request timeout's 408: the
+    // broker gets three quarters of the request's time. A record librdkafka still delivers
+    // after that is a recorded postback the network sends again (a `duplicate` downstream).
+    let deadline = Duration::from_millis(ingest.protection.http.request_timeout_ms * 3 / 4);
+    let published = tokio::time::timeout(
+        deadline,
+        ingest
+            .publisher
+            .publish(&ingest.topics.postbacks, &key, &record.encode()),
+    )
+    .await
+    .unwrap_or_else(|_| Err(PublishError::Deadline(deadline)));
+    let status = match published {
         Ok(_) => match verdict {
             IngestVerdict::Accepted => StatusCode::OK,
             IngestVerdict::Unauthorized => StatusCode::FORBIDDEN,

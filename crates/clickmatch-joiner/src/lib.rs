@@ -73,7 +73,7 @@ impl Batch {
 }
 
 pub struct Joiner {
-    account: Arc<clickmatch_core::model::Account>,
+    account: Arc<arc_swap::ArcSwap<clickmatch_core::model::Account>>,
     kafka: KafkaConfig,
     config: JoinerConfig,
     sink: ClickHouseSink,
@@ -84,7 +84,7 @@ pub struct Joiner {
 
 impl Joiner {
     pub fn new(
-        account: Arc<clickmatch_core::model::Account>,
+        account: Arc<arc_swap::ArcSwap<clickmatch_core::model::Account>>,
         kafka: KafkaConfig,
         config: JoinerConfig,
         sink: ClickHouseSink,
@@ -138,6 +138,7 @@ impl Joiner {
             partitions: BTreeMap::new(),
             batch: Batch::default(),
             committed: CommitPositions::default(),
+            deferred: Vec::new(),
         };
         let result = run.main_loop(shutdown).await;
         drop(run);
@@ -156,6 +157,8 @@ struct Run<'a> {
     batch: Batch,
     /// What was last committed to Kafka, to skip commits that would change nothing.
     committed: CommitPositions,
+    /// Records received while a batch was retried, processed after it.
+    deferred: Vec<OwnedMessage>,
 }
 
 impl Run<'_> {
@@ -168,6 +171,7 @@ impl Run<'_> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let consumer = self.consumer.clone();
         loop {
+            self.process_deferred().await?;
             let flush_at = self.flush_deadline();
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -242,7 +246,7 @@ impl Run<'_> {
                         Some(checkpoint) => {
                             let store = self.state.partition(partition)?;
                             let join = PartitionJoin::restore(
-                                &joiner.account,
+                                &joiner.account.load(),
                                 store,
                                 checkpoint.watermark_ms,
                             )?;
@@ -330,7 +334,7 @@ impl Run<'_> {
 
     fn on_message(&mut self, message: &OwnedMessage) -> Result<(), JoinerError> {
         let joiner = self.joiner;
-        let account = &joiner.account;
+        let account = &joiner.account.load();
         let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
         let payload = message.payload().unwrap_or_default();
         let Some(state) = self.partitions.get_mut(&partition) else {
@@ -412,9 +416,10 @@ impl Run<'_> {
             // Once every click up to now has been read, a postback that waited its grace
             // will not see its click come.
             if state.restore_reached() {
-                let released = state
-                    .join
-                    .advance(&joiner.account, state.clicks_caught_up, now)?;
+                let released =
+                    state
+                        .join
+                        .advance(&joiner.account.load(), state.clicks_caught_up, now)?;
                 emit(&mut self.batch, state, released);
             }
             joiner
@@ -467,13 +472,14 @@ impl Run<'_> {
                 .metrics
                 .insert_duration
                 .observe(started.elapsed().as_secs_f64());
-            self.publish_outbound(&batch.outcomes).await;
+            // Counted when ClickHouse has the rows (the latency histogram measures exactly that).
             joiner.metrics.batch_rows.observe(batch.len() as f64);
             joiner.metrics.clicks.inc_by(batch.clicks.len() as u64);
             let now = now_ms();
             for outcome in &batch.outcomes {
                 count_outcome(joiner, outcome, now);
             }
+            self.publish_outbound(&batch.outcomes).await;
         }
         let state = self.state.clone();
         let partitions = &mut self.partitions;
@@ -507,26 +513,41 @@ impl Run<'_> {
                 Outcome::Unattributed(_) => None,
             })
             .collect();
+        // All records of the batch in flight at once (the producer batches them); the ones the
+        // broker did not acknowledge are sent again after a backoff.
+        let mut unsent = records;
         let mut backoff = Duration::from_millis(joiner.config.retry_initial_ms);
-        for record in records {
-            let payload = record.encode();
-            while let Err(error) = publisher
-                .publish(topic, &record.conversion.click_id, &payload)
-                .await
-            {
-                joiner.metrics.outbound_errors.inc();
-                tracing::error!(error = %error, retry_in_ms = backoff.as_millis() as u64, "outbound conversion not published");
+        while !unsent.is_empty() {
+            let mut in_flight = Vec::with_capacity(unsent.len());
+            let mut failed = Vec::new();
+            for record in unsent {
+                match publisher.enqueue(topic, &record.conversion.click_id, &record.encode()) {
+                    Ok(delivery) => in_flight.push((record, delivery)),
+                    Err(_) => failed.push(record),
+                }
+            }
+            for (record, delivery) in in_flight {
+                if delivery.await.is_err() {
+                    failed.push(record);
+                }
+            }
+            if !failed.is_empty() {
+                joiner.metrics.outbound_errors.inc_by(failed.len() as u64);
+                tracing::error!(
+                    records = failed.len(),
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "outbound conversions not published"
+                );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_millis(joiner.config.retry_max_ms));
             }
+            unsent = failed;
         }
     }
 
     /// Retries with backoff until ClickHouse acknowledges the batch. Meanwhile partitions are
     /// paused and nothing is processed (the state must match the batch), so memory does not
-    /// grow; the consumer is not polled either, which is fine for outages shorter than
-    /// `max.poll.interval.ms` (after that the member leaves the group and rejoins, rebuilding
-    /// from its checkpoint).
+    /// grow; the consumer is still polled so that the member stays in its group.
     async fn write_until_acknowledged(&mut self, batch: &Batch) {
         let joiner = self.joiner;
         let mut backoff = Duration::from_millis(joiner.config.retry_initial_ms);
@@ -543,7 +564,8 @@ impl Run<'_> {
                             }
                         }
                     }
-                    tokio::time::sleep(backoff).await;
+                    self.wait_polling(backoff).await;
+                    self.refresh_lag_metrics();
                     backoff = (backoff * 2).min(Duration::from_millis(joiner.config.retry_max_ms));
                 }
             }
@@ -554,6 +576,62 @@ impl Run<'_> {
             }
             self.pause_restoring_postbacks();
         }
+    }
+
+    /// Waits `duration` while still polling the consumer, so that the group keeps this member
+    /// (heartbeats, rebalance callbacks) and statistics keep coming. Partitions are paused, so
+    /// only records fetched before the pause (or of a new assignment) arrive: they are kept,
+    /// unprocessed, for after the flush, because the state must match the batch being written.
+    async fn wait_polling(&mut self, duration: Duration) {
+        let consumer = self.consumer.clone();
+        let sleep = tokio::time::sleep(duration);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return,
+                message = consumer.recv() => match message {
+                    Ok(message) => self.deferred.push(message.detach()),
+                    Err(error) => tracing::warn!(error = %error, "consumer error"),
+                },
+            }
+        }
+    }
+
+    /// Consumer lag from the latest statistics, without touching the join.
+    fn refresh_lag_metrics(&self) {
+        let joiner = self.joiner;
+        let ctx = self.consumer.context();
+        for (&partition, state) in &self.partitions {
+            let label = partition.to_string();
+            for (topic, next) in [
+                (&joiner.kafka.clicks_topic, state.clicks_next),
+                (&joiner.kafka.postbacks_topic, state.postbacks_next),
+            ] {
+                if let Some(high) = ctx.high_watermark(topic, partition) {
+                    let lag = (high - next).max(0);
+                    joiner
+                        .metrics
+                        .consumer_lag
+                        .with_label_values(&[topic.as_str(), &label])
+                        .set(lag);
+                }
+            }
+        }
+    }
+
+    /// Records received while a batch was being retried, in the order they came.
+    async fn process_deferred(&mut self) -> Result<(), JoinerError> {
+        while !self.deferred.is_empty() {
+            // Their partitions may have been assigned meanwhile.
+            self.apply_rebalance_events().await?;
+            let deferred = std::mem::take(&mut self.deferred);
+            tokio::task::block_in_place(|| {
+                deferred
+                    .iter()
+                    .try_for_each(|message| self.on_message(message))
+            })?;
+        }
+        Ok(())
     }
 
     fn commit_kafka(&mut self) {
@@ -638,7 +716,7 @@ fn count_outcome(joiner: &Joiner, outcome: &Outcome, now: u64) {
     };
     // Only configured routes become label values.
     let route = if route == clickmatch_core::model::GLOBAL_ROUTE
-        || joiner.account.routes.contains_key(route)
+        || joiner.account.load().routes.contains_key(route)
     {
         route
     } else {

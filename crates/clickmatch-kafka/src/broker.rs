@@ -132,3 +132,47 @@ pub async fn forward(listen: SocketAddr, target: SocketAddr) -> Result<(), Kafka
         });
     }
 }
+
+/// Serves a standalone broker (`clickmatch broker`): forwards `listen` to the mock broker until
+/// `shutdown` resolves. On Unix, `SIGUSR1` takes the broker down (connections are closed and
+/// refused, as when a real broker dies) and `SIGUSR2` brings it back with its topics, offsets
+/// and groups intact: outage tests drive a broker in another process with `kill -USR1 <pid>`.
+pub async fn serve_standalone(
+    broker: &LocalBroker,
+    listen: SocketAddr,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), KafkaAdapterError> {
+    let target = broker.broker_addr()?;
+    let forwarder = forward(listen, target);
+    tokio::pin!(forwarder);
+    tokio::pin!(shutdown);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut down = signal(SignalKind::user_defined1())?;
+        let mut up = signal(SignalKind::user_defined2())?;
+        loop {
+            tokio::select! {
+                result = &mut forwarder => return result,
+                _ = &mut shutdown => return Ok(()),
+                _ = down.recv() => {
+                    broker.down()?;
+                    tracing::warn!("broker down (SIGUSR1)");
+                    eprintln!("broker: down");
+                }
+                _ = up.recv() => {
+                    broker.up()?;
+                    tracing::warn!("broker up (SIGUSR2)");
+                    eprintln!("broker: up");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::select! {
+            result = &mut forwarder => result,
+            _ = &mut shutdown => Ok(()),
+        }
+    }
+}

@@ -17,6 +17,8 @@ pub enum PublishError {
     NotAcknowledged(rdkafka::error::KafkaError),
     #[error("the producer queue is full or closed: {0}")]
     Enqueue(rdkafka::error::KafkaError),
+    #[error("no acknowledgement within {0:?}")]
+    Deadline(Duration),
 }
 
 /// Where an acknowledged record was stored.

@@ -211,6 +211,7 @@ pub fn account() -> Account {
             offer_id: "1".into(),
             url_template: "https://net.example/?aff_sub={click_id}".into(),
             source: String::new(),
+            postback_url: None,
         },
     )]);
     Account {

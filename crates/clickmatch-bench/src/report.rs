@@ -1,0 +1,420 @@
+//! Results of a run and the one table they are printed as.
+
+use serde::{Deserialize, Serialize};
+
+use crate::httpload::LoadResult;
+use crate::kafka::ConsumeResult;
+use crate::sink::InsertResult;
+use crate::state::{RestoreResult, StateMark};
+use crate::wrk::WrkResult;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Results {
+    pub started_utc: String,
+    pub command: String,
+    pub machine: String,
+    pub pinning: String,
+    pub smoke: bool,
+    pub runs: usize,
+    pub http: Option<HttpPhase>,
+    pub joiner: Option<JoinerPhase>,
+    pub sink: Option<SinkPhase>,
+    pub e2e: Option<E2ePhase>,
+    pub state: Option<StatePhase>,
+    pub errors: Vec<String>,
+    pub elapsed_seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HttpPhase {
+    pub connections: usize,
+    pub seconds_per_run: u64,
+    pub nginx: Vec<WrkResult>,
+    pub clicks: Vec<WrkResult>,
+    pub postbacks: Vec<WrkResult>,
+    /// Open-loop clicks at half the median redirect rate, one per run.
+    pub clicks_half_load: Vec<LoadResult>,
+    /// nginx at the same fixed rate (the load generator's and the machine's own floor).
+    pub nginx_half_load: Vec<LoadResult>,
+    /// Clicks the ingest could not hand to Kafka, and produce errors (from its /metrics).
+    pub clicks_failed: f64,
+    pub produce_errors: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct JoinerRun {
+    /// Records whose offsets were committed (all of them when `complete`).
+    pub events: u64,
+    /// False when the run hit its time limit (the rate is what it committed by then).
+    pub complete: bool,
+    /// Partitions assigned → every offset committed (rows acknowledged by ClickHouse, state
+    /// durable).
+    pub seconds: f64,
+    pub events_per_s: f64,
+    /// Start → partitions assigned.
+    pub join_seconds: f64,
+    pub peak_rss_bytes: u64,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RebuildResult {
+    pub clicks: u64,
+    pub seconds: f64,
+    pub seconds_per_million_clicks: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct JoinerPhase {
+    pub partitions: i32,
+    pub clicks: u64,
+    pub postbacks: u64,
+    pub topic_bytes: u64,
+    pub max_partition_bytes: u64,
+    pub bare: Vec<ConsumeResult>,
+    pub joiner: Vec<JoinerRun>,
+    pub rebuild: Option<RebuildResult>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SinkPhase {
+    pub rows: usize,
+    pub batch_rows: usize,
+    pub sink: Vec<InsertResult>,
+    pub client: Vec<InsertResult>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct E2eAttempt {
+    pub target_rps: f64,
+    pub load: LoadResult,
+    pub rows_expected: u64,
+    pub rows_landed: u64,
+    /// Load end → every row landed.
+    pub drain_seconds: f64,
+    /// Rows landed by the end of the load per second of load: what the pipeline kept up with.
+    pub landed_rps: f64,
+    /// `latency_ms` of the rows (postback received → batch handed to ClickHouse).
+    pub column_p50_ms: f64,
+    pub column_p99_ms: f64,
+    pub sustained: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct E2ePhase {
+    pub attempts: Vec<E2eAttempt>,
+}
+
+impl E2ePhase {
+    /// The highest sustained attempt, else the last.
+    pub fn reported(&self) -> Option<&E2eAttempt> {
+        self.attempts
+            .iter()
+            .filter(|a| a.sustained)
+            .max_by(|a, b| a.target_rps.total_cmp(&b.target_rps))
+            .or(self.attempts.last())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StatePhase {
+    pub partitions: i32,
+    pub cache_mib: u64,
+    pub marks: Vec<StateMark>,
+    pub restore: Option<RestoreResult>,
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn int(n: f64) -> String {
+    let n = n.round() as i64;
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "**short**"
+    }
+}
+
+fn spread(values: &[f64]) -> String {
+    if values.len() < 2 {
+        return String::new();
+    }
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!(" ({}–{})", int(min), int(max))
+}
+
+/// The table: each figure next to its reference from the same run, the ratio and the goal.
+pub fn table(r: &Results) -> String {
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    if let Some(h) = &r.http {
+        let nginx: Vec<f64> = h.nginx.iter().map(|w| w.ok_rps).collect();
+        let clicks: Vec<f64> = h.clicks.iter().map(|w| w.ok_rps).collect();
+        let postbacks: Vec<f64> = h.postbacks.iter().map(|w| w.ok_rps).collect();
+        let n = median(&nginx);
+        let c = median(&clicks);
+        let p = median(&postbacks);
+        let reference = format!("nginx `return 302`: {}/s{}", int(n), spread(&nginx));
+        rows.push([
+            format!(
+                "click redirects/s, click produced to Kafka (wrk, {} connections)",
+                h.connections
+            ),
+            format!("{}/s{}", int(c), spread(&clicks)),
+            reference.clone(),
+            format!("{:.2}×", c / n.max(1e-9)),
+            "≥ 0.6×".into(),
+            verdict(c / n.max(1e-9) >= 0.6).into(),
+        ]);
+        if let Some(half) = h.clicks_half_load.first() {
+            let p99: Vec<f64> = h
+                .clicks_half_load
+                .iter()
+                .map(|l| l.latency.p99_ms)
+                .collect();
+            let p50: Vec<f64> = h
+                .clicks_half_load
+                .iter()
+                .map(|l| l.latency.p50_ms)
+                .collect();
+            let done: Vec<f64> = h.clicks_half_load.iter().map(|l| l.ok_rps).collect();
+            let nginx_p99: Vec<f64> = h.nginx_half_load.iter().map(|l| l.latency.p99_ms).collect();
+            let nginx_half = if nginx_p99.is_empty() {
+                "—".to_string()
+            } else {
+                format!("nginx at that rate: p99 {:.2} ms", median(&nginx_p99))
+            };
+            let (p99, done) = (median(&p99), median(&done));
+            rows.push([
+                format!(
+                    "click redirect latency at half that load ({}/s, open loop, {} connections)",
+                    int(half.target_rps),
+                    half.connections
+                ),
+                format!(
+                    "p50 {:.2} ms, p99 {:.2} ms ({}/s done)",
+                    median(&p50),
+                    p99,
+                    int(done)
+                ),
+                nginx_half,
+                "—".into(),
+                "p99 ≤ 5 ms".into(),
+                verdict(p99 <= 5.0 && done >= 0.95 * half.target_rps).into(),
+            ]);
+        }
+        rows.push([
+            "postbacks accepted/s (200 after the broker's ack)".into(),
+            format!("{}/s{}", int(p), spread(&postbacks)),
+            reference,
+            format!("{:.2}×", p / n.max(1e-9)),
+            "≥ 0.3×".into(),
+            verdict(p / n.max(1e-9) >= 0.3).into(),
+        ]);
+    }
+    if let Some(j) = &r.joiner {
+        let bare: Vec<f64> = j.bare.iter().map(|b| b.events_per_s).collect();
+        let joiner: Vec<f64> = j.joiner.iter().map(|b| b.events_per_s).collect();
+        let b = median(&bare);
+        let jm = median(&joiner);
+        rows.push([
+            format!(
+                "joiner events/s, state on disk ({} events: {} clicks + {} postbacks, {} partitions)",
+                int((j.clicks + j.postbacks) as f64),
+                int(j.clicks as f64),
+                int(j.postbacks as f64),
+                j.partitions
+            ),
+            format!("{}/s{}", int(jm), spread(&joiner)),
+            format!(
+                "bare rdkafka StreamConsumer in a group: {}/s{}",
+                int(b),
+                spread(&bare)
+            ),
+            format!("{:.2}×", jm / b.max(1e-9)),
+            "≥ 0.7×".into(),
+            verdict(jm / b.max(1e-9) >= 0.7).into(),
+        ]);
+    }
+    if let Some(s) = &r.sink {
+        let sink: Vec<f64> = s.sink.iter().map(|x| x.rows_per_s).collect();
+        let client: Vec<f64> = s.client.iter().map(|x| x.rows_per_s).collect();
+        let a = median(&sink);
+        let b = median(&client);
+        rows.push([
+            format!(
+                "ClickHouse sink rows/s ({} rows, batches of {})",
+                int(s.rows as f64),
+                int(s.batch_rows as f64)
+            ),
+            format!("{}/s{}", int(a), spread(&sink)),
+            format!(
+                "clickhouse-client, TSV files, one INSERT per table: {}/s{}",
+                int(b),
+                spread(&client)
+            ),
+            format!("{:.2}×", a / b.max(1e-9)),
+            "≥ 0.8×".into(),
+            verdict(a / b.max(1e-9) >= 0.8).into(),
+        ]);
+    }
+    if let Some(e) = &r.e2e {
+        if let Some(a) = e.reported() {
+            let probes = a.load.probes.clone().unwrap_or_default();
+            let tried: Vec<String> = e
+                .attempts
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}/s{}",
+                        int(t.target_rps),
+                        if t.sustained { "" } else { " not sustained" }
+                    )
+                })
+                .collect();
+            rows.push([
+                format!(
+                    "postback received → row queryable in ClickHouse, at {}/s sustained (tried {})",
+                    int(a.load.ok_rps),
+                    tried.join(", ")
+                ),
+                format!(
+                    "p50 {:.0} ms, p99 {:.0} ms ({} probes); rows' latency_ms p50 {:.0} / p99 {:.0} ms",
+                    probes.p50_ms, probes.p99_ms, probes.count, a.column_p50_ms, a.column_p99_ms
+                ),
+                "—".into(),
+                "—".into(),
+                "p99 ≤ 2 s at 10k/s".into(),
+                verdict(a.sustained && probes.p99_ms <= 2000.0 && a.target_rps >= 10_000.0)
+                    .into(),
+            ]);
+        }
+    }
+    if let Some(s) = &r.state {
+        let marks = &s.marks;
+        if let (Some(first), Some(last)) = (marks.first(), marks.last()) {
+            let limit = 512 * 1024 * 1024;
+            let flat = last.peak_rss_bytes <= limit;
+            rows.push([
+                format!(
+                    "RSS holding {} vs {} clicks ({} partitions, cache {} MiB)",
+                    int(first.clicks as f64),
+                    int(last.clicks as f64),
+                    s.partitions,
+                    s.cache_mib
+                ),
+                format!(
+                    "{} vs {} (peak {})",
+                    mib(first.rss_bytes),
+                    mib(last.rss_bytes),
+                    mib(last.peak_rss_bytes)
+                ),
+                "—".into(),
+                format!(
+                    "{:.2}×",
+                    last.rss_bytes as f64 / first.rss_bytes.max(1) as f64
+                ),
+                "flat, ≤ 512 MiB".into(),
+                verdict(flat).into(),
+            ]);
+            rows.push([
+                "disk bytes per click held".into(),
+                format!(
+                    "{:.1} B at {} vs {:.1} B at {} (tables alone {:.1} vs {:.1} B; the rest is fjall's journal)",
+                    first.bytes_per_click,
+                    int(first.clicks as f64),
+                    last.bytes_per_click,
+                    int(last.clicks as f64),
+                    first.table_bytes_per_click,
+                    last.table_bytes_per_click
+                ),
+                "—".into(),
+                "—".into(),
+                "≤ 64 B".into(),
+                verdict(last.bytes_per_click <= 64.0).into(),
+            ]);
+        }
+        let mut restore = Vec::new();
+        if let Some(rs) = &s.restore {
+            restore.push(format!(
+                "from checkpoint {:.3} s per million ({:.2} s for {}; first lookups p99 {:.0} µs)",
+                rs.seconds_per_million_clicks,
+                rs.seconds,
+                int(rs.clicks as f64),
+                rs.lookup_p99_us
+            ));
+        }
+        if let Some(rb) = r.joiner.as_ref().and_then(|j| j.rebuild.as_ref()) {
+            restore.push(format!(
+                "rebuilt from the clicks topic {:.1} s per million ({:.1} s for {} clicks)",
+                rb.seconds_per_million_clicks,
+                rb.seconds,
+                int(rb.clicks as f64)
+            ));
+        }
+        if !restore.is_empty() {
+            rows.push([
+                "restore time per million clicks".into(),
+                restore.join("; "),
+                "—".into(),
+                "—".into(),
+                "(reported)".into(),
+                "".into(),
+            ]);
+        }
+    }
+    let mut out = String::from(
+        "| figure | clickmatch (median) | reference, same run (median) | ratio | goal | |\n|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        out.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_numbers_and_an_empty_table() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(int(1234567.4), "1,234,567");
+        assert_eq!(int(999.0), "999");
+        let t = table(&Results::default());
+        assert!(t.starts_with("| figure |"));
+    }
+}

@@ -1,0 +1,201 @@
+//! The hourly rollups of migration 0003 (`migrations/0003_rollups.sql`), read through their
+//! views, next to the same figures computed from the base tables. The two must agree whatever
+//! replays and status updates happened; [`RollupCheck::read`] gives both for a test or an
+//! operator's check.
+
+use std::collections::BTreeMap;
+
+use clickhouse::{Client, Row};
+use serde::Deserialize;
+
+use crate::error::ClickHouseError;
+
+/// Unattributed postbacks per (hour, route, reason, offer, is_test).
+pub type UnattributedTotals = BTreeMap<UnattributedKey, u64>;
+/// Conversions and payout per (hour, offer, route, event, currency, is_test, status).
+pub type ConversionTotals = BTreeMap<ConversionKey, ConversionFigures>;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Row, Deserialize)]
+pub struct UnattributedKey {
+    /// `toString(hour)`, e.g. `2026-11-26 06:00:00` (server time zone).
+    pub hour: String,
+    pub route: String,
+    pub reason: String,
+    pub offer_id: String,
+    pub is_test: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Row, Deserialize)]
+pub struct ConversionKey {
+    pub hour: String,
+    pub offer_id: String,
+    pub route: String,
+    pub event: String,
+    pub currency: String,
+    pub is_test: u8,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConversionFigures {
+    /// Distinct conversions.
+    pub conversions: u64,
+    /// Versions (the latest state has one per conversion).
+    pub versions: u64,
+    /// `toString` of the payout sum, e.g. `12.500000`.
+    pub payout: String,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct UnattributedRow {
+    hour: String,
+    route: String,
+    reason: String,
+    offer_id: String,
+    is_test: u8,
+    postbacks: u64,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct ConversionRow {
+    hour: String,
+    offer_id: String,
+    route: String,
+    event: String,
+    currency: String,
+    is_test: u8,
+    status: String,
+    conversions: u64,
+    versions: u64,
+    payout: String,
+}
+
+/// Rollup figures and base-table figures side by side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupCheck {
+    /// `unattributed_hourly_totals`.
+    pub unattributed: UnattributedTotals,
+    /// `unattributed FINAL`, counted the same way.
+    pub unattributed_base: UnattributedTotals,
+    /// `conversions_hourly_latest`.
+    pub latest: ConversionTotals,
+    /// `conversions FINAL`: each conversion's latest version.
+    pub latest_base: ConversionTotals,
+    /// `conversions_hourly_versions`.
+    pub ledger: ConversionTotals,
+    /// Every distinct version in `conversions` (no FINAL). Only as long as the replaced
+    /// versions are still there: a merge keeps the latest version of each conversion and the
+    /// base table forgets the rest, while the ledger keeps it. Compare it with `SYSTEM STOP
+    /// MERGES` on `conversions` (tests do).
+    pub ledger_base: ConversionTotals,
+}
+
+const UNATTRIBUTED_ROLLUP: &str =
+    "SELECT toString(hour) AS hour, route, reason, offer_id, is_test, \
+     toUInt64(postbacks) AS postbacks FROM unattributed_hourly_totals";
+const UNATTRIBUTED_BASE: &str =
+    "SELECT toString(toStartOfHour(received_time)) AS hour, route, reason, \
+     offer_id, is_test, count() AS postbacks FROM unattributed FINAL \
+     GROUP BY hour, route, reason, offer_id, is_test";
+const LATEST_ROLLUP: &str =
+    "SELECT toString(hour) AS hour, offer_id, route, event, currency, is_test, \
+     status, toUInt64(conversions) AS conversions, toUInt64(conversions) AS versions, \
+     toString(payout) AS payout FROM conversions_hourly_latest";
+const LATEST_BASE: &str =
+    "SELECT toString(toStartOfHour(conversion_time)) AS hour, offer_id, route, \
+     event, currency, is_test, status, count() AS conversions, count() AS versions, \
+     toString(sum(payout)) AS payout FROM conversions FINAL \
+     GROUP BY hour, offer_id, route, event, currency, is_test, status";
+const LEDGER_ROLLUP: &str =
+    "SELECT toString(hour) AS hour, offer_id, route, event, currency, is_test, \
+     status, toUInt64(conversions) AS conversions, toUInt64(versions) AS versions, \
+     toString(payout) AS payout FROM conversions_hourly_versions";
+const LEDGER_BASE: &str = "SELECT toString(toStartOfHour(conversion_time)) AS hour, offer_id, route, \
+     event, currency, is_test, status, uniqExact(conversion_id) AS conversions, count() AS versions, \
+     toString(sum(payout)) AS payout FROM \
+     (SELECT DISTINCT conversion_id, version, conversion_time, offer_id, route, event, currency, \
+      is_test, status, payout FROM conversions) \
+     GROUP BY hour, offer_id, route, event, currency, is_test, status";
+
+impl RollupCheck {
+    /// Reads both sides with `client` (its database selected).
+    pub async fn read(client: &Client) -> Result<RollupCheck, ClickHouseError> {
+        Ok(RollupCheck {
+            unattributed: unattributed(client, UNATTRIBUTED_ROLLUP).await?,
+            unattributed_base: unattributed(client, UNATTRIBUTED_BASE).await?,
+            latest: conversions(client, LATEST_ROLLUP).await?,
+            latest_base: conversions(client, LATEST_BASE).await?,
+            ledger: conversions(client, LEDGER_ROLLUP).await?,
+            ledger_base: conversions(client, LEDGER_BASE).await?,
+        })
+    }
+
+    /// Whether every rollup equals its base-table figures.
+    pub fn agrees(&self) -> bool {
+        self.unattributed == self.unattributed_base
+            && self.latest == self.latest_base
+            && self.ledger == self.ledger_base
+    }
+
+    /// Total unattributed postbacks in the rollup.
+    pub fn unattributed_total(&self) -> u64 {
+        self.unattributed.values().sum()
+    }
+
+    /// Total conversions (latest state) in the rollup.
+    pub fn conversions_total(&self) -> u64 {
+        self.latest.values().map(|f| f.conversions).sum()
+    }
+}
+
+async fn unattributed(client: &Client, sql: &str) -> Result<UnattributedTotals, ClickHouseError> {
+    let rows: Vec<UnattributedRow> = client
+        .query(sql)
+        .fetch_all()
+        .await
+        .map_err(|e| ClickHouseError::from_client(sql.to_owned(), e))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                UnattributedKey {
+                    hour: r.hour,
+                    route: r.route,
+                    reason: r.reason,
+                    offer_id: r.offer_id,
+                    is_test: r.is_test,
+                },
+                r.postbacks,
+            )
+        })
+        .collect())
+}
+
+async fn conversions(client: &Client, sql: &str) -> Result<ConversionTotals, ClickHouseError> {
+    let rows: Vec<ConversionRow> = client
+        .query(sql)
+        .fetch_all()
+        .await
+        .map_err(|e| ClickHouseError::from_client(sql.to_owned(), e))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                ConversionKey {
+                    hour: r.hour,
+                    offer_id: r.offer_id,
+                    route: r.route,
+                    event: r.event,
+                    currency: r.currency,
+                    is_test: r.is_test,
+                    status: r.status,
+                },
+                ConversionFigures {
+                    conversions: r.conversions,
+                    versions: r.versions,
+                    payout: r.payout,
+                },
+            )
+        })
+        .collect())
+}

@@ -1,0 +1,90 @@
+//! The benchmark harness still works: `clickmatch-bench run --smoke` (tiny sizes, one run) goes
+//! through every phase and writes its table and raw results. Figures are never asserted here:
+//! they mean nothing at these sizes and on a shared machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/<test> → target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+fn installed(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool} || test -x /usr/sbin/{tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn the_benchmark_harness_runs_every_phase_at_tiny_sizes() {
+    let dir = target_dir();
+    let bench = dir.join("clickmatch-bench");
+    let clickmatch = dir.join("clickmatch");
+    for bin in [&bench, &clickmatch] {
+        assert!(
+            bin.exists(),
+            "{} is missing: run `cargo build --workspace` first",
+            bin.display()
+        );
+    }
+    // The HTTP phase needs Debian's wrk and nginx (scripts/bench installs them).
+    let http = installed("wrk") && installed("nginx");
+    let phases = if http {
+        "http,joiner,sink,e2e,state"
+    } else {
+        eprintln!(
+            "wrk or nginx missing: the http phase is skipped (apt-get install wrk nginx-light)"
+        );
+        "joiner,sink,e2e,state"
+    };
+    let out = tempfile::tempdir().unwrap();
+    let results = out.path().join("smoke");
+    let status = Command::new(&bench)
+        .args(["run", "--smoke", "--only", phases, "--out"])
+        .arg(&results)
+        .arg("--clickmatch")
+        .arg(&clickmatch)
+        .env(
+            "PATH",
+            format!("{}:/usr/sbin", std::env::var("PATH").unwrap_or_default()),
+        )
+        .status()
+        .expect("clickmatch-bench runs");
+    assert!(status.success(), "clickmatch-bench run --smoke failed");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["errors"].as_array().map(Vec::len), Some(0), "{json}");
+    for phase in ["joiner", "sink", "e2e", "state"] {
+        assert!(!json[phase].is_null(), "phase {phase} has no results");
+    }
+    let table = std::fs::read_to_string(results.join("table.md")).unwrap();
+    let mut expected = vec![
+        "joiner events/s",
+        "ClickHouse sink rows/s",
+        "row queryable in ClickHouse",
+        "RSS holding",
+        "disk bytes per click",
+        "restore time per million clicks",
+    ];
+    if http {
+        expected.extend([
+            "click redirects/s",
+            "postbacks accepted/s",
+            "half that load",
+        ]);
+    }
+    for row in expected {
+        assert!(table.contains(row), "no `{row}` row in the table:\n{table}");
+    }
+    assert!(results.join("machine.txt").exists());
+    assert!(results.join("raw").read_dir().unwrap().count() > 0);
+}

@@ -1,0 +1,304 @@
+//! The postback debugger end to end: traffic through a running pipeline, then the `/debug` pages
+//! over HTTP (admin token) and in headless Chromium (Debian's `chromium`): a screenshot that is
+//! a real page-sized PNG, and the rendered DOM holding the expected rows.
+//!
+//! Chromium is required: without it this test fails and says how to install it (scripts/setup
+//! does), it is never skipped. `CLICKMATCH_TEST_SCREENSHOT_DIR=DIR` keeps the screenshots.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64_free::basic;
+use clickmatch_cli::demo;
+use clickmatch_cli::pipeline::Roles;
+use clickmatch_e2e::traffic_source::TrafficSource;
+use clickmatch_e2e::TestPipeline;
+use reqwest::StatusCode;
+
+/// The demo configuration's admin token.
+const TOKEN: &str = "demo-admin-token-change-me";
+
+/// HTTP Basic without a base64 dependency in this crate.
+mod base64_free {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    pub fn basic(user: &str, password: &str) -> String {
+        let input = format!("{user}:{password}");
+        let bytes = input.as_bytes();
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        format!("Basic {out}")
+    }
+}
+
+fn chromium() -> PathBuf {
+    for name in ["chromium", "chromium-browser"] {
+        for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+            let candidate = Path::new(dir).join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!(
+        "chromium is not installed: the postback debugger's screenshot test needs Debian's \
+         `chromium` package (scripts/setup installs it; by hand: apt-get install -y chromium)"
+    );
+}
+
+/// Runs headless Chromium with `args` then `url`, returning stdout.
+async fn run_chromium(args: &[String], url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut command = tokio::process::Command::new(chromium());
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("chromium finished within 120 s")
+        .expect("chromium ran");
+    assert!(
+        output.status.success(),
+        "chromium failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 DOM")
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert!(bytes.len() > 24, "not a PNG: {} bytes", bytes.len());
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    (width, height)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_debugger_shows_postbacks_and_a_clicks_story_in_chromium() {
+    let chromium = chromium(); // fail first and clearly when it is missing
+    assert!(chromium.exists());
+    let ts = TrafficSource::start(|_, nth| if nth == 0 { 503 } else { 200 }).await;
+    let extra = format!(
+        "\n[[campaigns]]\nid = \"ts\"\noffer = \"1\"\nsource = \"ts-push\"\n\
+         url = \"https://net.example/aff_c?offer_id=1&aff_sub={{click_id}}\"\n\
+         postback_url = \"{}/cb?clickid={{sub1}}&payout={{payout}}\"\n",
+        ts.base()
+    );
+    let t = TestPipeline::start_custom(
+        &extra,
+        &[
+            ("CLICKMATCH_OUTBOUND_RETRY_INITIAL_MS", "50"),
+            ("CLICKMATCH_OUTBOUND_RETRY_MAX_MS", "100"),
+        ],
+        4,
+        Roles {
+            ingest: true,
+            join: true,
+            outbound: true,
+        },
+    )
+    .await
+    .unwrap();
+    let client = demo::http_client();
+    let click_id = demo::click(&client, &t.base, "ts", "ts-click-7")
+        .await
+        .unwrap();
+    for query in [
+        // Attributed.
+        vec![
+            ("cid", click_id.as_str()),
+            ("payout", "3.25"),
+            ("txid", "T-1"),
+        ],
+        // A literal macro, and markup that must come out escaped.
+        vec![("cid", "{sub1}"), ("note", "<script>alert(1)</script>")],
+        // Another event, the click ID with junk glued on: attributed, flagged as repaired.
+        vec![
+            ("cid", &format!("{click_id}&")),
+            ("payout", "1"),
+            ("event", "lead"),
+        ],
+    ] {
+        let status = demo::postback_get(&client, &t.base, "/postback", &query)
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(
+        t.wait_count(
+            "SELECT count() FROM (SELECT postback_id FROM conversions FINAL UNION ALL SELECT postback_id FROM unattributed FINAL)",
+            3
+        )
+        .await
+        .unwrap(),
+        3
+    );
+    assert_eq!(
+        t.wait_count(
+            "SELECT count() FROM outbound_deliveries FINAL WHERE state = 'delivered'",
+            2
+        )
+        .await
+        .unwrap(),
+        2
+    );
+
+    // Over HTTP: the token is required, as Bearer or as the Basic password.
+    let page = format!("{}/debug", t.base);
+    let response = client.get(&page).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
+    let wrong = client
+        .get(&page)
+        .header("authorization", basic("admin", "not-the-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let bearer = client.get(&page).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(bearer.status(), StatusCode::OK);
+    assert!(bearer.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+    let html = bearer.text().await.unwrap();
+    assert!(!html.contains("<script>alert(1)"), "raw markup leaked");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let basic_ok = client
+        .get(&page)
+        .header("authorization", basic("anyone", TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic_ok.status(), StatusCode::OK);
+
+    // In Chromium, credentials in the URL answer the Basic challenge.
+    let port = t.base.rsplit(':').next().unwrap();
+    let browser_base = format!("http://admin:{TOKEN}@127.0.0.1:{port}");
+    let shots = tempfile::tempdir().unwrap();
+    let shot = shots.path().join("debug.png");
+    run_chromium(
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1280,2000".to_string(),
+        ],
+        &format!("{browser_base}/debug"),
+    )
+    .await;
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    assert_eq!(png_size(&png), (1280, 2000));
+    assert!(
+        png.len() > 20_000,
+        "a rendered page compresses to more than {} bytes",
+        png.len()
+    );
+
+    let dom = run_chromium(
+        &["--dump-dom".to_string()],
+        &format!("{browser_base}/debug"),
+    )
+    .await;
+    for expected in [
+        "Outcomes per route and offer",
+        "route <code>global</code>",
+        "unsubstituted_macro",
+        "click ID repaired",
+        &click_id,
+        "cid={sub1}",
+        "note=&lt;script&gt;alert(1)&lt;/script&gt;",
+    ] {
+        assert!(
+            dom.contains(expected),
+            "the debugger DOM lacks {expected:?}:\n{dom}"
+        );
+    }
+    assert_eq!(dom.matches("<tr class=\"attributed\">").count(), 2, "{dom}");
+    assert_eq!(
+        dom.matches("<tr class=\"unattributed\">").count(),
+        1,
+        "{dom}"
+    );
+    assert!(!dom.contains("<script>"), "{dom}");
+
+    let story = run_chromium(
+        &["--dump-dom".to_string()],
+        &format!("{browser_base}/debug/click/{click_id}"),
+    )
+    .await;
+    for expected in [
+        "genuine clickmatch click ID",
+        "sub1=ts-click-7",
+        "ts-push",
+        "id=\"conversions\"",
+        "id=\"deliveries\"",
+        "delivered (final)",
+        "retrying",
+        "HTTP 503",
+        &format!("{}/cb?clickid=ts-click-7&amp;payout=3.25", ts.base()),
+    ] {
+        assert!(
+            story.contains(expected),
+            "the click story lacks {expected:?}:\n{story}"
+        );
+    }
+    let story_shot = shots.path().join("story.png");
+    run_chromium(
+        &[
+            format!("--screenshot={}", story_shot.display()),
+            "--window-size=1280,2000".to_string(),
+        ],
+        &format!("{browser_base}/debug/click/{click_id}"),
+    )
+    .await;
+    assert_eq!(png_size(&std::fs::read(&story_shot).unwrap()), (1280, 2000));
+
+    // Kept for a look when asked (CI artifacts, reviews).
+    if let Ok(keep) = std::env::var("CLICKMATCH_TEST_SCREENSHOT_DIR") {
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::copy(&shot, Path::new(&keep).join("debug.png")).unwrap();
+        std::fs::copy(&story_shot, Path::new(&keep).join("click-story.png")).unwrap();
+    }
+
+    // A click nobody made.
+    let unknown = client
+        .get(format!("{}/debug/click/01aaaaaaaaaaaaaaaaaaaaaaaa", t.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::OK);
+    let text = unknown.text().await.unwrap();
+    assert!(text.contains("No click recorded"), "{text}");
+    t.cleanup().await.unwrap();
+}

@@ -1,0 +1,133 @@
+//! The hourly rollups (migration 0003) against the base tables on the dev pipeline's demo
+//! traffic: the same totals, also after a replay of every row and after a status update.
+
+use std::collections::BTreeMap;
+
+use clickmatch_cli::demo;
+use clickmatch_clickhouse::{
+    ClickHouseSink, ClickRow, ConversionRow, RollupCheck, UnattributedRow,
+};
+use clickmatch_e2e::TestPipeline;
+use reqwest::StatusCode;
+
+const ROWS: &str =
+    "SELECT (SELECT count() FROM conversions FINAL) + (SELECT count() FROM unattributed FINAL)";
+
+fn by_reason(check: &RollupCheck) -> BTreeMap<String, usize> {
+    let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+    for (key, n) in &check.unattributed {
+        *totals.entry(key.reason.clone()).or_default() += *n as usize;
+    }
+    totals
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_equal_the_base_tables_on_demo_traffic_after_replays_and_status_updates() {
+    let t = TestPipeline::start(&[]).await.unwrap();
+    // Merges would drop replaced versions from `conversions`, and with them the base-table
+    // side of the ledger (the rollup keeps it).
+    t.client()
+        .query("SYSTEM STOP MERGES conversions")
+        .execute()
+        .await
+        .unwrap();
+    let traffic = demo::run(&t.base, &t.config.account).await.unwrap();
+    let total = traffic.postbacks as u64;
+    assert_eq!(t.wait_count(ROWS, total).await.unwrap(), total);
+    let client = t.client();
+
+    // 1. The demo's postbacks, every reason of the design, through HTTP, Kafka and the joiner.
+    let demo_check = RollupCheck::read(&client).await.unwrap();
+    assert!(demo_check.agrees(), "{demo_check:#?}");
+    let mut expected = traffic.expected.clone();
+    let attributed = expected.remove(demo::ATTRIBUTED).unwrap();
+    assert_eq!(by_reason(&demo_check), expected);
+    assert_eq!(demo_check.conversions_total() as usize, attributed);
+    assert_eq!(
+        demo_check.latest, demo_check.ledger,
+        "one version per conversion"
+    );
+
+    // 2. A replay: every row the joiner wrote, written again twice, as a joiner restarted after
+    //    a crash before its Kafka commit would.
+    let clicks: Vec<ClickRow> = client
+        .query("SELECT ?fields FROM clicks")
+        .fetch_all()
+        .await
+        .unwrap();
+    let conversions: Vec<ConversionRow> = client
+        .query("SELECT ?fields FROM conversions")
+        .fetch_all()
+        .await
+        .unwrap();
+    let unattributed: Vec<UnattributedRow> = client
+        .query("SELECT ?fields FROM unattributed")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(conversions.len(), attributed);
+    let sink = ClickHouseSink::new(&t.settings).unwrap();
+    for _ in 0..2 {
+        sink.write_rows(&clicks, &conversions, &unattributed)
+            .await
+            .unwrap();
+    }
+    let raw: u64 = client
+        .query("SELECT count() FROM conversions")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(raw as usize, 3 * attributed, "the replay did write");
+    let replayed = RollupCheck::read(&client).await.unwrap();
+    assert!(replayed.agrees(), "{replayed:#?}");
+    assert_eq!(replayed, demo_check, "a replay changes no figure");
+
+    // 3. A status update over HTTP: the network charges back one TUNE conversion (same click,
+    //    status=chargeback, payout 0). A new version of the same conversion, not a new one.
+    let charged: ConversionRow = conversions
+        .iter()
+        .find(|c| c.route == "global" && c.offer_id == "1" && c.status == "approved")
+        .cloned()
+        .expect("a TUNE conversion");
+    let status = demo::postback_get(
+        &demo::http_client(),
+        &t.base,
+        "/postback",
+        &[
+            ("cid", &charged.click_id),
+            ("payout", "0"),
+            ("offer", "1"),
+            ("status", "chargeback"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let sql = "SELECT count() FROM conversions FINAL WHERE status = 'chargeback'";
+    assert_eq!(t.wait_count(sql, 1).await.unwrap(), 1);
+    // The view runs with the insert: no waiting for the rollup itself.
+    let updated = RollupCheck::read(&client).await.unwrap();
+    assert!(updated.agrees(), "{updated:#?}");
+    assert_eq!(updated.conversions_total() as usize, attributed);
+    let chargebacks: Vec<_> = updated
+        .latest
+        .iter()
+        .filter(|(k, _)| k.status == "chargeback")
+        .collect();
+    assert_eq!(chargebacks.len(), 1, "{chargebacks:?}");
+    assert_eq!(chargebacks[0].1.conversions, 1);
+    assert_eq!(chargebacks[0].1.payout, "0.000000");
+    // The ledger keeps the approval as well: one more version than conversions.
+    let versions: u64 = updated.ledger.values().map(|f| f.versions).sum();
+    assert_eq!(versions as usize, attributed + 1);
+
+    // 4. The update replayed as well.
+    let rows: Vec<ConversionRow> = client
+        .query("SELECT ?fields FROM conversions WHERE status = 'chargeback'")
+        .fetch_all()
+        .await
+        .unwrap();
+    sink.write_rows(&[], &rows, &[]).await.unwrap();
+    assert_eq!(RollupCheck::read(&client).await.unwrap(), updated);
+    t.cleanup().await.unwrap();
+}
