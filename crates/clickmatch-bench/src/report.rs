@@ -304,10 +304,14 @@ pub fn table(r: &Results) -> String {
                     )
                 })
                 .collect();
+            let at = if a.sustained {
+                format!("at {}/s sustained", int(a.load.ok_rps))
+            } else {
+                format!("best attempt {}/s, NOT sustained", int(a.load.ok_rps))
+            };
             rows.push([
                 format!(
-                    "postback received → row queryable in ClickHouse, at {}/s sustained (tried {})",
-                    int(a.load.ok_rps),
+                    "postback received → row queryable in ClickHouse, {at} (tried {})",
                     tried.join(", ")
                 ),
                 format!(

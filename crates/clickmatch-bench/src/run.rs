@@ -266,10 +266,10 @@ pub fn machine() -> String {
         sh("cat /proc/loadavg")
     ));
     out.push_str(&format!(
-        "tools: {}; {}; clickhouse-server {}; {}\n",
+        "tools: {}; {}; {}; {}\n",
         sh("nginx -v 2>&1"),
         sh("wrk -v 2>&1 | head -1"),
-        sh("clickhouse-server --version 2>&1 | head -1"),
+        sh("clickhouse-client --version 2>&1 | head -1"),
         sh("rustc --version 2>/dev/null || true")
     ));
     out.push_str(&format!(
