@@ -21,6 +21,20 @@ fn by_reason(check: &RollupCheck) -> BTreeMap<String, usize> {
     totals
 }
 
+/// The rollups once they agree with the base tables (at most 10 s). A view's part is committed
+/// just after its base table's part within the same INSERT, so a reader can briefly see the
+/// base row without its rollup.
+async fn settled(client: &clickhouse::Client) -> RollupCheck {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let check = RollupCheck::read(client).await.unwrap();
+        if check.agrees() || std::time::Instant::now() > deadline {
+            return check;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollups_equal_the_base_tables_on_demo_traffic_after_replays_and_status_updates() {
     let t = TestPipeline::start(&[]).await.unwrap();
@@ -37,7 +51,7 @@ async fn rollups_equal_the_base_tables_on_demo_traffic_after_replays_and_status_
     let client = t.client();
 
     // 1. The demo's postbacks, every reason of the design, through HTTP, Kafka and the joiner.
-    let demo_check = RollupCheck::read(&client).await.unwrap();
+    let demo_check = settled(&client).await;
     assert!(demo_check.agrees(), "{demo_check:#?}");
     let mut expected = traffic.expected.clone();
     let attributed = expected.remove(demo::ATTRIBUTED).unwrap();
@@ -105,8 +119,7 @@ async fn rollups_equal_the_base_tables_on_demo_traffic_after_replays_and_status_
     assert_eq!(status, StatusCode::OK);
     let sql = "SELECT count() FROM conversions FINAL WHERE status = 'chargeback'";
     assert_eq!(t.wait_count(sql, 1).await.unwrap(), 1);
-    // The view runs with the insert: no waiting for the rollup itself.
-    let updated = RollupCheck::read(&client).await.unwrap();
+    let updated = settled(&client).await;
     assert!(updated.agrees(), "{updated:#?}");
     assert_eq!(updated.conversions_total() as usize, attributed);
     let chargebacks: Vec<_> = updated
