@@ -379,33 +379,21 @@ impl Run<'_> {
     }
 
     fn on_tick(&mut self) -> Result<(), JoinerError> {
+        self.refresh_lag_metrics();
         let now = now_ms();
         let joiner = self.joiner;
         let mut restored = Vec::new();
         for (&partition, state) in self.partitions.iter_mut() {
             let label = partition.to_string();
             let ctx = self.consumer.context();
-            for (topic, next) in [
-                (&joiner.kafka.clicks_topic, state.clicks_next),
-                (&joiner.kafka.postbacks_topic, state.postbacks_next),
-            ] {
-                if let Some(high) = ctx.high_watermark(topic, partition) {
-                    let lag = (high - next).max(0);
-                    joiner
-                        .metrics
-                        .consumer_lag
-                        .with_label_values(&[topic.as_str(), &label])
-                        .set(lag);
-                    if topic == &joiner.kafka.clicks_topic {
-                        state.clicks_caught_up = lag == 0;
-                        // An empty or fully read partition completes a rebuild too.
-                        if lag == 0 && !state.restore_reached() {
-                            state.restore = Restore::Rebuilding {
-                                clicks_target: next,
-                            };
-                            restored.push(partition);
-                        }
-                    }
+            if let Some(high) = ctx.high_watermark(&joiner.kafka.clicks_topic, partition) {
+                state.clicks_caught_up = state.clicks_next >= high;
+                // An empty or fully read partition completes a rebuild too.
+                if state.clicks_caught_up && !state.restore_reached() {
+                    state.restore = Restore::Rebuilding {
+                        clicks_target: state.clicks_next,
+                    };
+                    restored.push(partition);
                 }
             }
             joiner
