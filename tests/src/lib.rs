@@ -149,16 +149,23 @@ impl TestPipeline {
     /// Starts ingest and joiner again on the same broker and database (same consumer group).
     pub async fn restart_services(&mut self) -> anyhow::Result<()> {
         self.stop_services().await?;
-        let pipeline = Pipeline::start(
-            &self.config,
-            Roles {
-                ingest: true,
-                join: true,
-                outbound: false,
-            },
-            "127.0.0.1:0",
-        )
-        .await?;
+        let roles = Roles {
+            ingest: true,
+            join: true,
+            outbound: false,
+        };
+        // The stopped ingest's spool task lets go of its folder lock a moment after the stop
+        // returns (as a restarted process would find it once the old one has exited).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pipeline = loop {
+            match Pipeline::start(&self.config, roles, "127.0.0.1:0").await {
+                Ok(pipeline) => break pipeline,
+                Err(e) if format!("{e:#}").contains("in use") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         pipeline
             .wait_joiner_assigned(Duration::from_secs(30))
             .await?;
