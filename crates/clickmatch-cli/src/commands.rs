@@ -174,67 +174,68 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     }
 }
 
+/// Runs the services of `roles` until SIGINT/SIGTERM, reloading the configuration file on
+/// SIGHUP or when it changes.
+async fn serve(
+    config_path: Option<&Path>,
+    config: Config,
+    roles: Roles,
+    listen: &str,
+) -> anyhow::Result<ExitCode> {
+    let hangup = reload::hangup()?;
+    let pipeline = Pipeline::start(&config, roles, listen).await?;
+    if let Some(addr) = pipeline.http_addr {
+        tracing::info!(%addr, "listening");
+    }
+    let reloader = Reloader::new(config_path, pipeline.account.clone(), config);
+    pipeline
+        .run_until(reloader.run(hangup, shutdown_signal()))
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Dev(args) => dev(cli.config.as_deref(), args).await,
         Command::Ingest { listen } => {
             let config = load_config(cli.config.as_deref())?;
             let listen = listen.unwrap_or_else(|| config.ingest.listen.clone());
-            let hangup = reload::hangup()?;
-            let pipeline = Pipeline::start(
-                &config,
-                Roles {
-                    ingest: true,
-                    join: false,
-                    outbound: false,
-                },
-                &listen,
-            )
-            .await?;
-            tracing::info!(addr = ?pipeline.http_addr, "ingest listening");
-            let reloader = Reloader::new(cli.config.as_deref(), pipeline.account.clone(), config);
-            pipeline
-                .run_until(reloader.run(hangup, shutdown_signal()))
-                .await?;
-            Ok(ExitCode::SUCCESS)
+            let roles = Roles {
+                ingest: true,
+                join: false,
+                outbound: false,
+            };
+            serve(cli.config.as_deref(), config, roles, &listen).await
         }
         Command::Join { metrics_listen } => {
             let config = load_config(cli.config.as_deref())?;
-            let hangup = reload::hangup()?;
-            let pipeline = Pipeline::start(
-                &config,
-                Roles {
-                    ingest: false,
-                    join: true,
-                    outbound: false,
-                },
+            let roles = Roles {
+                ingest: false,
+                join: true,
+                outbound: false,
+            };
+            serve(
+                cli.config.as_deref(),
+                config,
+                roles,
                 metrics_listen.as_deref().unwrap_or(""),
             )
-            .await?;
-            let reloader = Reloader::new(cli.config.as_deref(), pipeline.account.clone(), config);
-            pipeline
-                .run_until(reloader.run(hangup, shutdown_signal()))
-                .await?;
-            Ok(ExitCode::SUCCESS)
+            .await
         }
         Command::Outbound { metrics_listen } => {
             let config = load_config(cli.config.as_deref())?;
-            let hangup = reload::hangup()?;
-            let pipeline = Pipeline::start(
-                &config,
-                Roles {
-                    ingest: false,
-                    join: false,
-                    outbound: true,
-                },
+            let roles = Roles {
+                ingest: false,
+                join: false,
+                outbound: true,
+            };
+            serve(
+                cli.config.as_deref(),
+                config,
+                roles,
                 metrics_listen.as_deref().unwrap_or(""),
             )
-            .await?;
-            let reloader = Reloader::new(cli.config.as_deref(), pipeline.account.clone(), config);
-            pipeline
-                .run_until(reloader.run(hangup, shutdown_signal()))
-                .await?;
-            Ok(ExitCode::SUCCESS)
+            .await
         }
         Command::Migrate { clickhouse_url } => {
             let config = load_config(cli.config.as_deref())?;
