@@ -55,6 +55,9 @@ pub struct JoinerRun {
     pub join_seconds: f64,
     pub peak_rss_bytes: u64,
     pub rows: u64,
+    /// The joiner process's CPU time (user + system), start to end, when it reported it.
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -821,7 +821,13 @@ impl Bench {
                     .map(|(_, o)| (*o).max(0) as u64)
                     .sum();
             }
+            let mut cpu_seconds = None;
             if let Ok(text) = kafka::scrape(&metrics) {
+                let samples = kafka::parse_metrics(&text);
+                cpu_seconds = samples
+                    .iter()
+                    .any(|(name, _, _)| name == "process_cpu_seconds_total")
+                    .then(|| kafka::metric_sum(&samples, "process_cpu_seconds_total", None));
                 std::fs::write(self.raw.join(format!("joiner-{r}-metrics.txt")), text)?;
             }
             joiner.stop(Duration::from_secs(30));
@@ -835,16 +841,22 @@ impl Bench {
                 join_seconds: (assigned - spawned).as_secs_f64(),
                 peak_rss_bytes: peak,
                 rows,
+                cpu_seconds,
             };
             eprintln!(
-                "   run {r}: bare consumer {:.0}/s, joiner {:.0}/s ({} of {} events in {:.1} s, {} rows, peak RSS {} MiB)",
+                "   run {r}: bare consumer {:.0}/s, joiner {:.0}/s ({} of {} events in {:.1} s, {} rows, peak RSS {} MiB, CPU {})",
                 bare.events_per_s,
                 run.events_per_s,
                 run.events,
                 produced,
                 run.seconds,
                 rows,
-                peak / (1024 * 1024)
+                peak / (1024 * 1024),
+                cpu_seconds.map_or("?".to_string(), |cpu| format!(
+                    "{:.1} s = {:.1} µs per event",
+                    cpu,
+                    cpu * 1e6 / run.events.max(1) as f64
+                )),
             );
             phase.bare.push(bare);
             phase.joiner.push(run);

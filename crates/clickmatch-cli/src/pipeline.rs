@@ -80,6 +80,12 @@ impl Pipeline {
     /// Starts the services of `roles`. Ingest listens on `listen` (port 0 picks a free one).
     pub async fn start(config: &Config, roles: Roles, listen: &str) -> anyhow::Result<Pipeline> {
         let registry = Registry::new_custom(None, None).context("metrics registry")?;
+        // CPU seconds, RSS and open files of the process: the standard `process_*` series.
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .context("process metrics")?;
         let account = Arc::new(ArcSwap::from_pointee(config.account.clone()));
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();

@@ -3,12 +3,19 @@
 //! over disk-backed state, batches to ClickHouse, and offsets that only move after ClickHouse
 //! acknowledged the rows they produced:
 //!
-//! 1. rows of a batch are written to ClickHouse (retried with backoff, partitions paused);
+//! 1. rows of a batch are written to ClickHouse (retried with backoff) and its conversions
+//!    published outbound;
 //! 2. the state those rows came from is committed to disk with the offsets it reflects;
 //! 3. Kafka offsets are committed (for another member that would have to rebuild).
 //!
 //! A crash between any two steps replays records whose rows are rebuilt identically
 //! (deterministic conversion IDs and versions on `ReplacingMergeTree`).
+//!
+//! Step 1 of batch N runs in its own task while batch N+1 is joined (the store seals each
+//! batch's writes, so N's state commits alone). When N+1 is due before N is acknowledged, N+1
+//! keeps growing up to [`BATCH_GROWTH`] × `batch_max_rows`: under backlog, inserts get bigger
+//! and fewer, which is what ClickHouse is fast at. Only then does the joiner wait (and, while
+//! ClickHouse fails, pause its partitions so that nothing piles up in memory).
 
 mod context;
 pub mod metrics;
@@ -16,6 +23,7 @@ mod partition;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,10 +35,12 @@ use clickmatch_kafka::consumer::consumer_config;
 use clickmatch_kafka::offsets::CommitPositions;
 use clickmatch_kafka::Publisher;
 use clickmatch_store::StateDb;
+use futures::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::TopicPartitionList;
+use tokio::task::JoinHandle;
 
 pub use context::{JoinContext, RebalanceEvent};
 pub use metrics::JoinerMetrics;
@@ -51,12 +61,17 @@ pub enum JoinerError {
 
 /// How often lag is measured and idle partitions' watermarks advanced.
 const TICK: Duration = Duration::from_millis(250);
+/// Records taken from the consumer's queue per wake-up and joined in one go (the blocking
+/// section and the clock read are per chunk, not per record).
+const CHUNK: usize = 1024;
+/// How far a batch may grow past `batch_max_rows` while the previous one is being written.
+pub const BATCH_GROWTH: usize = 4;
 
 type JoinConsumer = StreamConsumer<JoinContext>;
 
 /// Rows waiting to be written.
 #[derive(Default)]
-struct Batch {
+pub(crate) struct Batch {
     clicks: Vec<ClickRecord>,
     outcomes: Vec<Outcome>,
     opened: Option<Instant>,
@@ -112,31 +127,34 @@ impl Joiner {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), JoinerError> {
+        let joiner = Arc::new(self);
         if tokio::runtime::Handle::current().runtime_flavor()
             != tokio::runtime::RuntimeFlavor::MultiThread
         {
             return Err(JoinerError::Runtime);
         }
-        let state_dir = PathBuf::from(&self.config.state_dir);
-        let cache = self.config.state_cache_mib;
+        let state_dir = PathBuf::from(&joiner.config.state_dir);
+        let cache = joiner.config.state_cache_mib;
         let state = tokio::task::spawn_blocking(move || StateDb::open(&state_dir, cache))
             .await
             .expect("state open task")?;
         let consumer: Arc<JoinConsumer> = Arc::new(
             consumer_config(
-                &self.kafka.bootstrap_servers,
-                &self.kafka.group_id,
-                &self.kafka.properties,
+                &joiner.kafka.bootstrap_servers,
+                &joiner.kafka.group_id,
+                &joiner.kafka.properties,
             )
-            .create_with_context(JoinContext::new(&self.kafka.clicks_topic, state.clone()))?,
+            .create_with_context(JoinContext::new(&joiner.kafka.clicks_topic, state.clone()))?,
         );
-        consumer.subscribe(&[&self.kafka.clicks_topic, &self.kafka.postbacks_topic])?;
+        consumer.subscribe(&[&joiner.kafka.clicks_topic, &joiner.kafka.postbacks_topic])?;
         let mut run = Run {
-            joiner: &self,
+            joiner,
             consumer: consumer.clone(),
             state,
             partitions: BTreeMap::new(),
             batch: Batch::default(),
+            sealed: 0,
+            in_flight: None,
             committed: CommitPositions::default(),
             deferred: Vec::new(),
         };
@@ -149,19 +167,31 @@ impl Joiner {
     }
 }
 
-struct Run<'a> {
-    joiner: &'a Joiner,
+/// A sealed batch being written by its own task, and the offsets its state reaches.
+struct InFlight {
+    number: u64,
+    positions: CommitPositions,
+    task: JoinHandle<()>,
+    /// Set by the task when ClickHouse refused the batch (it retries until acknowledged).
+    failing: Arc<AtomicBool>,
+}
+
+struct Run {
+    joiner: Arc<Joiner>,
     consumer: Arc<JoinConsumer>,
     state: StateDb,
     partitions: BTreeMap<i32, PartitionState>,
     batch: Batch,
+    /// Batches sealed so far (the number of the newest).
+    sealed: u64,
+    in_flight: Option<InFlight>,
     /// What was last committed to Kafka, to skip commits that would change nothing.
     committed: CommitPositions,
-    /// Records received while a batch was retried, processed after it.
+    /// Records received while waiting for a batch, processed after it.
     deferred: Vec<OwnedMessage>,
 }
 
-impl Run<'_> {
+impl Run {
     async fn main_loop(
         &mut self,
         shutdown: impl std::future::Future<Output = ()>,
@@ -172,19 +202,34 @@ impl Run<'_> {
         let consumer = self.consumer.clone();
         loop {
             self.process_deferred().await?;
-            let flush_at = self.flush_deadline();
+            // While a batch is in flight, the next one is sent when it is acknowledged.
+            let flush_at = self.flush_deadline().filter(|_| self.in_flight.is_none());
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep_until(flush_at.unwrap_or_else(far_future)), if flush_at.is_some() => {}
+                written = in_flight_task(&mut self.in_flight) => {
+                    propagate_panic(written);
+                    let in_flight = self.in_flight.take().expect("polled");
+                    self.complete(in_flight)?;
+                }
                 message = consumer.recv() => {
-                    self.apply_rebalance_events().await?;
-                    match message {
-                        Ok(message) => {
-                            let message = message.detach();
-                            tokio::task::block_in_place(|| self.on_message(&message))?;
+                    let mut messages = Vec::with_capacity(CHUNK);
+                    let mut next = Some(message);
+                    while let Some(message) = next.take() {
+                        match message {
+                            Ok(message) => messages.push(message),
+                            Err(error) => tracing::warn!(error = %error, "consumer error"),
                         }
-                        Err(error) => tracing::warn!(error = %error, "consumer error"),
+                        if messages.len() < CHUNK {
+                            next = consumer.recv().now_or_never();
+                        }
                     }
+                    // Partitions assigned while the chunk was taken get their state first.
+                    self.apply_rebalance_events().await?;
+                    let now = now_ms();
+                    tokio::task::block_in_place(|| {
+                        messages.iter().try_for_each(|message| self.on_message(message, now))
+                    })?;
                 }
                 _ = tick.tick() => {
                     self.apply_rebalance_events().await?;
@@ -192,7 +237,7 @@ impl Run<'_> {
                 }
             }
             if self.batch_due() {
-                self.flush().await?;
+                self.send_batch().await?;
             }
         }
         self.flush().await
@@ -221,7 +266,7 @@ impl Run<'_> {
     }
 
     fn apply_rebalance_event(&mut self, event: RebalanceEvent) -> Result<(), JoinerError> {
-        let joiner = self.joiner;
+        let joiner = &*self.joiner;
         match event {
             RebalanceEvent::Assigned {
                 topic,
@@ -332,8 +377,8 @@ impl Run<'_> {
         }
     }
 
-    fn on_message(&mut self, message: &OwnedMessage) -> Result<(), JoinerError> {
-        let joiner = self.joiner;
+    fn on_message(&mut self, message: &impl Message, now: u64) -> Result<(), JoinerError> {
+        let joiner = &*self.joiner;
         let account = &joiner.account.load();
         let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
         let payload = message.payload().unwrap_or_default();
@@ -341,7 +386,6 @@ impl Run<'_> {
             // Not ours (a message fetched just before a revoke).
             return Ok(());
         };
-        let now = now_ms();
         if topic == joiner.kafka.clicks_topic {
             if offset < state.clicks_next {
                 return Ok(());
@@ -381,7 +425,7 @@ impl Run<'_> {
     fn on_tick(&mut self) -> Result<(), JoinerError> {
         self.refresh_lag_metrics();
         let now = now_ms();
-        let joiner = self.joiner;
+        let joiner = self.joiner.clone();
         let mut restored = Vec::new();
         for (&partition, state) in self.partitions.iter_mut() {
             let label = partition.to_string();
@@ -448,113 +492,113 @@ impl Run<'_> {
                 .is_some_and(|t| t.elapsed() >= Duration::from_millis(config.batch_max_ms))
     }
 
-    /// Writes the batch (retrying until ClickHouse acknowledges it), makes the state durable
-    /// with its checkpoint, then commits offsets to Kafka.
-    async fn flush(&mut self) -> Result<(), JoinerError> {
-        let joiner = self.joiner;
-        if self.batch.len() > 0 {
-            let batch = std::mem::take(&mut self.batch);
-            let started = Instant::now();
-            self.write_until_acknowledged(&batch).await;
-            joiner
-                .metrics
-                .insert_duration
-                .observe(started.elapsed().as_secs_f64());
-            // Counted when ClickHouse has the rows (the latency histogram measures exactly that).
-            joiner.metrics.batch_rows.observe(batch.len() as f64);
-            joiner.metrics.clicks.inc_by(batch.clicks.len() as u64);
-            let now = now_ms();
-            for outcome in &batch.outcomes {
-                count_outcome(joiner, outcome, now);
+    /// Sends the open batch unless the one in flight is still being written and the open one
+    /// may still grow; waits for the one in flight first.
+    async fn send_batch(&mut self) -> Result<(), JoinerError> {
+        if let Some(in_flight) = &self.in_flight {
+            let cap = self
+                .joiner
+                .config
+                .batch_max_rows
+                .saturating_mul(BATCH_GROWTH);
+            if !in_flight.task.is_finished() && self.batch.len() < cap {
+                return Ok(());
             }
-            self.publish_outbound(&batch.outcomes).await;
+            self.finish_in_flight().await?;
         }
+        self.seal_and_send();
+        Ok(())
+    }
+
+    /// Writes everything joined so far and commits it (before a revoke, at shutdown).
+    async fn flush(&mut self) -> Result<(), JoinerError> {
+        self.finish_in_flight().await?;
+        self.seal_and_send();
+        self.finish_in_flight().await
+    }
+
+    /// Seals every partition's writes as the next batch, with the checkpoint and Kafka
+    /// positions they reach, and starts writing its rows.
+    fn seal_and_send(&mut self) {
+        debug_assert!(self.in_flight.is_none(), "one batch in flight at a time");
+        self.sealed += 1;
+        let number = self.sealed;
+        let kafka = &self.joiner.kafka;
+        let mut positions = CommitPositions::default();
+        for (&partition, state) in self.partitions.iter_mut() {
+            let checkpoint = state.checkpoint();
+            state.join.store_mut().seal(number, checkpoint);
+            let (clicks, postbacks) = state.kafka_positions();
+            if clicks > 0 {
+                positions.set(&kafka.clicks_topic, partition, clicks);
+            }
+            if postbacks > 0 {
+                positions.set(&kafka.postbacks_topic, partition, postbacks);
+            }
+        }
+        let failing = Arc::new(AtomicBool::new(false));
+        let batch = std::mem::take(&mut self.batch);
+        let task = tokio::spawn(write_batch(self.joiner.clone(), batch, failing.clone()));
+        self.in_flight = Some(InFlight {
+            number,
+            positions,
+            task,
+            failing,
+        });
+    }
+
+    /// Waits for the batch in flight, if any, and commits it.
+    async fn finish_in_flight(&mut self) -> Result<(), JoinerError> {
+        let Some(mut in_flight) = self.in_flight.take() else {
+            return Ok(());
+        };
+        self.wait_polling(&mut in_flight).await;
+        self.complete(in_flight)
+    }
+
+    /// After ClickHouse acknowledged a batch: its state becomes durable, then its offsets are
+    /// committed to Kafka.
+    fn complete(&mut self, in_flight: InFlight) -> Result<(), JoinerError> {
         let state = self.state.clone();
         let partitions = &mut self.partitions;
         tokio::task::block_in_place(|| {
             let mut stores: Vec<_> = partitions
                 .values_mut()
-                .map(|p| {
-                    let checkpoint = p.checkpoint();
-                    (p.join.store_mut(), checkpoint)
-                })
+                .map(|p| p.join.store_mut())
                 .collect();
-            state.commit(&mut stores)
+            state.commit_sealed(&mut stores, in_flight.number)
         })?;
-        self.commit_kafka();
+        self.commit_kafka(in_flight.positions);
         Ok(())
     }
 
-    /// Publishes the batch's conversions for traffic-source postbacks, after ClickHouse has
-    /// them and before the state moves on, retrying until the broker acknowledges: at least
-    /// once (a replay publishes again; the dispatcher deduplicates by idempotency key).
-    async fn publish_outbound(&mut self, outcomes: &[Outcome]) {
-        let joiner = self.joiner;
-        let Some(publisher) = &joiner.outbound else {
-            return;
-        };
-        let topic = &joiner.kafka.outbound_topic;
-        let records: Vec<OutboundRecord> = outcomes
-            .iter()
-            .filter_map(|o| match o {
-                Outcome::Attributed(c) => Some(OutboundRecord::new(c.clone())),
-                Outcome::Unattributed(_) => None,
-            })
-            .collect();
-        // All records of the batch in flight at once (the producer batches them); the ones the
-        // broker did not acknowledge are sent again after a backoff.
-        let mut unsent = records;
-        let mut backoff = Duration::from_millis(joiner.config.retry_initial_ms);
-        while !unsent.is_empty() {
-            let mut in_flight = Vec::with_capacity(unsent.len());
-            let mut failed = Vec::new();
-            for record in unsent {
-                match publisher.enqueue(topic, &record.conversion.click_id, &record.encode()) {
-                    Ok(delivery) => in_flight.push((record, delivery)),
-                    Err(_) => failed.push(record),
-                }
-            }
-            for (record, delivery) in in_flight {
-                if delivery.await.is_err() {
-                    failed.push(record);
-                }
-            }
-            if !failed.is_empty() {
-                joiner.metrics.outbound_errors.inc_by(failed.len() as u64);
-                tracing::error!(
-                    records = failed.len(),
-                    retry_in_ms = backoff.as_millis() as u64,
-                    "outbound conversions not published"
-                );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(joiner.config.retry_max_ms));
-            }
-            unsent = failed;
-        }
-    }
-
-    /// Retries with backoff until ClickHouse acknowledges the batch. Meanwhile partitions are
-    /// paused and nothing is processed (the state must match the batch), so memory does not
-    /// grow; the consumer is still polled so that the member stays in its group.
-    async fn write_until_acknowledged(&mut self, batch: &Batch) {
-        let joiner = self.joiner;
-        let mut backoff = Duration::from_millis(joiner.config.retry_initial_ms);
+    /// Waits for the batch in flight while still polling the consumer, so that the group keeps
+    /// this member (heartbeats, rebalance callbacks) and statistics keep coming. Records that
+    /// arrive are kept, unprocessed, for after it: the open batch is full. While ClickHouse
+    /// fails, partitions are paused so that only records fetched before the pause arrive.
+    async fn wait_polling(&mut self, in_flight: &mut InFlight) {
+        let consumer = self.consumer.clone();
         let mut paused: Option<TopicPartitionList> = None;
+        let mut check = tokio::time::interval(TICK);
         loop {
-            match joiner.sink.write(&batch.clicks, &batch.outcomes).await {
-                Ok(_) => break,
-                Err(error) => {
-                    record_insert_error(joiner, &error, backoff);
-                    if paused.is_none() {
+            tokio::select! {
+                written = &mut in_flight.task => {
+                    propagate_panic(written);
+                    break;
+                }
+                message = consumer.recv() => match message {
+                    Ok(message) => self.deferred.push(message.detach()),
+                    Err(error) => tracing::warn!(error = %error, "consumer error"),
+                },
+                _ = check.tick() => {
+                    self.refresh_lag_metrics();
+                    if paused.is_none() && in_flight.failing.load(Ordering::Relaxed) {
                         if let Ok(assignment) = self.consumer.assignment() {
                             if self.consumer.pause(&assignment).is_ok() {
                                 paused = Some(assignment);
                             }
                         }
                     }
-                    self.wait_polling(backoff).await;
-                    self.refresh_lag_metrics();
-                    backoff = (backoff * 2).min(Duration::from_millis(joiner.config.retry_max_ms));
                 }
             }
         }
@@ -566,28 +610,9 @@ impl Run<'_> {
         }
     }
 
-    /// Waits `duration` while still polling the consumer, so that the group keeps this member
-    /// (heartbeats, rebalance callbacks) and statistics keep coming. Partitions are paused, so
-    /// only records fetched before the pause (or of a new assignment) arrive: they are kept,
-    /// unprocessed, for after the flush, because the state must match the batch being written.
-    async fn wait_polling(&mut self, duration: Duration) {
-        let consumer = self.consumer.clone();
-        let sleep = tokio::time::sleep(duration);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                _ = &mut sleep => return,
-                message = consumer.recv() => match message {
-                    Ok(message) => self.deferred.push(message.detach()),
-                    Err(error) => tracing::warn!(error = %error, "consumer error"),
-                },
-            }
-        }
-    }
-
     /// Consumer lag from the latest statistics, without touching the join.
     fn refresh_lag_metrics(&self) {
-        let joiner = self.joiner;
+        let joiner = &*self.joiner;
         let ctx = self.consumer.context();
         for (&partition, state) in &self.partitions {
             let label = partition.to_string();
@@ -613,27 +638,20 @@ impl Run<'_> {
             // Their partitions may have been assigned meanwhile.
             self.apply_rebalance_events().await?;
             let deferred = std::mem::take(&mut self.deferred);
+            let now = now_ms();
             tokio::task::block_in_place(|| {
                 deferred
                     .iter()
-                    .try_for_each(|message| self.on_message(message))
+                    .try_for_each(|message| self.on_message(message, now))
             })?;
+            if self.batch_due() {
+                self.send_batch().await?;
+            }
         }
         Ok(())
     }
 
-    fn commit_kafka(&mut self) {
-        let kafka = &self.joiner.kafka;
-        let mut positions = CommitPositions::default();
-        for (&partition, state) in &self.partitions {
-            let (clicks, postbacks) = state.kafka_positions();
-            if clicks > 0 {
-                positions.set(&kafka.clicks_topic, partition, clicks);
-            }
-            if postbacks > 0 {
-                positions.set(&kafka.postbacks_topic, partition, postbacks);
-            }
-        }
+    fn commit_kafka(&mut self, positions: CommitPositions) {
         if positions.is_empty() || positions == self.committed {
             return;
         }
@@ -654,6 +672,104 @@ impl Run<'_> {
                 tracing::warn!(error = %error, "offset commit failed; will retry with the next batch");
             }
         }
+    }
+}
+
+/// Resolves when the batch in flight has been written; never when there is none.
+async fn in_flight_task(in_flight: &mut Option<InFlight>) -> Result<(), tokio::task::JoinError> {
+    match in_flight {
+        Some(in_flight) => (&mut in_flight.task).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn propagate_panic(written: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = written {
+        if error.is_panic() {
+            std::panic::resume_unwind(error.into_panic());
+        }
+        panic!("batch writer cancelled: {error}");
+    }
+}
+
+/// The in-flight task: writes the batch until ClickHouse acknowledges it, counts its rows,
+/// then publishes its conversions outbound.
+async fn write_batch(joiner: Arc<Joiner>, batch: Batch, failing: Arc<AtomicBool>) {
+    if batch.len() == 0 {
+        return;
+    }
+    let started = Instant::now();
+    write_until_acknowledged(&joiner, &batch, &failing).await;
+    let metrics = &joiner.metrics;
+    metrics
+        .insert_duration
+        .observe(started.elapsed().as_secs_f64());
+    // Counted when ClickHouse has the rows (the latency histogram measures exactly that).
+    metrics.batch_rows.observe(batch.len() as f64);
+    metrics.clicks.inc_by(batch.clicks.len() as u64);
+    let now = now_ms();
+    for outcome in &batch.outcomes {
+        count_outcome(&joiner, outcome, now);
+    }
+    publish_outbound(&joiner, &batch.outcomes).await;
+}
+
+/// Retries with backoff until ClickHouse acknowledges the batch; `failing` tells the joiner to
+/// pause its partitions meanwhile.
+async fn write_until_acknowledged(joiner: &Joiner, batch: &Batch, failing: &AtomicBool) {
+    let mut backoff = Duration::from_millis(joiner.config.retry_initial_ms);
+    while let Err(error) = joiner.sink.write(&batch.clicks, &batch.outcomes).await {
+        failing.store(true, Ordering::Relaxed);
+        record_insert_error(joiner, &error, backoff);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_millis(joiner.config.retry_max_ms));
+    }
+}
+
+/// Publishes the batch's conversions for traffic-source postbacks, after ClickHouse has
+/// them and before the state moves on, retrying until the broker acknowledges: at least
+/// once (a replay publishes again; the dispatcher deduplicates by idempotency key).
+async fn publish_outbound(joiner: &Joiner, outcomes: &[Outcome]) {
+    let Some(publisher) = &joiner.outbound else {
+        return;
+    };
+    let topic = &joiner.kafka.outbound_topic;
+    let records: Vec<OutboundRecord> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Attributed(c) => Some(OutboundRecord::new(c.clone())),
+            Outcome::Unattributed(_) => None,
+        })
+        .collect();
+    // All records of the batch in flight at once (the producer batches them); the ones the
+    // broker did not acknowledge are sent again after a backoff.
+    let mut unsent = records;
+    let mut backoff = Duration::from_millis(joiner.config.retry_initial_ms);
+    while !unsent.is_empty() {
+        let mut in_flight = Vec::with_capacity(unsent.len());
+        let mut failed = Vec::new();
+        for record in unsent {
+            match publisher.enqueue(topic, &record.conversion.click_id, &record.encode()) {
+                Ok(delivery) => in_flight.push((record, delivery)),
+                Err(_) => failed.push(record),
+            }
+        }
+        for (record, delivery) in in_flight {
+            if delivery.await.is_err() {
+                failed.push(record);
+            }
+        }
+        if !failed.is_empty() {
+            joiner.metrics.outbound_errors.inc_by(failed.len() as u64);
+            tracing::error!(
+                records = failed.len(),
+                retry_in_ms = backoff.as_millis() as u64,
+                "outbound conversions not published"
+            );
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(joiner.config.retry_max_ms));
+        }
+        unsent = failed;
     }
 }
 

@@ -3,18 +3,28 @@
 //! - `p{N}-d{day}`: clicks and seen conversions of one day bucket (by click time), so that
 //!   expiry drops a whole keyspace instead of deleting key by key; a signed click ID names its
 //!   time, so a lookup goes straight to one bucket.
-//! - `p{N}-foreign`: clicks with foreign (opaque) IDs, looked up by their text.
-//! - `p{N}-pending`: postbacks waiting for their click, by Kafka offset.
-//! - `p{N}-meta`: the checkpoint: the offsets (next to read) that the state reflects.
+//! - `p{N}-foreign`: clicks with foreign (opaque) IDs, looked up by their text; created with
+//!   the first one.
+//! - `pending`: postbacks waiting for their click, by partition and Kafka offset.
+//! - `meta`: each partition's checkpoint: the offsets (next to read) that its state reflects.
+//!
+//! Keyspaces are few on purpose: creating one costs a directory, several files and fsyncs
+//! (60 ms each on this project's CI disks; a fresh joiner of 32 partitions spent 6 s creating
+//! the per-partition `meta`, `pending` and `foreign` keyspaces of layout 1).
 //!
 //! Writes go to an in-memory overlay and reach fjall in one atomic batch together with the
 //! checkpoint, after ClickHouse acknowledged the rows they produced; the batch is synced to disk
 //! before Kafka offsets are committed. A crash therefore always restores a state that matches
 //! its checkpoint exactly.
+//!
+//! The joiner writes batch N to ClickHouse while it joins batch N+1, so the overlay is sealed
+//! per batch ([`PartitionStore::seal`]): sealed writes stay readable until
+//! [`StateDb::commit_sealed`] makes them durable, and newer writes never reach the disk with an
+//! older checkpoint.
 
 mod codec;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use clickmatch_core::join::{
@@ -22,12 +32,14 @@ use clickmatch_core::join::{
 };
 use fjall::config::CompressionPolicy;
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 /// Version of the on-disk layout; a checkpoint of another version is not used.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
-const CHECKPOINT_KEY: &[u8] = b"checkpoint";
+const META_KEYSPACE: &str = "meta";
+const PENDING_KEYSPACE: &str = "pending";
 /// Memtable limit of each keyspace. fjall bounds its journals (and so the memtables they keep
 /// alive) only when some memtable fills up and is flushed; a day bucket of one partition takes
 /// a few MiB a day, so with 8 MiB nothing was ever flushed and RSS and the journal grew with
@@ -90,11 +102,37 @@ fn open_database(path: &Path, cache_mib: u64) -> Result<Database, OpenFailure> {
     }
 }
 
+/// Small memtables: only the newest day buckets take writes, and memory must stay bounded
+/// however many buckets the window holds. LZ4 on every level (fjall compresses only its
+/// deepest level by default, which small day buckets never reach): 35 instead of 52 bytes per
+/// click on disk.
+fn keyspace_options() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default()
+        .max_memtable_size(MEMTABLE_BYTES)
+        .data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
+}
+
 /// The joiner's state database.
 #[derive(Clone)]
 pub struct StateDb {
     db: Database,
     path: PathBuf,
+    /// Checkpoints, by partition.
+    meta: Keyspace,
+    /// Pending postbacks of every partition, by partition and offset.
+    pending: Keyspace,
+}
+
+/// Key of a partition's entries in the shared keyspaces.
+fn partition_prefix(partition: i32) -> [u8; 4] {
+    partition.to_be_bytes()
+}
+
+fn prefixed(partition: i32, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + key.len());
+    out.extend_from_slice(&partition_prefix(partition));
+    out.extend_from_slice(key);
+    out
 }
 
 impl StateDb {
@@ -131,7 +169,10 @@ impl StateDb {
             }
             Err(OpenFailure::Other(error)) => return Err(store_error(error)),
         };
+        let keyspace = |name| db.keyspace(name, keyspace_options).map_err(store_error);
         Ok(StateDb {
+            meta: keyspace(META_KEYSPACE)?,
+            pending: keyspace(PENDING_KEYSPACE)?,
             db,
             path: path.to_owned(),
         })
@@ -142,16 +183,8 @@ impl StateDb {
     }
 
     fn keyspace(&self, name: &str) -> StoreResult<Keyspace> {
-        // Small memtables: only the newest day buckets take writes, and memory must stay
-        // bounded however many buckets the window holds. LZ4 on every level (fjall compresses
-        // only its deepest level by default, which small day buckets never reach): 35 instead
-        // of 52 bytes per click on disk.
         self.db
-            .keyspace(name, || {
-                KeyspaceCreateOptions::default()
-                    .max_memtable_size(MEMTABLE_BYTES)
-                    .data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
-            })
+            .keyspace(name, keyspace_options)
             .map_err(store_error)
     }
 
@@ -167,12 +200,11 @@ impl StateDb {
 
     /// The checkpoint of `partition`, when one of this layout exists.
     pub fn checkpoint(&self, partition: i32) -> StoreResult<Option<Checkpoint>> {
-        let name = format!("p{partition}-meta");
-        if !self.db.keyspace_exists(&name) {
-            return Ok(None);
-        }
-        let meta = self.keyspace(&name)?;
-        let Some(bytes) = meta.get(CHECKPOINT_KEY).map_err(store_error)? else {
+        let Some(bytes) = self
+            .meta
+            .get(partition_prefix(partition))
+            .map_err(store_error)?
+        else {
             return Ok(None);
         };
         let checkpoint: Checkpoint = match serde_json::from_slice(&bytes) {
@@ -185,8 +217,16 @@ impl StateDb {
         Ok((checkpoint.version == LAYOUT_VERSION).then_some(checkpoint))
     }
 
-    /// Deletes every keyspace of `partition` (before a rebuild from the topics).
+    /// Deletes everything of `partition` (before a rebuild from the topics): its keyspaces,
+    /// its checkpoint and its pending postbacks.
     pub fn clear_partition(&self, partition: i32) -> StoreResult<()> {
+        let mut batch = self.db.batch();
+        batch.remove(&self.meta, partition_prefix(partition));
+        for guard in self.pending.prefix(partition_prefix(partition)) {
+            let key = guard.key().map_err(store_error)?;
+            batch.remove(&self.pending, key);
+        }
+        batch.commit().map_err(store_error)?;
         for name in self.partition_keyspaces(partition) {
             let keyspace = self.keyspace(&name)?;
             self.db.delete_keyspace(keyspace).map_err(store_error)?;
@@ -197,21 +237,23 @@ impl StateDb {
     /// The store of `partition`, over whatever it holds on disk.
     pub fn partition(&self, partition: i32) -> StoreResult<PartitionStore> {
         let bucket_prefix = format!("p{partition}-d");
+        let foreign_name = foreign_keyspace_name(partition);
         let mut buckets = BTreeMap::new();
+        let mut foreign = None;
         for name in self.partition_keyspaces(partition) {
             if let Some(day) = name
                 .strip_prefix(&bucket_prefix)
                 .and_then(|d| d.parse::<u64>().ok())
             {
                 buckets.insert(day, self.keyspace(&name)?);
+            } else if name == foreign_name {
+                foreign = Some(self.keyspace(&name)?);
             }
         }
         Ok(PartitionStore {
             db: self.clone(),
             partition,
-            meta: self.keyspace(&format!("p{partition}-meta"))?,
-            pending: self.keyspace(&format!("p{partition}-pending"))?,
-            foreign: self.keyspace(&format!("p{partition}-foreign"))?,
+            foreign,
             buckets,
             overlay: Overlay::default(),
             expired: Vec::new(),
@@ -221,16 +263,36 @@ impl StateDb {
     /// Writes every store's overlay and checkpoint in one atomic batch, syncs it to disk, then
     /// drops expired buckets.
     pub fn commit(&self, stores: &mut [(&mut PartitionStore, Checkpoint)]) -> StoreResult<()> {
-        let mut batch = self.db.batch();
+        let mut sealed: Vec<&mut PartitionStore> = Vec::with_capacity(stores.len());
         for (store, checkpoint) in stores.iter_mut() {
-            store.stage(&mut batch, checkpoint)?;
+            store.seal(SEAL_EVERYTHING, *checkpoint);
+            sealed.push(store);
+        }
+        self.commit_sealed(&mut sealed, SEAL_EVERYTHING)
+    }
+
+    /// Writes every store's writes sealed up to batch `through` (with the newest of their
+    /// checkpoints) in one atomic batch, syncs it to disk, then drops the buckets those batches
+    /// expired. Writes sealed later, or not sealed yet, stay in memory.
+    pub fn commit_sealed(
+        &self,
+        stores: &mut [&mut PartitionStore],
+        through: u64,
+    ) -> StoreResult<()> {
+        let mut batch = self.db.batch();
+        for store in stores.iter_mut() {
+            store.stage(&mut batch, through)?;
         }
         batch.commit().map_err(store_error)?;
         self.db
             .persist(PersistMode::SyncData)
             .map_err(store_error)?;
-        for (store, _) in stores.iter_mut() {
-            for keyspace in std::mem::take(&mut store.expired) {
+        for store in stores.iter_mut() {
+            let (due, kept) = std::mem::take(&mut store.expired)
+                .into_iter()
+                .partition(|(sealed_in, _)| matches!(sealed_in, Some(s) if *s <= through));
+            store.expired = kept;
+            for (_, (_, keyspace)) in due {
                 self.db.delete_keyspace(keyspace).map_err(store_error)?;
             }
         }
@@ -243,6 +305,10 @@ impl StateDb {
     }
 }
 
+fn foreign_keyspace_name(partition: i32) -> String {
+    format!("p{partition}-foreign")
+}
+
 /// Where a staged write goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Target {
@@ -251,23 +317,53 @@ enum Target {
     Pending,
 }
 
-/// Writes not yet committed: `None` deletes.
+/// Batch number that [`StateDb::commit`] seals and commits at once: after every real one.
+const SEAL_EVERYTHING: u64 = u64::MAX;
+
+/// Writes by key: `None` deletes. FxHash: the keys are our own (click IDs, offsets), and
+/// SipHash was a measurable share of the joiner's time.
+type Writes = FxHashMap<(Target, Vec<u8>), Option<Vec<u8>>>;
+
+/// The writes of one closed batch, readable until committed.
+#[derive(Debug)]
+struct Sealed {
+    batch: u64,
+    writes: Writes,
+    checkpoint: Checkpoint,
+}
+
+/// Writes not yet committed: the open batch's, then sealed batches, oldest first.
 #[derive(Debug, Default)]
 struct Overlay {
-    writes: HashMap<(Target, Vec<u8>), Option<Vec<u8>>>,
+    open: Writes,
+    sealed: VecDeque<Sealed>,
+}
+
+impl Overlay {
+    /// The newest write of `key`, if any batch not yet committed wrote it.
+    fn get(&self, target: Target, key: &[u8]) -> Option<&Option<Vec<u8>>> {
+        // `(Target, Vec<u8>)` cannot be borrowed as `(Target, &[u8])`: one copy per lookup.
+        let probe = (target, key.to_vec());
+        self.open.get(&probe).or_else(|| {
+            self.sealed
+                .iter()
+                .rev()
+                .find_map(|sealed| sealed.writes.get(&probe))
+        })
+    }
 }
 
 /// The state of one partition.
 pub struct PartitionStore {
     db: StateDb,
     partition: i32,
-    meta: Keyspace,
-    pending: Keyspace,
-    foreign: Keyspace,
+    /// Created with the first foreign click.
+    foreign: Option<Keyspace>,
     buckets: BTreeMap<u64, Keyspace>,
     overlay: Overlay,
-    /// Buckets expired since the last commit, deleted after it.
-    expired: Vec<Keyspace>,
+    /// Expired buckets by day, deleted once the batch that expired them (sealed in `Some`) is
+    /// committed; until then older sealed batches may still write to them.
+    expired: Vec<(Option<u64>, (u64, Keyspace))>,
 }
 
 impl PartitionStore {
@@ -275,60 +371,115 @@ impl PartitionStore {
         self.partition
     }
 
-    /// Uncommitted writes.
+    /// Uncommitted writes (open and sealed).
     pub fn staged(&self) -> usize {
-        self.overlay.writes.len()
+        self.overlay.open.len()
+            + self
+                .overlay
+                .sealed
+                .iter()
+                .map(|s| s.writes.len())
+                .sum::<usize>()
+    }
+
+    /// Closes the writes made so far as batch `batch` (numbers increase), whose state is
+    /// `checkpoint`; later writes belong to the next batch. Sealed writes stay readable and reach
+    /// the disk with [`StateDb::commit_sealed`].
+    pub fn seal(&mut self, batch: u64, checkpoint: Checkpoint) {
+        let writes = std::mem::take(&mut self.overlay.open);
+        self.overlay.sealed.push_back(Sealed {
+            batch,
+            writes,
+            checkpoint,
+        });
+        for (sealed_in, _) in &mut self.expired {
+            sealed_in.get_or_insert(batch);
+        }
     }
 
     fn keyspace_for(&mut self, target: Target) -> StoreResult<Keyspace> {
         Ok(match target {
-            Target::Foreign => self.foreign.clone(),
-            Target::Pending => self.pending.clone(),
-            Target::Bucket(day) => match self.buckets.get(&day) {
+            Target::Foreign => match &self.foreign {
                 Some(keyspace) => keyspace.clone(),
                 None => {
-                    let keyspace = self.db.keyspace(&format!("p{}-d{day}", self.partition))?;
-                    self.buckets.insert(day, keyspace.clone());
+                    let keyspace = self.db.keyspace(&foreign_keyspace_name(self.partition))?;
+                    self.foreign = Some(keyspace.clone());
                     keyspace
                 }
             },
+            Target::Pending => self.db.pending.clone(),
+            Target::Bucket(day) => {
+                if let Some(keyspace) = self.buckets.get(&day) {
+                    return Ok(keyspace.clone());
+                }
+                // A batch sealed before the expiry still writes to the expired bucket; it is
+                // deleted after that batch.
+                if let Some((_, (_, keyspace))) = self.expired.iter().find(|(_, (d, _))| *d == day)
+                {
+                    return Ok(keyspace.clone());
+                }
+                let keyspace = self.db.keyspace(&format!("p{}-d{day}", self.partition))?;
+                self.buckets.insert(day, keyspace.clone());
+                keyspace
+            }
         })
     }
 
-    fn stage(
-        &mut self,
-        batch: &mut fjall::OwnedWriteBatch,
-        checkpoint: &Checkpoint,
-    ) -> StoreResult<()> {
-        for ((target, key), value) in std::mem::take(&mut self.overlay.writes) {
+    /// Adds the batches sealed up to `through` to `batch`, with the newest one's checkpoint.
+    fn stage(&mut self, batch: &mut fjall::OwnedWriteBatch, through: u64) -> StoreResult<()> {
+        let mut merged = Writes::default();
+        let mut checkpoint = None;
+        while self
+            .overlay
+            .sealed
+            .front()
+            .is_some_and(|sealed| sealed.batch <= through)
+        {
+            let sealed = self.overlay.sealed.pop_front().expect("checked");
+            // Oldest first, so a newer write of the same key wins (one batch must not hold
+            // two writes of a key).
+            merged.extend(sealed.writes);
+            checkpoint = Some(sealed.checkpoint);
+        }
+        let Some(checkpoint) = checkpoint else {
+            return Ok(());
+        };
+        for ((target, key), value) in merged {
             let keyspace = self.keyspace_for(target)?;
+            let key = match target {
+                Target::Pending => prefixed(self.partition, &key),
+                _ => key,
+            };
             match value {
                 Some(value) => batch.insert(&keyspace, key, value),
                 None => batch.remove(&keyspace, key),
             }
         }
-        let bytes = serde_json::to_vec(checkpoint).map_err(store_error)?;
-        batch.insert(&self.meta, CHECKPOINT_KEY, bytes);
+        let bytes = serde_json::to_vec(&checkpoint).map_err(store_error)?;
+        batch.insert(&self.db.meta, partition_prefix(self.partition), bytes);
         Ok(())
     }
 
     fn read(&self, target: Target, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
-        if let Some(staged) = self.overlay.writes.get(&(target, key.to_vec())) {
+        if let Some(staged) = self.overlay.get(target, key) {
             return Ok(staged.clone());
         }
-        let keyspace = match target {
-            Target::Foreign => &self.foreign,
-            Target::Pending => &self.pending,
+        let found = match target {
+            Target::Foreign => match &self.foreign {
+                Some(keyspace) => keyspace.get(key),
+                None => return Ok(None),
+            },
+            Target::Pending => self.db.pending.get(prefixed(self.partition, key)),
             Target::Bucket(day) => match self.buckets.get(&day) {
-                Some(keyspace) => keyspace,
+                Some(keyspace) => keyspace.get(key),
                 None => return Ok(None),
             },
         };
-        Ok(keyspace.get(key).map_err(store_error)?.map(|v| v.to_vec()))
+        Ok(found.map_err(store_error)?.map(|v| v.to_vec()))
     }
 
     fn write(&mut self, target: Target, key: Vec<u8>, value: Option<Vec<u8>>) {
-        self.overlay.writes.insert((target, key), value);
+        self.overlay.open.insert((target, key), value);
     }
 }
 
@@ -385,12 +536,18 @@ impl JoinStore for PartitionStore {
 
     fn pending(&self) -> StoreResult<Vec<(i64, StoredPending)>> {
         let mut out = BTreeMap::new();
-        for guard in self.pending.iter() {
+        for guard in self.db.pending.prefix(partition_prefix(self.partition)) {
             let (key, value) = guard.into_inner().map_err(store_error)?;
-            let position = codec::position(&key)?;
+            let position = codec::position(&key[4..])?;
             out.insert(position, value.to_vec());
         }
-        for ((target, key), value) in &self.overlay.writes {
+        let overlays = self
+            .overlay
+            .sealed
+            .iter()
+            .map(|sealed| &sealed.writes)
+            .chain(std::iter::once(&self.overlay.open));
+        for ((target, key), value) in overlays.flatten() {
             if *target == Target::Pending {
                 let position = codec::position(key)?;
                 match value {
@@ -412,10 +569,13 @@ impl JoinStore for PartitionStore {
         let keep = self.buckets.split_off(&keep_from);
         let expired = std::mem::replace(&mut self.buckets, keep);
         if !expired.is_empty() {
-            self.overlay.writes.retain(
+            // Sealed batches keep their writes: they commit with an older checkpoint, before
+            // the bucket is deleted.
+            self.overlay.open.retain(
                 |(target, _), _| !matches!(target, Target::Bucket(day) if *day < keep_from),
             );
-            self.expired.extend(expired.into_values());
+            self.expired
+                .extend(expired.into_iter().map(|bucket| (None, bucket)));
         }
         Ok(())
     }
@@ -424,7 +584,7 @@ impl JoinStore for PartitionStore {
         let on_disk: usize = self
             .buckets
             .values()
-            .chain(std::iter::once(&self.foreign))
+            .chain(self.foreign.as_ref())
             .map(|k| k.approximate_len())
             .sum();
         on_disk as u64

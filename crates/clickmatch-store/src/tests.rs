@@ -206,3 +206,60 @@ proptest! {
         let _ = codec::position(&bytes);
     }
 }
+
+#[test]
+fn a_sealed_batch_commits_alone_while_newer_writes_stay_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = ClickIdSigner::new(b"k".to_vec(), vec![]);
+    let first = click(&signer, T0);
+    let second = click(&signer, T0 + 1);
+    {
+        let db = StateDb::open(dir.path(), 8).unwrap();
+        let mut store = db.partition(1).unwrap();
+        store.put_click(first.clone()).unwrap();
+        store.put_pending(5, pending("p5")).unwrap();
+        store.seal(1, checkpoint(10));
+        // Batch 2, joined while batch 1 is being written: overrides batch 1's pending entry.
+        store.put_click(second.clone()).unwrap();
+        store.remove_pending(5).unwrap();
+        store.seal(2, checkpoint(20));
+        store.put_pending(6, pending("p6")).unwrap();
+        // Every write is readable before any commit, the newest winning.
+        assert_eq!(
+            store.click(&first.click_id, Some(T0)).unwrap(),
+            Some(first.clone())
+        );
+        let positions: Vec<i64> = store.pending().unwrap().iter().map(|p| p.0).collect();
+        assert_eq!(positions, vec![6]);
+        db.commit_sealed(&mut [&mut store], 1).unwrap();
+        assert_eq!(
+            store.click(&second.click_id, Some(T0 + 1)).unwrap(),
+            Some(second.clone())
+        );
+        // Crash before batch 2 is committed.
+    }
+    let db = StateDb::open(dir.path(), 8).unwrap();
+    assert_eq!(db.checkpoint(1).unwrap(), Some(checkpoint(10)));
+    let store = db.partition(1).unwrap();
+    assert_eq!(store.click(&first.click_id, Some(T0)).unwrap(), Some(first));
+    assert_eq!(store.click(&second.click_id, Some(T0 + 1)).unwrap(), None);
+    let positions: Vec<i64> = store.pending().unwrap().iter().map(|p| p.0).collect();
+    assert_eq!(positions, vec![5]);
+}
+
+#[test]
+fn sealed_batches_commit_together_with_the_newest_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = StateDb::open(dir.path(), 8).unwrap();
+    let mut store = db.partition(2).unwrap();
+    store.put_pending(5, pending("p5")).unwrap();
+    store.seal(1, checkpoint(10));
+    store.remove_pending(5).unwrap();
+    store.seal(2, checkpoint(20));
+    db.commit_sealed(&mut [&mut store], 2).unwrap();
+    assert_eq!(store.staged(), 0);
+    assert_eq!(db.checkpoint(2).unwrap(), Some(checkpoint(20)));
+    drop(store);
+    let store = db.partition(2).unwrap();
+    assert!(store.pending().unwrap().is_empty());
+}
