@@ -821,13 +821,8 @@ impl Bench {
                     .map(|(_, o)| (*o).max(0) as u64)
                     .sum();
             }
-            let mut cpu_seconds = None;
+            let cpu_seconds = joiner.cpu_seconds();
             if let Ok(text) = kafka::scrape(&metrics) {
-                let samples = kafka::parse_metrics(&text);
-                cpu_seconds = samples
-                    .iter()
-                    .any(|(name, _, _)| name == "process_cpu_seconds_total")
-                    .then(|| kafka::metric_sum(&samples, "process_cpu_seconds_total", None));
                 std::fs::write(self.raw.join(format!("joiner-{r}-metrics.txt")), text)?;
             }
             joiner.stop(Duration::from_secs(30));

@@ -298,14 +298,14 @@ impl<S: JoinStore> PartitionJoin<S> {
     ) -> StoreResult<Vec<Positioned>> {
         let click = JoinClick::from(click);
         self.watermark_ms = self.watermark_ms.max(click.time_ms);
+        let Some(waiting) = self.pending_by_click.get(&click.click_id).cloned() else {
+            // The common case: no postback waited for this click.
+            self.store.put_click(click)?;
+            return self.release_due(account, None);
+        };
         self.store.put_click(click.clone())?;
         let mut out = Vec::new();
-        for position in self
-            .pending_by_click
-            .get(&click.click_id)
-            .cloned()
-            .unwrap_or_default()
-        {
+        for position in waiting {
             if let Some(pending) = self.unindex_pending(position) {
                 self.store.remove_pending(position)?;
                 let outcome =

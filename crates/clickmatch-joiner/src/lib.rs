@@ -85,6 +85,15 @@ impl Batch {
     fn touch(&mut self) {
         self.opened.get_or_insert_with(Instant::now);
     }
+
+    /// An empty batch keeping this one's capacity: batches of tens of thousands of records
+    /// would otherwise regrow (copies, fresh pages) every time.
+    fn recycled(mut self) -> Batch {
+        self.clicks.clear();
+        self.outcomes.clear();
+        self.opened = None;
+        self
+    }
 }
 
 pub struct Joiner {
@@ -155,6 +164,7 @@ impl Joiner {
             batch: Batch::default(),
             sealed: 0,
             in_flight: None,
+            spare: None,
             committed: CommitPositions::default(),
             deferred: Vec::new(),
         };
@@ -171,7 +181,7 @@ impl Joiner {
 struct InFlight {
     number: u64,
     positions: CommitPositions,
-    task: JoinHandle<()>,
+    task: JoinHandle<Batch>,
     /// Set by the task when ClickHouse refused the batch (it retries until acknowledged).
     failing: Arc<AtomicBool>,
 }
@@ -185,6 +195,8 @@ struct Run {
     /// Batches sealed so far (the number of the newest).
     sealed: u64,
     in_flight: Option<InFlight>,
+    /// The last batch written, emptied, to be filled again.
+    spare: Option<Batch>,
     /// What was last committed to Kafka, to skip commits that would change nothing.
     committed: CommitPositions,
     /// Records received while waiting for a batch, processed after it.
@@ -208,9 +220,9 @@ impl Run {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep_until(flush_at.unwrap_or_else(far_future)), if flush_at.is_some() => {}
                 written = in_flight_task(&mut self.in_flight) => {
-                    propagate_panic(written);
+                    let written = propagate_panic(written);
                     let in_flight = self.in_flight.take().expect("polled");
-                    self.complete(in_flight)?;
+                    self.complete(in_flight, written)?;
                 }
                 message = consumer.recv() => {
                     let mut messages = Vec::with_capacity(CHUNK);
@@ -537,7 +549,8 @@ impl Run {
             }
         }
         let failing = Arc::new(AtomicBool::new(false));
-        let batch = std::mem::take(&mut self.batch);
+        let next = self.spare.take().map(Batch::recycled).unwrap_or_default();
+        let batch = std::mem::replace(&mut self.batch, next);
         let task = tokio::spawn(write_batch(self.joiner.clone(), batch, failing.clone()));
         self.in_flight = Some(InFlight {
             number,
@@ -552,13 +565,14 @@ impl Run {
         let Some(mut in_flight) = self.in_flight.take() else {
             return Ok(());
         };
-        self.wait_polling(&mut in_flight).await;
-        self.complete(in_flight)
+        let written = self.wait_polling(&mut in_flight).await;
+        self.complete(in_flight, written)
     }
 
     /// After ClickHouse acknowledged a batch: its state becomes durable, then its offsets are
     /// committed to Kafka.
-    fn complete(&mut self, in_flight: InFlight) -> Result<(), JoinerError> {
+    fn complete(&mut self, in_flight: InFlight, written: Batch) -> Result<(), JoinerError> {
+        self.spare = Some(written);
         let state = self.state.clone();
         let partitions = &mut self.partitions;
         tokio::task::block_in_place(|| {
@@ -576,16 +590,13 @@ impl Run {
     /// this member (heartbeats, rebalance callbacks) and statistics keep coming. Records that
     /// arrive are kept, unprocessed, for after it: the open batch is full. While ClickHouse
     /// fails, partitions are paused so that only records fetched before the pause arrive.
-    async fn wait_polling(&mut self, in_flight: &mut InFlight) {
+    async fn wait_polling(&mut self, in_flight: &mut InFlight) -> Batch {
         let consumer = self.consumer.clone();
         let mut paused: Option<TopicPartitionList> = None;
         let mut check = tokio::time::interval(TICK);
-        loop {
+        let written = loop {
             tokio::select! {
-                written = &mut in_flight.task => {
-                    propagate_panic(written);
-                    break;
-                }
+                written = &mut in_flight.task => break propagate_panic(written),
                 message = consumer.recv() => match message {
                     Ok(message) => self.deferred.push(message.detach()),
                     Err(error) => tracing::warn!(error = %error, "consumer error"),
@@ -601,13 +612,14 @@ impl Run {
                     }
                 }
             }
-        }
+        };
         if let Some(list) = paused {
             if let Err(e) = self.consumer.resume(&list) {
                 tracing::warn!(error = %e, "cannot resume partitions after ClickHouse recovered");
             }
             self.pause_restoring_postbacks();
         }
+        written
     }
 
     /// Consumer lag from the latest statistics, without touching the join.
@@ -676,27 +688,26 @@ impl Run {
 }
 
 /// Resolves when the batch in flight has been written; never when there is none.
-async fn in_flight_task(in_flight: &mut Option<InFlight>) -> Result<(), tokio::task::JoinError> {
+async fn in_flight_task(in_flight: &mut Option<InFlight>) -> Result<Batch, tokio::task::JoinError> {
     match in_flight {
         Some(in_flight) => (&mut in_flight.task).await,
         None => std::future::pending().await,
     }
 }
 
-fn propagate_panic(written: Result<(), tokio::task::JoinError>) {
-    if let Err(error) = written {
-        if error.is_panic() {
-            std::panic::resume_unwind(error.into_panic());
-        }
-        panic!("batch writer cancelled: {error}");
+fn propagate_panic(written: Result<Batch, tokio::task::JoinError>) -> Batch {
+    match written {
+        Ok(batch) => batch,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => panic!("batch writer cancelled: {error}"),
     }
 }
 
 /// The in-flight task: writes the batch until ClickHouse acknowledges it, counts its rows,
 /// then publishes its conversions outbound.
-async fn write_batch(joiner: Arc<Joiner>, batch: Batch, failing: Arc<AtomicBool>) {
+async fn write_batch(joiner: Arc<Joiner>, batch: Batch, failing: Arc<AtomicBool>) -> Batch {
     if batch.len() == 0 {
-        return;
+        return batch;
     }
     let started = Instant::now();
     write_until_acknowledged(&joiner, &batch, &failing).await;
@@ -712,6 +723,7 @@ async fn write_batch(joiner: Arc<Joiner>, batch: Batch, failing: Arc<AtomicBool>
         count_outcome(&joiner, outcome, now);
     }
     publish_outbound(&joiner, &batch.outcomes).await;
+    batch
 }
 
 /// Retries with backoff until ClickHouse acknowledges the batch; `failing` tells the joiner to
