@@ -317,6 +317,24 @@ impl Bench {
         );
     }
 
+    /// Waits (at most `limit`) until the server merges nothing, so that one side's background
+    /// merges do not take CPU from the other side's timed inserts.
+    fn wait_for_merges(&self, limit: Duration) {
+        let client = self.settings("default").client();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let merging: Result<u64, _> = self.rt.block_on(
+                client
+                    .query("SELECT count() FROM system.merges")
+                    .fetch_one(),
+            );
+            if !matches!(merging, Ok(n) if n > 0) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn start_broker(
         &self,
         name: &str,
@@ -953,6 +971,7 @@ impl Bench {
                 "the sink wrote {landed} rows of {}",
                 phase.rows
             );
+            self.wait_for_merges(Duration::from_secs(30));
 
             let database = format!("bench_client_{r}");
             let settings = self.fresh_database(&database)?;
@@ -968,6 +987,7 @@ impl Bench {
                 "clickhouse-client wrote {landed} rows of {}",
                 phase.rows
             );
+            self.wait_for_merges(Duration::from_secs(30));
             eprintln!(
                 "   run {r}: sink {:.0} rows/s, clickhouse-client {:.0} rows/s",
                 sink.rows_per_s, client.rows_per_s
