@@ -312,6 +312,7 @@ fn main() -> anyhow::Result<()> {
             json_out,
         } => {
             let rows = sink::rows(clicks, seed)?;
+            sink::trim_heap();
             let settings = clickmatch_clickhouse::ClickHouseSettings::new(clickhouse_url, database);
             let runtime = tokio::runtime::Runtime::new()?;
             let result = runtime.block_on(sink::write_with_sink(&settings, &rows, batch_rows))?;

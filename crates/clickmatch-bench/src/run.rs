@@ -119,6 +119,26 @@ struct Bench {
     me: PathBuf,
     clickhouse: LocalServer,
     results: Results,
+    /// Where the server's folder is when `CLICKMATCH_BENCH_CLICKHOUSE_PARENT` is set; removed
+    /// after the server has stopped (fields drop in declaration order).
+    _clickhouse_home: Option<tempfile::TempDir>,
+}
+
+/// A folder for the benchmark's ClickHouse: in the run's work folder, or in a fresh folder under
+/// `$CLICKMATCH_BENCH_CLICKHOUSE_PARENT` (e.g. `/dev/shm`). On this machine's ext4 without a
+/// journal, creating a file costs up to ~0.7 ms after deletions nearby (other engineers' builds
+/// and tests); the sink creates ~30 times the reference's files, so that noise lands on it.
+fn clickhouse_home(work: &Path) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match std::env::var_os("CLICKMATCH_BENCH_CLICKHOUSE_PARENT") {
+        Some(parent) => {
+            let home = tempfile::Builder::new()
+                .prefix("clickmatch-bench-clickhouse-")
+                .tempdir_in(parent)
+                .context("CLICKMATCH_BENCH_CLICKHOUSE_PARENT")?;
+            Ok((home.path().to_owned(), Some(home)))
+        }
+        None => Ok((work.join("clickhouse"), None)),
+    }
 }
 
 fn wants(args: &RunArgs, phase: &str) -> bool {
@@ -168,13 +188,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<Results> {
     }
     std::fs::write(&config_path, &config_text)?;
     std::fs::write(raw.join("bench.toml"), &config_text)?;
-    let machine = machine();
+    let (clickhouse_dir, clickhouse_home) = clickhouse_home(work.path())?;
+    let machine = format!(
+        "{}clickhouse data: {}\n",
+        machine(),
+        clickhouse_dir.display()
+    );
     std::fs::write(args.out.join("machine.txt"), &machine)?;
-    let clickhouse = LocalServer::start(
-        &work.path().join("clickhouse"),
-        procs::free_port()?,
-        procs::free_port()?,
-    )?;
+    let clickhouse = LocalServer::start(&clickhouse_dir, procs::free_port()?, procs::free_port()?)?;
     let mut bench = Bench {
         results: Results {
             started_utc: utc_now(),
@@ -194,6 +215,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Results> {
         raw,
         config_path,
         clickhouse,
+        _clickhouse_home: clickhouse_home,
     };
     let phases: [(&str, Phase); 5] = [
         ("http", Bench::http),
@@ -315,6 +337,24 @@ impl Bench {
                 .query(&format!("DROP DATABASE IF EXISTS {database}"))
                 .execute(),
         );
+    }
+
+    /// Waits (at most `limit`) until the server merges nothing, so that one side's background
+    /// merges do not take CPU from the other side's timed inserts.
+    fn wait_for_merges(&self, limit: Duration) {
+        let client = self.settings("default").client();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let merging: Result<u64, _> = self.rt.block_on(
+                client
+                    .query("SELECT count() FROM system.merges")
+                    .fetch_one(),
+            );
+            if !matches!(merging, Ok(n) if n > 0) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn start_broker(
@@ -960,7 +1000,7 @@ impl Bench {
                 "the sink wrote {landed} rows of {}",
                 phase.rows
             );
-            self.drop_database(&database);
+            self.wait_for_merges(Duration::from_secs(30));
 
             let database = format!("bench_client_{r}");
             let settings = self.fresh_database(&database)?;
@@ -976,13 +1016,22 @@ impl Bench {
                 "clickhouse-client wrote {landed} rows of {}",
                 phase.rows
             );
-            self.drop_database(&database);
+            self.wait_for_merges(Duration::from_secs(30));
             eprintln!(
                 "   run {r}: sink {:.0} rows/s, clickhouse-client {:.0} rows/s",
                 sink.rows_per_s, client.rows_per_s
             );
             phase.sink.push(sink);
             phase.client.push(client);
+        }
+        // Dropped only now: on ext4 without a journal (this machine), every file created within
+        // a minute or more of many deletions in the same block group scans past the deleted
+        // inodes (`recently_deleted`). A drop between runs made the next runs pay for it, in
+        // proportion to the files they create: the sink's 31 inserts create ~5,000 part files,
+        // clickhouse-client's 3 inserts ~170.
+        for r in 0..self.args.runs {
+            self.drop_database(&format!("bench_sink_{r}"));
+            self.drop_database(&format!("bench_client_{r}"));
         }
         self.results.sink = Some(phase);
         if let Some(pid) = self.clickhouse.pid() {
