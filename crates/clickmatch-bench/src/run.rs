@@ -129,7 +129,7 @@ struct Bench {
 /// journal, creating a file costs up to ~0.7 ms after deletions nearby (other engineers' builds
 /// and tests); the sink creates ~30 times the reference's files, so that noise lands on it.
 fn clickhouse_home(work: &Path) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
-    match std::env::var_os("CLICKMATCH_BENCH_CLICKHOUSE_PARENT") {
+    match std::env::var_os("CLICKMATCH_BENCH_CLICKHOUSE_PARENT").filter(|p| !p.is_empty()) {
         Some(parent) => {
             let home = tempfile::Builder::new()
                 .prefix("clickmatch-bench-clickhouse-")
