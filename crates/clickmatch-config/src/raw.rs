@@ -304,7 +304,7 @@ struct RawJoiner {
 impl Default for RawJoiner {
     fn default() -> Self {
         RawJoiner {
-            batch_max_rows: 25_000,
+            batch_max_rows: 50_000,
             batch_max_ms: 500,
             retry_initial_ms: 200,
             retry_max_ms: 30_000,

@@ -65,7 +65,7 @@ const TICK: Duration = Duration::from_millis(250);
 /// section and the clock read are per chunk, not per record).
 const CHUNK: usize = 1024;
 /// How far a batch may grow past `batch_max_rows` while the previous one is being written.
-pub const BATCH_GROWTH: usize = 4;
+pub const BATCH_GROWTH: usize = 2;
 
 type JoinConsumer = StreamConsumer<JoinContext>;
 
