@@ -13,7 +13,7 @@ use clickmatch_core::model::Account;
 use clickmatch_core::params::ParamLimits;
 use clickmatch_ingest::limits::Protection;
 use clickmatch_ingest::spool::{Spool, SpoolMetrics};
-use clickmatch_ingest::{Ingest, IngestMetrics, Topics};
+use clickmatch_ingest::{ClickDeliveries, Ingest, IngestMetrics, Topics};
 use clickmatch_joiner::{Joiner, JoinerMetrics};
 use clickmatch_kafka::Publisher;
 use clickmatch_outbound::{Dispatcher, OutboundMetrics};
@@ -145,9 +145,14 @@ impl Pipeline {
         }
 
         if roles.ingest {
-            let publisher =
-                Publisher::new(&config.kafka.bootstrap_servers, &config.kafka.properties)
-                    .context("Kafka producer")?;
+            let metrics = IngestMetrics::new(&registry).context("ingest metrics")?;
+            let (click_deliveries, undelivered_clicks) = ClickDeliveries::new(&metrics);
+            let publisher = Publisher::with_forgotten_deliveries(
+                &config.kafka.bootstrap_servers,
+                &config.kafka.properties,
+                click_deliveries,
+            )
+            .context("Kafka producer")?;
             let ingest = Arc::new(Ingest {
                 account: account.clone(),
                 publisher,
@@ -155,7 +160,7 @@ impl Pipeline {
                     clicks: config.kafka.clicks_topic.clone(),
                     postbacks: config.kafka.postbacks_topic.clone(),
                 },
-                metrics: IngestMetrics::new(&registry).context("ingest metrics")?,
+                metrics,
                 registry: registry.clone(),
                 limits: ParamLimits {
                     max_params: config.ingest.http_limits.max_params,
@@ -174,6 +179,13 @@ impl Pipeline {
                     .map_err(|e| tracing::warn!(error = %e, "postback debugger off"))
                     .ok(),
             });
+            // Spools the clicks the producer gave up on; ends once the publisher is dropped
+            // (after the server's last flush), so no click reported late is left out.
+            let (spool, metrics) = (ingest.spool.clone(), ingest.metrics.clone());
+            tasks.push(tokio::spawn(async move {
+                clickmatch_ingest::spool_undelivered(undelivered_clicks, spool, metrics).await;
+                Ok(())
+            }));
             // Replays spooled clicks whenever the broker answers.
             let spool = ingest.spool.clone().expect("spool");
             let replay_publisher = ingest.publisher.clone();

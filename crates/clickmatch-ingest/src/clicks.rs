@@ -13,7 +13,6 @@ use clickmatch_core::records::{ClickRecord, RECORD_VERSION};
 use clickmatch_core::template;
 use serde::{Deserialize, Serialize};
 
-use crate::spool::{SpoolError, SpoolRecord};
 use crate::{now_ms, Ingest};
 
 /// Sub-parameters longer than this are cut: no network echoes more than 500 characters back.
@@ -90,92 +89,13 @@ pub(crate) async fn redirect(
     let location = offer_url(campaign, &click);
 
     // Hand the click to the producer before answering; the visitor never waits for the broker.
-    // A click librdkafka reports failed (after its own retries) goes to the spool.
-    let value = click.encode();
-    match ingest
-        .publisher
-        .enqueue(&ingest.topics.clicks, &click.click_id, &value)
-    {
-        Ok(delivery) => {
-            let ingest = ingest.clone();
-            ingest.metrics.inflight_clicks.inc();
-            tokio::spawn(async move {
-                let result = delivery.await;
-                ingest.metrics.inflight_clicks.dec();
-                match result {
-                    Ok(_) => ingest.metrics.clicks.with_label_values(&["produced"]).inc(),
-                    Err(error) => {
-                        spool_click(ingest, click.click_id, value, error.to_string()).await
-                    }
-                }
-            });
-        }
-        Err(error) => {
-            tokio::spawn(spool_click(
-                ingest.clone(),
-                click.click_id,
-                value,
-                error.to_string(),
-            ));
-        }
-    }
-    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
-}
-
-/// Writes a click the broker did not take to the spool; a click that cannot be spooled either
-/// is counted and logged as lost.
-async fn spool_click(ingest: Arc<Ingest>, key: String, value: Vec<u8>, error: String) {
-    let Some(spool) = ingest.spool.clone() else {
-        click_lost(&ingest, &error);
-        return;
-    };
+    // The producer reports the outcome to `undelivered::ClickDeliveries`: a click librdkafka
+    // reports failed (after its own retries) goes to the spool.
+    ingest.metrics.inflight_clicks.inc();
     ingest
-        .metrics
-        .produce_errors
-        .with_label_values(&[ingest.topics.clicks.as_str()])
-        .inc();
-    let record = SpoolRecord {
-        topic: ingest.topics.clicks.clone(),
-        key,
-        value: String::from_utf8_lossy(&value).into_owned(),
-    };
-    let was_empty = spool.depth() == 0;
-    let spooled = tokio::task::spawn_blocking(move || spool.append(&record))
-        .await
-        .unwrap_or_else(|_| {
-            Err(SpoolError::Io {
-                path: Default::default(),
-                source: std::io::Error::other("spool task failed"),
-            })
-        });
-    let spool = ingest.spool.as_ref().expect("spool");
-    match spooled {
-        Ok(()) => {
-            ingest.metrics.clicks.with_label_values(&["spooled"]).inc();
-            spool
-                .metrics()
-                .records
-                .with_label_values(&["spooled"])
-                .inc();
-            if was_empty {
-                tracing::warn!(
-                    error,
-                    "the broker did not take a click; spooling clicks to disk until it is back"
-                );
-            } else {
-                tracing::debug!(error, "click spooled");
-            }
-        }
-        Err(spool_error) => {
-            spool
-                .metrics()
-                .records
-                .with_label_values(&["refused"])
-                .inc();
-            ingest.metrics.clicks.with_label_values(&["failed"]).inc();
-            tracing::error!(error, spool_error = %spool_error, "click lost: the broker did not take it and the spool refused it");
-        }
-    }
+        .publisher
+        .send_and_forget(&ingest.topics.clicks, &click.click_id, &click.encode());
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
 
 /// A click that was not recorded (the caller learns it: `POST /clicks` answers 503).

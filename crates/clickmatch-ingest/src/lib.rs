@@ -12,6 +12,7 @@ pub mod metrics;
 mod postbacks;
 mod server;
 pub mod spool;
+pub mod undelivered;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -29,6 +30,7 @@ use clickmatch_kafka::Publisher;
 use prometheus::{Encoder, Registry, TextEncoder};
 
 pub use metrics::IngestMetrics;
+pub use undelivered::{spool_undelivered, ClickDeliveries, UndeliveredClicks};
 
 /// Topic names ingest publishes to.
 #[derive(Debug, Clone)]

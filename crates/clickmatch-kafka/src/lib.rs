@@ -8,7 +8,7 @@ pub mod producer;
 pub mod topics;
 
 pub use broker::LocalBroker;
-pub use producer::{PublishError, Publisher};
+pub use producer::{ForgottenDeliveries, PublishError, Publisher, Stored, Undelivered};
 
 /// Errors at this crate's boundary.
 #[derive(Debug, thiserror::Error)]
