@@ -19,4 +19,6 @@ pub enum KafkaAdapterError {
     Broker(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    #[error("a producer must be created inside a tokio runtime, which serves its deliveries")]
+    NoRuntime,
 }

@@ -6,16 +6,25 @@
 //! with [`Publisher::send_and_forget`] carries nothing, and its outcome goes to the publisher's
 //! [`ForgottenDeliveries`] handler — no future and no task per record, so no cross-thread wake
 //! per record either.
+//!
+//! The callbacks run on the tokio runtime that created the publisher, not on a polling thread of
+//! their own: librdkafka writes a byte to a pipe when its event queue gets an event, and a task
+//! waiting on that pipe serves the queue (see [`serve_events`]). Waking an awaiting handler is
+//! then a wake on the same runtime, and a busy runtime picks the events up without a thread
+//! switch.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use rdkafka::bindings as rdsys;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::ClientContext;
+use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
 
 use crate::KafkaAdapterError;
@@ -94,6 +103,9 @@ enum Delivery {
 
 struct PublisherContext {
     forgotten: Arc<dyn ForgottenDeliveries>,
+    /// Where librdkafka signals queued events. Dropped with the context, i.e. after the
+    /// librdkafka handle: the reading end then sees the pipe closed and [`serve_events`] ends.
+    _wakeup: OwnedFd,
 }
 
 impl ClientContext for PublisherContext {}
@@ -150,9 +162,10 @@ pub fn producer_config(bootstrap_servers: &str, extra: &BTreeMap<String, String>
 
 /// A producer that answers with the broker's acknowledgement ([`Publisher::publish`],
 /// [`Publisher::enqueue`]) or reports it to a handler ([`Publisher::send_and_forget`]).
+/// Create it inside a tokio runtime: that runtime serves its delivery reports.
 #[derive(Clone)]
 pub struct Publisher {
-    producer: Arc<ThreadedProducer<PublisherContext>>,
+    producer: Arc<BaseProducer<PublisherContext>>,
 }
 
 impl Publisher {
@@ -170,11 +183,22 @@ impl Publisher {
         extra: &BTreeMap<String, String>,
         handler: Arc<dyn ForgottenDeliveries>,
     ) -> Result<Self, KafkaAdapterError> {
-        let context = PublisherContext { forgotten: handler };
-        let producer = producer_config(bootstrap_servers, extra).create_with_context(context)?;
-        Ok(Publisher {
-            producer: Arc::new(producer),
-        })
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| KafkaAdapterError::NoRuntime)?;
+        let _entered = runtime.enter();
+        let (wakeup, woken) = pipe::pipe()?;
+        let wakeup = wakeup.into_nonblocking_fd()?;
+        let wakeup_fd = wakeup.as_raw_fd();
+        let context = PublisherContext {
+            forgotten: handler,
+            _wakeup: wakeup,
+        };
+        let producer: Arc<BaseProducer<PublisherContext>> =
+            Arc::new(producer_config(bootstrap_servers, extra).create_with_context(context)?);
+        let queue = EventQueue::of(&producer);
+        queue.signal_events_to(wakeup_fd);
+        runtime.spawn(serve_events(Arc::downgrade(&producer), queue, woken));
+        Ok(Publisher { producer })
     }
 
     fn send(
@@ -256,5 +280,70 @@ impl Publisher {
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaAdapterError> {
         self.producer.flush(timeout)?;
         Ok(())
+    }
+}
+
+/// The producer's event queue (delivery reports, errors), as librdkafka's C handle.
+struct EventQueue(*mut rdsys::rd_kafka_queue_t);
+
+// SAFETY: librdkafka queue handles may be used from any thread (the queue locks itself).
+unsafe impl Send for EventQueue {}
+
+impl EventQueue {
+    fn of(producer: &BaseProducer<PublisherContext>) -> EventQueue {
+        // SAFETY: the client pointer is valid while `producer` lives; the returned handle holds
+        // its own reference to the queue.
+        EventQueue(unsafe { rdsys::rd_kafka_queue_get_main(producer.client().native_ptr()) })
+    }
+
+    /// librdkafka writes one byte to `fd` whenever the queue gets an event while it was empty
+    /// since it was last served.
+    fn signal_events_to(&self, fd: std::os::fd::RawFd) {
+        const BYTE: &[u8] = b"e";
+        // SAFETY: valid queue handle; librdkafka copies the payload.
+        unsafe { rdsys::rd_kafka_queue_io_event_enable(self.0, fd, BYTE.as_ptr().cast(), 1) }
+    }
+
+    fn len(&self) -> usize {
+        // SAFETY: valid queue handle.
+        unsafe { rdsys::rd_kafka_queue_length(self.0) }
+    }
+}
+
+impl Drop for EventQueue {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from rd_kafka_queue_get_main and is released once.
+        unsafe { rdsys::rd_kafka_queue_destroy(self.0) }
+    }
+}
+
+/// Runs the producer's callbacks whenever librdkafka signals an event, until the producer is
+/// dropped (its end of the pipe closes with it).
+async fn serve_events(
+    producer: Weak<BaseProducer<PublisherContext>>,
+    queue: EventQueue,
+    woken: pipe::Receiver,
+) {
+    let mut signals = [0u8; 64];
+    loop {
+        if woken.readable().await.is_err() {
+            return;
+        }
+        // Empty the pipe before serving: an event queued after this point leaves a new byte.
+        loop {
+            match woken.try_read(&mut signals) {
+                Ok(0) => return,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return,
+            }
+        }
+        let Some(producer) = producer.upgrade() else {
+            return;
+        };
+        // One poll serves one event: a whole batch of delivery reports.
+        while queue.len() > 0 {
+            producer.poll(Duration::ZERO);
+        }
     }
 }
