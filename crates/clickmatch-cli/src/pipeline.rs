@@ -13,9 +13,8 @@ use clickmatch_core::model::Account;
 use clickmatch_core::params::ParamLimits;
 use clickmatch_ingest::limits::Protection;
 use clickmatch_ingest::spool::{Spool, SpoolMetrics};
-use clickmatch_ingest::{ClickDeliveries, Ingest, IngestMetrics, Topics};
+use clickmatch_ingest::{Ingest, IngestMetrics, Publishers, Topics};
 use clickmatch_joiner::{Joiner, JoinerMetrics};
-use clickmatch_kafka::Publisher;
 use clickmatch_outbound::{Dispatcher, OutboundMetrics};
 use prometheus::Registry;
 use tokio::sync::watch;
@@ -146,16 +145,16 @@ impl Pipeline {
 
         if roles.ingest {
             let metrics = IngestMetrics::new(&registry).context("ingest metrics")?;
-            let (click_deliveries, undelivered_clicks) = ClickDeliveries::new(&metrics);
-            let publisher = Publisher::with_forgotten_deliveries(
+            let publishers = Publishers::new(
                 &config.kafka.bootstrap_servers,
                 &config.kafka.properties,
-                click_deliveries,
+                &metrics,
             )
-            .context("Kafka producer")?;
+            .context("Kafka producers")?;
             let ingest = Arc::new(Ingest {
                 account: account.clone(),
-                publisher,
+                publisher: publishers.acked,
+                click_publisher: publishers.clicks,
                 topics: Topics {
                     clicks: config.kafka.clicks_topic.clone(),
                     postbacks: config.kafka.postbacks_topic.clone(),
@@ -179,11 +178,11 @@ impl Pipeline {
                     .map_err(|e| tracing::warn!(error = %e, "postback debugger off"))
                     .ok(),
             });
-            // Spools the clicks the producer gave up on; ends once the publisher is dropped
+            // Spools the clicks the click producer gave up on; ends once that producer is dropped
             // (after the server's last flush), so no click reported late is left out.
             let (spool, metrics) = (ingest.spool.clone(), ingest.metrics.clone());
             tasks.push(tokio::spawn(async move {
-                clickmatch_ingest::spool_undelivered(undelivered_clicks, spool, metrics).await;
+                clickmatch_ingest::spool_undelivered(publishers.undelivered, spool, metrics).await;
                 Ok(())
             }));
             // Replays spooled clicks whenever the broker answers.
@@ -203,7 +202,7 @@ impl Pipeline {
             http_addr = Some(listener.local_addr()?);
             let mut stop = shutdown.subscribe();
             tasks.push(tokio::spawn(async move {
-                let publisher = ingest.publisher.clone();
+                let click_publisher = ingest.click_publisher.clone();
                 clickmatch_ingest::serve(ingest, listener, async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
@@ -211,7 +210,7 @@ impl Pipeline {
                 .context("ingest server")?;
                 // Deliver what the visitors' redirects handed to the producer.
                 tokio::task::spawn_blocking(move || {
-                    publisher.flush(std::time::Duration::from_secs(10))
+                    click_publisher.flush(std::time::Duration::from_secs(10))
                 })
                 .await?
                 .context("flushing clicks")?;

@@ -93,7 +93,7 @@ pub(crate) async fn redirect(
     // reports failed (after its own retries) goes to the spool.
     ingest.metrics.inflight_clicks.inc();
     ingest
-        .publisher
+        .click_publisher
         .send_and_forget(&ingest.topics.clicks, &click.click_id, &click.encode());
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }

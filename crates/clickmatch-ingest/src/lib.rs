@@ -10,6 +10,7 @@ pub mod debugger;
 pub mod limits;
 pub mod metrics;
 mod postbacks;
+mod producers;
 mod server;
 pub mod spool;
 pub mod undelivered;
@@ -30,6 +31,7 @@ use clickmatch_kafka::Publisher;
 use prometheus::{Encoder, Registry, TextEncoder};
 
 pub use metrics::IngestMetrics;
+pub use producers::Publishers;
 pub use undelivered::{spool_undelivered, ClickDeliveries, UndeliveredClicks};
 
 /// Topic names ingest publishes to.
@@ -43,7 +45,10 @@ pub struct Topics {
 pub struct Ingest {
     /// The account, swapped whole on a configuration reload: each request loads it once.
     pub account: Arc<ArcSwap<Account>>,
+    /// Records answered after the broker's acknowledgement: postbacks, registered clicks.
     pub publisher: Publisher,
+    /// Visitors' clicks, fire-and-forget (see [`producers`], [`undelivered`]).
+    pub click_publisher: Publisher,
     pub topics: Topics,
     pub metrics: IngestMetrics,
     pub registry: Registry,
