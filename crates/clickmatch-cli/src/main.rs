@@ -4,6 +4,11 @@ mod commands;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: requests and records allocate many short-lived buffers
+/// (measured in BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = commands::Cli::parse();
     tracing_subscriber::fmt()
