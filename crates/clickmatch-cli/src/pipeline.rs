@@ -13,9 +13,8 @@ use clickmatch_core::model::Account;
 use clickmatch_core::params::ParamLimits;
 use clickmatch_ingest::limits::Protection;
 use clickmatch_ingest::spool::{Spool, SpoolMetrics};
-use clickmatch_ingest::{Ingest, IngestMetrics, Topics};
+use clickmatch_ingest::{Ingest, IngestMetrics, Publishers, Topics};
 use clickmatch_joiner::{Joiner, JoinerMetrics};
-use clickmatch_kafka::Publisher;
 use clickmatch_outbound::{Dispatcher, OutboundMetrics};
 use prometheus::Registry;
 use tokio::sync::watch;
@@ -151,17 +150,22 @@ impl Pipeline {
         }
 
         if roles.ingest {
-            let publisher =
-                Publisher::new(&config.kafka.bootstrap_servers, &config.kafka.properties)
-                    .context("Kafka producer")?;
+            let metrics = IngestMetrics::new(&registry).context("ingest metrics")?;
+            let publishers = Publishers::new(
+                &config.kafka.bootstrap_servers,
+                &config.kafka.properties,
+                &metrics,
+            )
+            .context("Kafka producers")?;
             let ingest = Arc::new(Ingest {
                 account: account.clone(),
-                publisher,
+                publisher: publishers.acked,
+                click_publisher: publishers.clicks,
                 topics: Topics {
                     clicks: config.kafka.clicks_topic.clone(),
                     postbacks: config.kafka.postbacks_topic.clone(),
                 },
-                metrics: IngestMetrics::new(&registry).context("ingest metrics")?,
+                metrics,
                 registry: registry.clone(),
                 limits: ParamLimits {
                     max_params: config.ingest.http_limits.max_params,
@@ -180,6 +184,13 @@ impl Pipeline {
                     .map_err(|e| tracing::warn!(error = %e, "postback debugger off"))
                     .ok(),
             });
+            // Spools the clicks the click producer gave up on; ends once that producer is dropped
+            // (after the server's last flush), so no click reported late is left out.
+            let (spool, metrics) = (ingest.spool.clone(), ingest.metrics.clone());
+            tasks.push(tokio::spawn(async move {
+                clickmatch_ingest::spool_undelivered(publishers.undelivered, spool, metrics).await;
+                Ok(())
+            }));
             // Replays spooled clicks whenever the broker answers.
             let spool = ingest.spool.clone().expect("spool");
             let replay_publisher = ingest.publisher.clone();
@@ -197,7 +208,7 @@ impl Pipeline {
             http_addr = Some(listener.local_addr()?);
             let mut stop = shutdown.subscribe();
             tasks.push(tokio::spawn(async move {
-                let publisher = ingest.publisher.clone();
+                let click_publisher = ingest.click_publisher.clone();
                 clickmatch_ingest::serve(ingest, listener, async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
@@ -205,7 +216,7 @@ impl Pipeline {
                 .context("ingest server")?;
                 // Deliver what the visitors' redirects handed to the producer.
                 tokio::task::spawn_blocking(move || {
-                    publisher.flush(std::time::Duration::from_secs(10))
+                    click_publisher.flush(std::time::Duration::from_secs(10))
                 })
                 .await?
                 .context("flushing clicks")?;

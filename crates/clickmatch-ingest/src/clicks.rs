@@ -1,10 +1,11 @@
 //! Click endpoints: the visitor's redirect and server-side registration.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,7 +14,6 @@ use clickmatch_core::records::{ClickRecord, RECORD_VERSION};
 use clickmatch_core::template;
 use serde::{Deserialize, Serialize};
 
-use crate::spool::{SpoolError, SpoolRecord};
 use crate::{now_ms, Ingest};
 
 /// Sub-parameters longer than this are cut: no network echoes more than 500 characters back.
@@ -21,16 +21,40 @@ const MAX_SUB_LEN: usize = 500;
 /// Foreign click IDs: printable ASCII, bounded.
 const MAX_FOREIGN_ID_LEN: usize = 128;
 
-fn subs_from(query: &HashMap<String, String>) -> Vec<String> {
-    (1..=10)
-        .map(|n| {
-            let value = query
-                .get(&format!("sub{n}"))
-                .map(String::as_str)
-                .unwrap_or("");
-            value.chars().take(MAX_SUB_LEN).collect()
-        })
-        .collect()
+/// The sub-parameters a click keeps, in order: `sub1` … `sub10`.
+const SUB_NAMES: [&str; 10] = [
+    "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10",
+];
+
+/// The ten sub-parameters among `params` (missing ones empty, long ones cut); a repeated name
+/// keeps its last value.
+fn subs_from<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    let mut subs = vec![String::new(); SUB_NAMES.len()];
+    for (name, value) in params {
+        if let Some(slot) = SUB_NAMES.iter().position(|sub| *sub == name) {
+            subs[slot] = value.chars().take(MAX_SUB_LEN).collect();
+        }
+    }
+    subs
+}
+
+/// What a redirect reads from its query string.
+struct ClickQuery {
+    subs: Vec<String>,
+    is_test: bool,
+}
+
+/// Decodes the query string once, without building a map of every parameter.
+fn click_query(query: Option<&str>) -> ClickQuery {
+    let pairs: Vec<(Cow<str>, Cow<str>)> =
+        form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect();
+    let is_test = pairs
+        .iter()
+        .rev()
+        .find(|(name, _)| name == "cm_test")
+        .is_some_and(|(_, value)| value == "1");
+    let subs = subs_from(pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
+    ClickQuery { subs, is_test }
 }
 
 fn offer_url(campaign: &Campaign, click: &ClickRecord) -> String {
@@ -59,7 +83,7 @@ fn user_agent(headers: &HeaderMap) -> String {
 pub(crate) async fn redirect(
     State(ingest): State<Arc<Ingest>>,
     Path(campaign_id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    RawQuery(query): RawQuery,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
@@ -72,6 +96,7 @@ pub(crate) async fn redirect(
             .inc();
         return (StatusCode::NOT_FOUND, "unknown campaign\n").into_response();
     };
+    let query = click_query(query.as_deref());
     let time_ms = now_ms();
     let click = ClickRecord {
         v: RECORD_VERSION,
@@ -80,102 +105,23 @@ pub(crate) async fn redirect(
         campaign_id: campaign.id.clone(),
         offer_id: campaign.offer_id.clone(),
         source: campaign.source.clone(),
-        subs: subs_from(&query),
+        subs: query.subs,
         ip: ingest.protection.client_ip(peer.ip(), &headers).to_string(),
         user_agent: user_agent(&headers),
         country: String::new(),
-        is_test: query.get("cm_test").is_some_and(|v| v == "1"),
+        is_test: query.is_test,
         foreign: false,
     };
     let location = offer_url(campaign, &click);
 
     // Hand the click to the producer before answering; the visitor never waits for the broker.
-    // A click librdkafka reports failed (after its own retries) goes to the spool.
-    let value = click.encode();
-    match ingest
-        .publisher
-        .enqueue(&ingest.topics.clicks, &click.click_id, &value)
-    {
-        Ok(delivery) => {
-            let ingest = ingest.clone();
-            ingest.metrics.inflight_clicks.inc();
-            tokio::spawn(async move {
-                let result = delivery.await;
-                ingest.metrics.inflight_clicks.dec();
-                match result {
-                    Ok(_) => ingest.metrics.clicks.with_label_values(&["produced"]).inc(),
-                    Err(error) => {
-                        spool_click(ingest, click.click_id, value, error.to_string()).await
-                    }
-                }
-            });
-        }
-        Err(error) => {
-            tokio::spawn(spool_click(
-                ingest.clone(),
-                click.click_id,
-                value,
-                error.to_string(),
-            ));
-        }
-    }
-    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
-}
-
-/// Writes a click the broker did not take to the spool; a click that cannot be spooled either
-/// is counted and logged as lost.
-async fn spool_click(ingest: Arc<Ingest>, key: String, value: Vec<u8>, error: String) {
-    let Some(spool) = ingest.spool.clone() else {
-        click_lost(&ingest, &error);
-        return;
-    };
+    // The producer reports the outcome to `undelivered::ClickDeliveries`: a click librdkafka
+    // reports failed (after its own retries) goes to the spool.
+    ingest.metrics.inflight_clicks.inc();
     ingest
-        .metrics
-        .produce_errors
-        .with_label_values(&[ingest.topics.clicks.as_str()])
-        .inc();
-    let record = SpoolRecord {
-        topic: ingest.topics.clicks.clone(),
-        key,
-        value: String::from_utf8_lossy(&value).into_owned(),
-    };
-    let was_empty = spool.depth() == 0;
-    let spooled = tokio::task::spawn_blocking(move || spool.append(&record))
-        .await
-        .unwrap_or_else(|_| {
-            Err(SpoolError::Io {
-                path: Default::default(),
-                source: std::io::Error::other("spool task failed"),
-            })
-        });
-    let spool = ingest.spool.as_ref().expect("spool");
-    match spooled {
-        Ok(()) => {
-            ingest.metrics.clicks.with_label_values(&["spooled"]).inc();
-            spool
-                .metrics()
-                .records
-                .with_label_values(&["spooled"])
-                .inc();
-            if was_empty {
-                tracing::warn!(
-                    error,
-                    "the broker did not take a click; spooling clicks to disk until it is back"
-                );
-            } else {
-                tracing::debug!(error, "click spooled");
-            }
-        }
-        Err(spool_error) => {
-            spool
-                .metrics()
-                .records
-                .with_label_values(&["refused"])
-                .inc();
-            ingest.metrics.clicks.with_label_values(&["failed"]).inc();
-            tracing::error!(error, spool_error = %spool_error, "click lost: the broker did not take it and the spool refused it");
-        }
-    }
+        .click_publisher
+        .send_and_forget(&ingest.topics.clicks, &click.click_id, &click.encode());
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
 
 /// A click that was not recorded (the caller learns it: `POST /clicks` answers 503).
@@ -259,7 +205,7 @@ pub(crate) async fn register(
         campaign_id: campaign.id.clone(),
         offer_id: campaign.offer_id.clone(),
         source: campaign.source.clone(),
-        subs: subs_from(&request.subs),
+        subs: subs_from(request.subs.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
         ip: request
             .ip
             .unwrap_or_else(|| ingest.protection.client_ip(peer.ip(), &headers).to_string()),
@@ -290,5 +236,27 @@ pub(crate) async fn register(
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_gives_its_subs_in_order_and_the_test_flag() {
+        let query = click_query(Some(
+            "sub2=b&x=1&sub1=a%20b&sub10=j&sub01=no&sub1=last&cm_test=1",
+        ));
+        assert_eq!(query.subs[0], "last");
+        assert_eq!(query.subs[1], "b");
+        assert_eq!(query.subs[9], "j");
+        assert!(query.subs[2..9].iter().all(String::is_empty));
+        assert!(query.is_test);
+        let long = format!("sub3={}", "é".repeat(600));
+        let query = click_query(Some(&long));
+        assert_eq!(query.subs[2].chars().count(), MAX_SUB_LEN);
+        assert!(!query.is_test);
+        assert_eq!(click_query(None).subs, vec![String::new(); 10]);
     }
 }

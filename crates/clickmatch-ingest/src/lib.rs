@@ -10,8 +10,10 @@ pub mod debugger;
 pub mod limits;
 pub mod metrics;
 mod postbacks;
+mod producers;
 mod server;
 pub mod spool;
+pub mod undelivered;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -29,6 +31,8 @@ use clickmatch_kafka::Publisher;
 use prometheus::{Encoder, Registry, TextEncoder};
 
 pub use metrics::IngestMetrics;
+pub use producers::Publishers;
+pub use undelivered::{spool_undelivered, ClickDeliveries, UndeliveredClicks};
 
 /// Topic names ingest publishes to.
 #[derive(Debug, Clone)]
@@ -41,7 +45,10 @@ pub struct Topics {
 pub struct Ingest {
     /// The account, swapped whole on a configuration reload: each request loads it once.
     pub account: Arc<ArcSwap<Account>>,
+    /// Records answered after the broker's acknowledgement: postbacks, registered clicks.
     pub publisher: Publisher,
+    /// Visitors' clicks, fire-and-forget (see [`producers`], [`undelivered`]).
+    pub click_publisher: Publisher,
     pub topics: Topics,
     pub metrics: IngestMetrics,
     pub registry: Registry,
@@ -111,17 +118,15 @@ async fn forget_idle_clients(ingest: Arc<Ingest>) {
 }
 
 async fn observe(State(ingest): State<Shared>, request: Request, next: Next) -> Response {
-    let endpoint = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    // A clone of the route's shared string, not a new one per request.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let endpoint = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let started = Instant::now();
     let response = next.run(request).await;
     ingest
         .metrics
         .http_duration
-        .with_label_values(&[endpoint.as_str(), response.status().as_str()])
+        .with_label_values(&[endpoint, response.status().as_str()])
         .observe(started.elapsed().as_secs_f64());
     response
 }

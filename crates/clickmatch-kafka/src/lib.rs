@@ -8,7 +8,7 @@ pub mod producer;
 pub mod topics;
 
 pub use broker::LocalBroker;
-pub use producer::{PublishError, Publisher};
+pub use producer::{ForgottenDeliveries, PublishError, Publisher, Stored, Undelivered};
 
 /// Errors at this crate's boundary.
 #[derive(Debug, thiserror::Error)]
@@ -19,4 +19,6 @@ pub enum KafkaAdapterError {
     Broker(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    #[error("a producer must be created inside a tokio runtime, which serves its deliveries")]
+    NoRuntime,
 }
