@@ -3,43 +3,20 @@
 //! postbacks flow. The final tables must hold exactly the expected rows: nothing lost, nothing
 //! counted twice.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clickmatch_clickhouse::{migrate, ClickHouseSettings};
 use clickmatch_config::Config;
+use clickmatch_e2e::process::{demo_config_path, wait_for_port, Process};
 use clickmatch_e2e::scenario::{Scenario, Snapshot};
-use clickmatch_e2e::{clickhouse_server, clickmatch_bin, free_port};
+use clickmatch_e2e::{clickhouse_server, free_port};
 use clickmatch_kafka::Publisher;
 
 const CLICKS: u64 = 100_000;
 const KILLS: usize = 5;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn demo_config_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml")
-}
-
-fn wait_for_port(port: u16, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_joiner_killed_five_times_loses_and_duplicates_nothing() {
-    let bin = clickmatch_bin();
     let (clickhouse_url, _clickhouse) = tokio::task::spawn_blocking(clickhouse_server)
         .await
         .unwrap();
@@ -50,13 +27,10 @@ async fn a_joiner_killed_five_times_loses_and_duplicates_nothing() {
     // cluster's retention cap (about 5 MiB) before it is consumed.
     let port = free_port();
     let bootstrap = format!("127.0.0.1:{port}");
-    let _broker = Killed(
-        Command::new(&bin)
-            .args(["broker", "--listen", &bootstrap, "--partitions", "32"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(work.path().join("broker.log")).unwrap())
-            .spawn()
-            .unwrap(),
+    let _broker = Process::spawn(
+        &["broker", "--listen", &bootstrap, "--partitions", "32"],
+        &[],
+        work.path().join("broker.log"),
     );
     wait_for_port(port, Duration::from_secs(10));
 
@@ -81,19 +55,17 @@ async fn a_joiner_killed_five_times_loses_and_duplicates_nothing() {
     let settings = ClickHouseSettings::new(clickhouse_url.clone(), database.clone());
     migrate(&settings).await.unwrap();
 
-    let log =
-        |n: usize| std::fs::File::create(work.path().join(format!("joiner-{n}.log"))).unwrap();
+    let config_path = demo_config_path().display().to_string();
+    let joiner_env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .chain([("CLICKMATCH_LOG".to_string(), "info".to_string())])
+        .collect();
     let spawn_joiner = |n: usize| {
-        Killed(
-            Command::new(&bin)
-                .args(["join", "--config"])
-                .arg(demo_config_path())
-                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-                .env("CLICKMATCH_LOG", "info")
-                .stdout(Stdio::null())
-                .stderr(log(n))
-                .spawn()
-                .unwrap(),
+        Process::spawn(
+            &["join", "--config", &config_path],
+            &joiner_env,
+            work.path().join(format!("joiner-{n}.log")),
         )
     };
     let mut joiner = spawn_joiner(0);
@@ -152,8 +124,7 @@ async fn a_joiner_killed_five_times_loses_and_duplicates_nothing() {
             killed_mid_flow += 1;
         }
         // SIGKILL: no flush, no commit, no leaving the group.
-        joiner.0.kill().unwrap();
-        joiner.0.wait().unwrap();
+        joiner.kill9();
         producer.await.unwrap();
         joiner = spawn_joiner(n + 1);
     }

@@ -7,8 +7,7 @@
 //! `cargo build --workspace` first (the tests run the `clickmatch` binary).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,64 +15,11 @@ use clickmatch_cli::demo;
 use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
 use clickmatch_clickhouse::{migrate, ClickHouseSettings, LocalServer};
 use clickmatch_config::Config;
+use clickmatch_e2e::process::{demo_config_path, wait_for_port, Process};
 use clickmatch_e2e::scenario::{Scenario, Snapshot};
-use clickmatch_e2e::{accounting, clickhouse_server, clickmatch_bin, free_port};
+use clickmatch_e2e::{accounting, clickhouse_server, free_port};
 use clickmatch_kafka::{LocalBroker, Publisher};
 use reqwest::StatusCode;
-
-/// A child process, killed (SIGKILL) when dropped.
-struct Process {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Process {
-    fn spawn(args: &[&str], env: &[(String, String)], log: PathBuf) -> Process {
-        let child = Command::new(clickmatch_bin())
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Process { child, log }
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: `kill` has no memory-safety preconditions; the pid is our unreaped child.
-        let rc = unsafe { libc::kill(pid, signal) };
-        assert_eq!(rc, 0, "kill({pid}, {signal})");
-    }
-
-    fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn demo_config_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml")
-}
-
-fn wait_for_port(port: u16, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -684,7 +630,7 @@ async fn a_joiner_whose_state_is_deleted_or_corrupted_rebuilds_it() {
         let deadline = Instant::now() + Duration::from_secs(90);
         while !assigned(&joiner) {
             assert!(
-                joiner.child.try_wait().unwrap().is_none(),
+                joiner.is_running(),
                 "joiner run {n} exited: {}",
                 joiner.log_text()
             );
@@ -727,7 +673,7 @@ async fn a_joiner_whose_state_is_deleted_or_corrupted_rebuilds_it() {
     let mut snapshot = Snapshot::read(&client).await.unwrap();
     while snapshot.rows() < expected_rows && Instant::now() < deadline {
         assert!(
-            joiner.child.try_wait().unwrap().is_none(),
+            joiner.is_running(),
             "the joiner exited: {}",
             joiner.log_text()
         );

@@ -6,6 +6,7 @@
 //! suite); without it, the harness starts a private server for this test process.
 
 pub mod accounting;
+pub mod process;
 pub mod scenario;
 pub mod traffic_source;
 
