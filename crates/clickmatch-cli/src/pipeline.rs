@@ -11,11 +11,13 @@ use clickmatch_clickhouse::{ClickHouseSettings, ClickHouseSink, DebugReader};
 use clickmatch_config::Config;
 use clickmatch_core::model::Account;
 use clickmatch_core::params::ParamLimits;
+use clickmatch_ingest::click_buffer::ClickBuffer;
 use clickmatch_ingest::limits::Protection;
 use clickmatch_ingest::spool::{Spool, SpoolMetrics};
 use clickmatch_ingest::{Ingest, IngestMetrics, Publishers, Topics};
 use clickmatch_joiner::{Joiner, JoinerMetrics};
 use clickmatch_outbound::{Dispatcher, OutboundMetrics};
+use futures::FutureExt;
 use prometheus::Registry;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -160,7 +162,7 @@ impl Pipeline {
             let ingest = Arc::new(Ingest {
                 account: account.clone(),
                 publisher: publishers.acked,
-                click_publisher: publishers.clicks,
+                clicks: ClickBuffer::new(publishers.clicks, config.kafka.clicks_topic.clone()),
                 topics: Topics {
                     clicks: config.kafka.clicks_topic.clone(),
                     postbacks: config.kafka.postbacks_topic.clone(),
@@ -184,6 +186,7 @@ impl Pipeline {
                     .map_err(|e| tracing::warn!(error = %e, "postback debugger off"))
                     .ok(),
             });
+            tasks.push(tokio::spawn(ingest.clicks.clone().run().map(Ok)));
             // Spools the clicks the click producer gave up on; ends once that producer is dropped
             // (after the server's last flush), so no click reported late is left out.
             let (spool, metrics) = (ingest.spool.clone(), ingest.metrics.clone());
@@ -208,15 +211,16 @@ impl Pipeline {
             http_addr = Some(listener.local_addr()?);
             let mut stop = shutdown.subscribe();
             tasks.push(tokio::spawn(async move {
-                let click_publisher = ingest.click_publisher.clone();
+                let clicks = ingest.clicks.clone();
                 clickmatch_ingest::serve(ingest, listener, async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .await
                 .context("ingest server")?;
-                // Deliver what the visitors' redirects handed to the producer.
+                // Deliver what the visitors' redirects handed over.
+                clicks.close();
                 tokio::task::spawn_blocking(move || {
-                    click_publisher.flush(std::time::Duration::from_secs(10))
+                    clicks.publisher().flush(std::time::Duration::from_secs(10))
                 })
                 .await?
                 .context("flushing clicks")?;

@@ -114,13 +114,12 @@ pub(crate) async fn redirect(
     };
     let location = offer_url(campaign, &click);
 
-    // Hand the click to the producer before answering; the visitor never waits for the broker.
-    // The producer reports the outcome to `undelivered::ClickDeliveries`: a click librdkafka
+    // Hand the click over before answering (to the producer within `click_buffer::COALESCE`);
+    // the visitor never waits for the broker. The producer reports the outcome to `undelivered::ClickDeliveries`: a click librdkafka
     // reports failed (after its own retries) goes to the spool.
     ingest.metrics.inflight_clicks.inc();
-    ingest
-        .click_publisher
-        .send_and_forget(&ingest.topics.clicks, &click.click_id, &click.encode());
+    let record = click.encode();
+    ingest.clicks.push(click.click_id, record);
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
 

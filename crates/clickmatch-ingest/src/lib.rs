@@ -5,6 +5,7 @@
 //! attribution logic lives here.
 
 pub mod admin;
+pub mod click_buffer;
 mod clicks;
 pub mod debugger;
 pub mod limits;
@@ -47,8 +48,9 @@ pub struct Ingest {
     pub account: Arc<ArcSwap<Account>>,
     /// Records answered after the broker's acknowledgement: postbacks, registered clicks.
     pub publisher: Publisher,
-    /// Visitors' clicks, fire-and-forget (see [`producers`], [`undelivered`]).
-    pub click_publisher: Publisher,
+    /// Visitors' clicks, fire-and-forget, handed to their producer in bursts (see
+    /// [`click_buffer`], [`producers`], [`undelivered`]).
+    pub clicks: Arc<click_buffer::ClickBuffer>,
     pub topics: Topics,
     pub metrics: IngestMetrics,
     pub registry: Registry,
