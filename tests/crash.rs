@@ -7,9 +7,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clickmatch_clickhouse::{migrate, ClickHouseSettings};
 use clickmatch_config::Config;
-use clickmatch_e2e::process::{demo_config_path, wait_for_port, Process};
+use clickmatch_e2e::clickhouse_server;
+use clickmatch_e2e::process::{demo_config_path, services_env, start_broker, Process};
 use clickmatch_e2e::scenario::{Scenario, Snapshot};
-use clickmatch_e2e::{clickhouse_server, free_port};
 use clickmatch_kafka::Publisher;
 
 const CLICKS: u64 = 100_000;
@@ -25,46 +25,22 @@ async fn a_joiner_killed_five_times_loses_and_duplicates_nothing() {
 
     // The broker as its own process, with enough partitions that none reaches the mock
     // cluster's retention cap (about 5 MiB) before it is consumed.
-    let port = free_port();
-    let bootstrap = format!("127.0.0.1:{port}");
-    let _broker = Process::spawn(
-        &["broker", "--listen", &bootstrap, "--partitions", "32"],
-        &[],
-        work.path().join("broker.log"),
+    let (_broker, bootstrap) = start_broker(32, work.path());
+    let env = services_env(
+        &bootstrap,
+        &clickhouse_url,
+        &database,
+        &work.path().join("state"),
     );
-    wait_for_port(port, Duration::from_secs(10));
-
-    let env = [
-        ("CLICKMATCH_KAFKA_BOOTSTRAP_SERVERS", bootstrap.clone()),
-        ("CLICKMATCH_CLICKHOUSE_URL", clickhouse_url.clone()),
-        ("CLICKMATCH_CLICKHOUSE_DATABASE", database.clone()),
-        (
-            "CLICKMATCH_JOINER_STATE_DIR",
-            work.path().join("state").display().to_string(),
-        ),
-        ("CLICKMATCH_JOINER_BATCH_MAX_MS", "100".to_string()),
-        ("CLICKMATCH_ACCOUNT_GRACE_SECONDS", "2".to_string()),
-    ];
-    let config = Config::load(
-        &demo_config_path(),
-        &env.iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    )
-    .unwrap();
+    let config = Config::load(&demo_config_path(), &env.iter().cloned().collect()).unwrap();
     let settings = ClickHouseSettings::new(clickhouse_url.clone(), database.clone());
     migrate(&settings).await.unwrap();
 
     let config_path = demo_config_path().display().to_string();
-    let joiner_env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .chain([("CLICKMATCH_LOG".to_string(), "info".to_string())])
-        .collect();
     let spawn_joiner = |n: usize| {
         Process::spawn(
             &["join", "--config", &config_path],
-            &joiner_env,
+            &env,
             work.path().join(format!("joiner-{n}.log")),
         )
     };

@@ -15,7 +15,7 @@ use clickmatch_cli::demo;
 use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
 use clickmatch_clickhouse::{migrate, ClickHouseSettings, LocalServer};
 use clickmatch_config::Config;
-use clickmatch_e2e::process::{demo_config_path, wait_for_port, Process};
+use clickmatch_e2e::process::{demo_config_path, services_env, start_broker, Process};
 use clickmatch_e2e::scenario::{Scenario, Snapshot};
 use clickmatch_e2e::{accounting, clickhouse_server, free_port};
 use clickmatch_kafka::{LocalBroker, Publisher};
@@ -113,39 +113,23 @@ async fn a_broker_outage_loses_and_duplicates_no_click() {
         .unwrap();
     let database = format!("cm_outage_{:016x}", rand::random::<u64>());
     let work = tempfile::tempdir().unwrap();
-    let broker_port = free_port();
-    let bootstrap = format!("127.0.0.1:{broker_port}");
-    let broker = Process::spawn(
-        &["broker", "--listen", &bootstrap, "--partitions", "4"],
-        &[],
-        work.path().join("broker.log"),
+    let (broker, bootstrap) = start_broker(4, work.path());
+    let mut env = services_env(
+        &bootstrap,
+        &clickhouse_url,
+        &database,
+        &work.path().join("state"),
     );
-    wait_for_port(broker_port, Duration::from_secs(10));
-
-    let env: Vec<(String, String)> = [
-        ("CLICKMATCH_KAFKA_BOOTSTRAP_SERVERS", bootstrap.clone()),
-        ("CLICKMATCH_CLICKHOUSE_URL", clickhouse_url.clone()),
-        ("CLICKMATCH_CLICKHOUSE_DATABASE", database.clone()),
+    env.extend([
         (
-            "CLICKMATCH_JOINER_STATE_DIR",
-            work.path().join("state").display().to_string(),
-        ),
-        (
-            "CLICKMATCH_INGEST_SPOOL_DIR",
+            "CLICKMATCH_INGEST_SPOOL_DIR".to_string(),
             work.path().join("spool").display().to_string(),
         ),
-        ("CLICKMATCH_INGEST_SPOOL_FSYNC", "always".to_string()),
-        ("CLICKMATCH_JOINER_BATCH_MAX_MS", "100".to_string()),
-        ("CLICKMATCH_ACCOUNT_GRACE_SECONDS", "2".to_string()),
-        ("CLICKMATCH_LOG", "info".to_string()),
         (
-            "CLICKMATCH_CONFIG",
-            demo_config_path().display().to_string(),
+            "CLICKMATCH_INGEST_SPOOL_FSYNC".to_string(),
+            "always".to_string(),
         ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    ]);
     let settings = ClickHouseSettings::new(clickhouse_url.clone(), database.clone());
     migrate(&settings).await.unwrap();
 
@@ -562,34 +546,9 @@ async fn a_joiner_whose_state_is_deleted_or_corrupted_rebuilds_it() {
         .unwrap();
     let database = format!("cm_state_{:016x}", rand::random::<u64>());
     let work = tempfile::tempdir().unwrap();
-    let broker_port = free_port();
-    let bootstrap = format!("127.0.0.1:{broker_port}");
-    let _broker = Process::spawn(
-        &["broker", "--listen", &bootstrap, "--partitions", "16"],
-        &[],
-        work.path().join("broker.log"),
-    );
-    wait_for_port(broker_port, Duration::from_secs(10));
+    let (_broker, bootstrap) = start_broker(16, work.path());
     let state_dir = work.path().join("state");
-    let env: Vec<(String, String)> = [
-        ("CLICKMATCH_KAFKA_BOOTSTRAP_SERVERS", bootstrap.clone()),
-        ("CLICKMATCH_CLICKHOUSE_URL", clickhouse_url.clone()),
-        ("CLICKMATCH_CLICKHOUSE_DATABASE", database.clone()),
-        (
-            "CLICKMATCH_JOINER_STATE_DIR",
-            state_dir.display().to_string(),
-        ),
-        ("CLICKMATCH_JOINER_BATCH_MAX_MS", "100".to_string()),
-        ("CLICKMATCH_ACCOUNT_GRACE_SECONDS", "2".to_string()),
-        ("CLICKMATCH_LOG", "info".to_string()),
-        (
-            "CLICKMATCH_CONFIG",
-            demo_config_path().display().to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = services_env(&bootstrap, &clickhouse_url, &database, &state_dir);
     let config = Config::load(&demo_config_path(), &env.iter().cloned().collect()).unwrap();
     let settings = ClickHouseSettings::new(clickhouse_url.clone(), database.clone());
     migrate(&settings).await.unwrap();

@@ -1,10 +1,10 @@
 //! `clickmatch` commands run as processes of their own, as in production.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::clickmatch_bin;
+use crate::{clickmatch_bin, free_port};
 
 /// A `clickmatch` child process, killed (SIGKILL) when dropped; its stderr goes to `log`.
 pub struct Process {
@@ -65,4 +65,54 @@ pub fn wait_for_port(port: u16, timeout: Duration) {
         assert!(Instant::now() < deadline, "nothing listens on {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A `clickmatch broker` process with `partitions` per topic, once it listens, and its
+/// bootstrap address; its log is `dir/broker.log`.
+pub fn start_broker(partitions: u32, dir: &Path) -> (Process, String) {
+    let port = free_port();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let broker = Process::spawn(
+        &[
+            "broker",
+            "--listen",
+            &bootstrap,
+            "--partitions",
+            &partitions.to_string(),
+        ],
+        &[],
+        dir.join("broker.log"),
+    );
+    wait_for_port(port, Duration::from_secs(10));
+    (broker, bootstrap)
+}
+
+/// The environment of the process tests' services: the broker at `bootstrap`, the ClickHouse
+/// `database`, the joiner's state in `state_dir`, short batches and grace, info logs and the
+/// demo account.
+pub fn services_env(
+    bootstrap: &str,
+    clickhouse_url: &str,
+    database: &str,
+    state_dir: &Path,
+) -> Vec<(String, String)> {
+    [
+        ("CLICKMATCH_KAFKA_BOOTSTRAP_SERVERS", bootstrap.to_string()),
+        ("CLICKMATCH_CLICKHOUSE_URL", clickhouse_url.to_string()),
+        ("CLICKMATCH_CLICKHOUSE_DATABASE", database.to_string()),
+        (
+            "CLICKMATCH_JOINER_STATE_DIR",
+            state_dir.display().to_string(),
+        ),
+        ("CLICKMATCH_JOINER_BATCH_MAX_MS", "100".to_string()),
+        ("CLICKMATCH_ACCOUNT_GRACE_SECONDS", "2".to_string()),
+        ("CLICKMATCH_LOG", "info".to_string()),
+        (
+            "CLICKMATCH_CONFIG",
+            demo_config_path().display().to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
