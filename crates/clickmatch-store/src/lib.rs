@@ -112,6 +112,11 @@ fn keyspace_options() -> KeyspaceCreateOptions {
         .data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
 }
 
+/// Opens (or creates) keyspace `name` with [`keyspace_options`].
+fn open_keyspace(db: &Database, name: &str) -> StoreResult<Keyspace> {
+    db.keyspace(name, keyspace_options).map_err(store_error)
+}
+
 /// The joiner's state database.
 #[derive(Clone)]
 pub struct StateDb {
@@ -169,10 +174,9 @@ impl StateDb {
             }
             Err(OpenFailure::Other(error)) => return Err(store_error(error)),
         };
-        let keyspace = |name| db.keyspace(name, keyspace_options).map_err(store_error);
         Ok(StateDb {
-            meta: keyspace(META_KEYSPACE)?,
-            pending: keyspace(PENDING_KEYSPACE)?,
+            meta: open_keyspace(&db, META_KEYSPACE)?,
+            pending: open_keyspace(&db, PENDING_KEYSPACE)?,
             db,
             path: path.to_owned(),
         })
@@ -183,9 +187,7 @@ impl StateDb {
     }
 
     fn keyspace(&self, name: &str) -> StoreResult<Keyspace> {
-        self.db
-            .keyspace(name, keyspace_options)
-            .map_err(store_error)
+        open_keyspace(&self.db, name)
     }
 
     fn partition_keyspaces(&self, partition: i32) -> Vec<String> {
