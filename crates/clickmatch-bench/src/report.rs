@@ -179,6 +179,18 @@ fn spread(values: &[f64]) -> String {
     format!(" ({}–{})", int(min), int(max))
 }
 
+/// "; N µs of CPU per request" (the median over the runs), or nothing when it was not read.
+fn cpu_per_request(runs: &[WrkResult]) -> String {
+    let us: Vec<f64> = runs
+        .iter()
+        .filter_map(|w| w.server_cpu_us_per_request)
+        .collect();
+    if us.is_empty() {
+        return String::new();
+    }
+    format!("; {:.1} µs of CPU per request", median(&us))
+}
+
 /// The table: each figure next to its reference from the same run, the ratio and the goal.
 pub fn table(r: &Results) -> String {
     let mut rows: Vec<[String; 6]> = Vec::new();
@@ -195,7 +207,12 @@ pub fn table(r: &Results) -> String {
                 "click redirects/s, click produced to Kafka (wrk, {} connections)",
                 h.connections
             ),
-            format!("{}/s{}", int(c), spread(&clicks)),
+            format!(
+                "{}/s{}{}",
+                int(c),
+                spread(&clicks),
+                cpu_per_request(&h.clicks)
+            ),
             reference.clone(),
             format!("{:.2}×", c / n.max(1e-9)),
             "≥ 0.6×".into(),
@@ -240,7 +257,12 @@ pub fn table(r: &Results) -> String {
         }
         rows.push([
             "postbacks accepted/s (200 after the broker's ack)".into(),
-            format!("{}/s{}", int(p), spread(&postbacks)),
+            format!(
+                "{}/s{}{}",
+                int(p),
+                spread(&postbacks),
+                cpu_per_request(&h.postbacks)
+            ),
             reference,
             format!("{:.2}×", p / n.max(1e-9)),
             "≥ 0.3×".into(),

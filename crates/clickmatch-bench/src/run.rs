@@ -390,6 +390,11 @@ impl Bench {
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .env("CLICKMATCH_KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+            // The default spool folder is relative to the working directory: keep it in ours.
+            .env(
+                "CLICKMATCH_INGEST_SPOOL_DIR",
+                self.work.path().join(format!("{name}-spool")),
+            )
             .env("CLICKMATCH_LOG", "warn");
         let proc = Proc::spawn(name, command, &self.logs())?;
         procs::wait_port(port, Duration::from_secs(20))?;
@@ -554,77 +559,62 @@ impl Bench {
             seconds_per_run: s.http_seconds,
             ..Default::default()
         };
+        // One wrk run against `url`; with `server`, also the server's CPU per request.
+        let wrk_run =
+            |url: &str, paths: &Path, duration: Duration, raw: &Path, server: Option<&Proc>| {
+                let cpu_before = server.and_then(Proc::cpu_seconds);
+                let mut result = wrk::run(url, paths, &lua, s.connections, duration, load, raw)?;
+                if let (Some(before), Some(after)) =
+                    (cpu_before, server.and_then(Proc::cpu_seconds))
+                {
+                    result.server_cpu_us_per_request =
+                        Some((after - before) * 1e6 / result.requests.max(1) as f64);
+                }
+                anyhow::Ok(result)
+            };
         // Warm-up: connections, producer metadata, page cache.
         let warm = Duration::from_secs(1);
         let scratch = self.work.path().join("warmup.txt");
         if nginx.is_some() {
-            wrk::run(
-                &nginx_url,
-                &clicks_file,
-                &lua,
-                s.connections,
-                warm,
-                load,
-                &scratch,
-            )?;
+            wrk_run(&nginx_url, &clicks_file, warm, &scratch, None)?;
         }
-        wrk::run(
-            &ingest_url,
-            &clicks_file,
-            &lua,
-            s.connections,
-            warm,
-            load,
-            &scratch,
-        )?;
-        wrk::run(
-            &ingest_url,
-            &postbacks_file,
-            &lua,
-            s.connections,
-            warm,
-            load,
-            &scratch,
-        )?;
+        wrk_run(&ingest_url, &clicks_file, warm, &scratch, None)?;
+        wrk_run(&ingest_url, &postbacks_file, warm, &scratch, None)?;
         for r in 0..self.args.runs {
             if nginx.is_some() {
                 let raw = self.raw.join(format!("wrk-nginx-{r}.txt"));
-                phase.nginx.push(wrk::run(
-                    &nginx_url,
-                    &clicks_file,
-                    &lua,
-                    s.connections,
-                    seconds,
-                    load,
-                    &raw,
-                )?);
+                phase
+                    .nginx
+                    .push(wrk_run(&nginx_url, &clicks_file, seconds, &raw, None)?);
             }
             let raw = self.raw.join(format!("wrk-clicks-{r}.txt"));
-            phase.clicks.push(wrk::run(
+            phase.clicks.push(wrk_run(
                 &ingest_url,
                 &clicks_file,
-                &lua,
-                s.connections,
                 seconds,
-                load,
                 &raw,
+                Some(&ingest),
             )?);
             let raw = self.raw.join(format!("wrk-postbacks-{r}.txt"));
-            phase.postbacks.push(wrk::run(
+            phase.postbacks.push(wrk_run(
                 &ingest_url,
                 &postbacks_file,
-                &lua,
-                s.connections,
                 seconds,
-                load,
                 &raw,
+                Some(&ingest),
             )?);
             ingest.check_running()?;
+            let cpu = |w: Option<&wrk::WrkResult>| {
+                w.and_then(|w| w.server_cpu_us_per_request)
+                    .map_or("?".to_string(), |us| format!("{us:.1}"))
+            };
             eprintln!(
-                "   run {r}: nginx {:.0}/s, clicks {:.0}/s, postbacks {:.0}/s",
+                "   run {r}: nginx {:.0}/s, clicks {:.0}/s ({} µs CPU each), postbacks {:.0}/s ({} µs CPU each)",
                 phase.nginx.last().map(|w| w.ok_rps).unwrap_or(0.0),
                 phase.clicks.last().map(|w| w.ok_rps).unwrap_or(0.0),
-                phase.postbacks.last().map(|w| w.ok_rps).unwrap_or(0.0)
+                cpu(phase.clicks.last()),
+                phase.postbacks.last().map(|w| w.ok_rps).unwrap_or(0.0),
+                cpu(phase.postbacks.last()),
             );
         }
         let half = 0.5 * median(&phase.clicks.iter().map(|w| w.ok_rps).collect::<Vec<_>>());

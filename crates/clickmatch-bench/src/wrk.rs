@@ -40,6 +40,11 @@ pub struct WrkResult {
     pub ok_rps: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// CPU time (user + system) the server spent per request during the run, where the
+    /// harness could read it: throughput on one pinned core is its inverse, and unlike
+    /// requests/s it hardly moves with the machine's noise.
+    #[serde(default)]
+    pub server_cpu_us_per_request: Option<f64>,
 }
 
 fn duration_ms(text: &str) -> Option<f64> {
