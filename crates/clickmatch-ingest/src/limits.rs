@@ -5,16 +5,15 @@
 //! only from configured trusted proxies.
 //!
 //! Slow clients are handled by the server (see [`crate::server`]): a request head must arrive
-//! within `header_read_timeout_ms`, and a whole request within `request_timeout_ms` (408).
+//! within `header_read_timeout_ms`, and a request whose handler waits (for a body, the broker
+//! or ClickHouse) is answered within `request_timeout_ms` (408; see [`crate::router`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use clickmatch_config::{HttpLimits, RateLimits};
 use clickmatch_core::params::ParamLimits;
@@ -201,54 +200,54 @@ fn header_bytes(headers: &HeaderMap) -> usize {
         .sum()
 }
 
-/// The middleware: size limits first, then rate limits for the traffic endpoints.
-pub async fn protect(State(ingest): State<Arc<Ingest>>, request: Request, next: Next) -> Response {
+/// Size limits first, then rate limits for the traffic endpoints: the answer for a request
+/// refused, or `None` to serve it.
+pub fn refusal(ingest: &Ingest, request: &Request) -> Option<Response> {
     let protection = &ingest.protection;
     let target_len = request
         .uri()
         .path_and_query()
         .map_or(0, |pq| pq.as_str().len());
     if target_len > protection.http.max_uri_bytes {
-        return protection.refuse(
+        return Some(protection.refuse(
             "uri_too_long",
             StatusCode::URI_TOO_LONG,
             "request target too long\n",
-        );
+        ));
     }
     if header_bytes(request.headers()) > protection.http.max_header_bytes {
-        return protection.refuse(
+        return Some(protection.refuse(
             "headers_too_large",
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "request headers too large\n",
-        );
+        ));
     }
-    if let Some(route) = traffic_class(request.uri().path()) {
-        if let Some(limiter) = &protection.per_ip {
-            let peer = request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip());
-            if let Some(peer) = peer {
-                let client = protection.client_ip(peer, request.headers());
-                if limiter.check_key(&client).is_err() {
-                    return too_many(protection, "rate_limited_ip");
-                }
-            }
-        }
-        if let (Some(limiter), Some(route)) = (&protection.per_route, route) {
-            let key = if ingest.account.load().route(Some(route)).is_some()
-                || route == clickmatch_core::model::GLOBAL_ROUTE
-            {
-                route.to_string()
-            } else {
-                UNKNOWN_ROUTE_KEY.to_string()
-            };
-            if limiter.check_key(&key).is_err() {
-                return too_many(protection, "rate_limited_route");
+    let route = traffic_class(request.uri().path())?;
+    if let Some(limiter) = &protection.per_ip {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Some(peer) = peer {
+            let client = protection.client_ip(peer, request.headers());
+            if limiter.check_key(&client).is_err() {
+                return Some(too_many(protection, "rate_limited_ip"));
             }
         }
     }
-    next.run(request).await
+    if let (Some(limiter), Some(route)) = (&protection.per_route, route) {
+        let key = if ingest.account.load().route(Some(route)).is_some()
+            || route == clickmatch_core::model::GLOBAL_ROUTE
+        {
+            route.to_string()
+        } else {
+            UNKNOWN_ROUTE_KEY.to_string()
+        };
+        if limiter.check_key(&key).is_err() {
+            return Some(too_many(protection, "rate_limited_route"));
+        }
+    }
+    None
 }
 
 fn too_many(protection: &Protection, reason: &str) -> Response {
