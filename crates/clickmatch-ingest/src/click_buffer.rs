@@ -85,3 +85,90 @@ impl ClickBuffer {
         self.send_buffered();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Instant;
+
+    use clickmatch_kafka::{ForgottenDeliveries, LocalBroker, Undelivered};
+
+    use super::*;
+
+    const TOPIC: &str = "clicks";
+
+    #[derive(Default)]
+    struct Count {
+        delivered: AtomicUsize,
+        undelivered: AtomicUsize,
+    }
+
+    impl ForgottenDeliveries for Count {
+        fn delivered(&self) {
+            self.delivered.fetch_add(1, Ordering::SeqCst);
+        }
+        fn undelivered(&self, _record: Undelivered) {
+            self.undelivered.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn buffer(broker: &LocalBroker, count: &Arc<Count>) -> Arc<ClickBuffer> {
+        let publisher = Publisher::with_forgotten_deliveries(
+            broker.bootstrap_servers(),
+            &BTreeMap::new(),
+            count.clone(),
+        )
+        .unwrap();
+        ClickBuffer::new(publisher, TOPIC.to_string())
+    }
+
+    async fn wait_delivered(count: &Count, expected: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while count.delivered.load(Ordering::SeqCst) < expected {
+            assert!(Instant::now() < deadline, "not every click was delivered");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(count.delivered.load(Ordering::SeqCst), expected);
+        assert_eq!(count.undelivered.load(Ordering::SeqCst), 0);
+    }
+
+    fn push(buffer: &ClickBuffer, n: usize) {
+        for i in 0..n {
+            buffer.push(format!("click-{i}"), format!("{{\"n\":{i}}}").into_bytes());
+        }
+    }
+
+    #[tokio::test]
+    async fn every_click_pushed_reaches_the_broker_in_bursts() {
+        let broker = LocalBroker::start(&[TOPIC], 4).unwrap();
+        let count = Arc::new(Count::default());
+        let buffer = buffer(&broker, &count);
+        let runner = tokio::spawn(buffer.clone().run());
+        push(&buffer, 500);
+        wait_delivered(&count, 500).await;
+        // A second burst after the first flush went out.
+        push(&buffer, 100);
+        wait_delivered(&count, 600).await;
+        buffer.close();
+        tokio::time::timeout(Duration::from_secs(5), runner)
+            .await
+            .expect("run returns once closed")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn closing_hands_over_what_is_buffered_and_later_clicks_go_straight_through() {
+        let broker = LocalBroker::start(&[TOPIC], 4).unwrap();
+        let count = Arc::new(Count::default());
+        let buffer = buffer(&broker, &count);
+        // Nothing flushes without `run`: the clicks wait in the buffer.
+        push(&buffer, 5);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(count.delivered.load(Ordering::SeqCst), 0);
+        buffer.close();
+        wait_delivered(&count, 5).await;
+        push(&buffer, 1);
+        wait_delivered(&count, 6).await;
+    }
+}
