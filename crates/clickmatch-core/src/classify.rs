@@ -186,18 +186,6 @@ fn final_outcome(
     }
 }
 
-fn joinable(click: ClickRef, extracted: Extracted) -> Diagnosis {
-    Diagnosis {
-        classified: Classified::Joinable(Candidate {
-            click,
-            extracted,
-            repair: None,
-        }),
-        hint: None,
-        detail: None,
-    }
-}
-
 /// [`classify`], also saying why and what the operator should fix.
 pub fn diagnose(account: &Account, record: &PostbackRecord) -> Diagnosis {
     let route = match (record.verdict, account.route(record.route.as_deref())) {
@@ -222,22 +210,33 @@ pub fn diagnose(account: &Account, record: &PostbackRecord) -> Diagnosis {
     }
 
     let raw = extracted.raw_click_id.as_deref();
-    // The common case first: a click ID of ours that verifies is neither a macro nor a
-    // placeholder, and `shape` (decodes and scans for every dialect) is the costliest step here.
-    let verified = raw
-        .and_then(|value| ClickId::parse(value).ok())
-        .filter(|id| account.signer.verify(*id));
-    if let Some(id) = verified {
-        return joinable(ClickRef::Signed(id), extracted);
-    }
     let failure = match raw.map(macros::shape) {
         None | Some(ValueShape::Missing) => Reason::MissingClickId,
         Some(ValueShape::LiteralMacro) => Reason::UnsubstitutedMacro,
         Some(ValueShape::Value) => {
             let value = raw.unwrap_or_default();
             match ClickId::parse(value) {
+                Ok(id) if account.signer.verify(id) => {
+                    return Diagnosis {
+                        classified: Classified::Joinable(Candidate {
+                            click: ClickRef::Signed(id),
+                            extracted,
+                            repair: None,
+                        }),
+                        hint: None,
+                        detail: None,
+                    };
+                }
                 _ if route.accept_foreign_ids => {
-                    return joinable(ClickRef::Foreign(value.trim().to_string()), extracted);
+                    return Diagnosis {
+                        classified: Classified::Joinable(Candidate {
+                            click: ClickRef::Foreign(value.trim().to_string()),
+                            extracted,
+                            repair: None,
+                        }),
+                        hint: None,
+                        detail: None,
+                    };
                 }
                 Ok(_) => Reason::InvalidSignature,
                 Err(_) => Reason::MalformedClickId,
