@@ -80,7 +80,7 @@ pub trait JoinStore {
     fn put_click(&mut self, click: JoinClick) -> StoreResult<()>;
     /// The conversion last written under `dedup_key`, stored in the bucket of `click_time_ms`.
     fn seen(&self, dedup_key: &str, click_time_ms: u64) -> StoreResult<Option<Seen>>;
-    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: Seen) -> StoreResult<()>;
+    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: &Seen) -> StoreResult<()>;
     fn put_pending(&mut self, position: i64, pending: StoredPending) -> StoreResult<()>;
     fn remove_pending(&mut self, position: i64) -> StoreResult<()>;
     /// Every stored pending postback, oldest position first (for restore).
@@ -135,9 +135,9 @@ impl JoinStore for MemoryStore {
             .cloned())
     }
 
-    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: Seen) -> StoreResult<()> {
+    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: &Seen) -> StoreResult<()> {
         let bucket = self.buckets.entry(bucket_of(click_time_ms)).or_default();
-        bucket.seen.insert(dedup_key.to_string(), seen);
+        bucket.seen.insert(dedup_key.to_string(), seen.clone());
         Ok(())
     }
 
@@ -517,16 +517,13 @@ impl<S: JoinStore> PartitionJoin<S> {
             is_test: click.is_test,
             version: record.received_ms,
         };
-        self.store.put_seen(
-            &dedup_key,
-            click.time_ms,
-            Seen {
-                postback_id: record.postback_id.clone(),
-                status: extracted.status.clone(),
-                conversion: conversion.clone(),
-            },
-        )?;
-        Ok(Outcome::Attributed(conversion))
+        let seen = Seen {
+            postback_id: record.postback_id.clone(),
+            status: extracted.status.clone(),
+            conversion,
+        };
+        self.store.put_seen(&dedup_key, click.time_ms, &seen)?;
+        Ok(Outcome::Attributed(seen.conversion))
     }
 }
 

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clickmatch_clickhouse::{ClickHouseError, ClickHouseSink};
 use clickmatch_config::{JoinerConfig, KafkaConfig};
 use clickmatch_core::join::{JoinStore, PartitionJoin, Positioned, StoreError};
-use clickmatch_core::records::{ClickRecord, OutboundRecord, Outcome, PostbackRecord};
+use clickmatch_core::records::{ClickRecord, Conversion, OutboundRecord, Outcome, PostbackRecord};
 use clickmatch_kafka::consumer::consumer_config;
 use clickmatch_kafka::offsets::CommitPositions;
 use clickmatch_kafka::Publisher;
@@ -746,29 +746,30 @@ async fn publish_outbound(joiner: &Joiner, outcomes: &[Outcome]) {
         return;
     };
     let topic = &joiner.kafka.outbound_topic;
-    let records: Vec<OutboundRecord> = outcomes
+    let conversions: Vec<&Conversion> = outcomes
         .iter()
         .filter_map(|o| match o {
-            Outcome::Attributed(c) => Some(OutboundRecord::new(c.clone())),
+            Outcome::Attributed(c) => Some(c),
             Outcome::Unattributed(_) => None,
         })
         .collect();
     // All records of the batch in flight at once (the producer batches them); the ones the
     // broker did not acknowledge are sent again after a backoff.
-    let mut unsent = records;
+    let mut unsent = conversions;
     let mut backoff = Duration::from_millis(joiner.config.retry_initial_ms);
     while !unsent.is_empty() {
         let mut in_flight = Vec::with_capacity(unsent.len());
         let mut failed = Vec::new();
-        for record in unsent {
-            match publisher.enqueue(topic, &record.conversion.click_id, &record.encode()) {
-                Ok(delivery) => in_flight.push((record, delivery)),
-                Err(_) => failed.push(record),
+        for conversion in unsent {
+            let record = OutboundRecord::encode_conversion(conversion);
+            match publisher.enqueue(topic, &conversion.click_id, &record) {
+                Ok(delivery) => in_flight.push((conversion, delivery)),
+                Err(_) => failed.push(conversion),
             }
         }
-        for (record, delivery) in in_flight {
+        for (conversion, delivery) in in_flight {
             if delivery.await.is_err() {
-                failed.push(record);
+                failed.push(conversion);
             }
         }
         if !failed.is_empty() {

@@ -514,8 +514,8 @@ impl JoinStore for PartitionStore {
             .transpose()
     }
 
-    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: Seen) -> StoreResult<()> {
-        let value = serde_json::to_vec(&seen).map_err(store_error)?;
+    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: &Seen) -> StoreResult<()> {
+        let value = serde_json::to_vec(seen).map_err(store_error)?;
         let target = Target::Bucket(bucket_of(click_time_ms));
         self.write(target, codec::seen_key(dedup_key), Some(value));
         Ok(())

@@ -112,7 +112,7 @@ fn seen_pending_removal_and_foreign_ids() {
             version: 1,
         },
     };
-    store.put_seen("click:x:sale", T0, seen.clone()).unwrap();
+    store.put_seen("click:x:sale", T0, &seen).unwrap();
     store.put_pending(1, pending("p1")).unwrap();
     store.put_pending(2, pending("p2")).unwrap();
     db.commit(&mut [(&mut store, checkpoint(1))]).unwrap();
