@@ -189,6 +189,9 @@ pub struct PartitionJoin<S: JoinStore> {
     store: S,
     pending: BTreeMap<i64, Pending>,
     pending_by_click: HashMap<String, Vec<i64>>,
+    /// At most the earliest deadline of the signed postbacks pending (`u64::MAX`: none), so
+    /// that a click, which moves only the watermark, need not look at every one of them.
+    earliest_deadline_ms: u64,
     /// Latest click time read from the clicks partition: event time, moved by data only.
     watermark_ms: u64,
 }
@@ -200,6 +203,7 @@ impl<S: JoinStore> PartitionJoin<S> {
             store,
             pending: BTreeMap::new(),
             pending_by_click: HashMap::new(),
+            earliest_deadline_ms: u64::MAX,
             watermark_ms,
         };
         for (position, stored) in join.store.pending()? {
@@ -241,6 +245,7 @@ impl<S: JoinStore> PartitionJoin<S> {
             store,
             pending: BTreeMap::new(),
             pending_by_click: HashMap::new(),
+            earliest_deadline_ms: u64::MAX,
             watermark_ms: 0,
         }
     }
@@ -271,6 +276,9 @@ impl<S: JoinStore> PartitionJoin<S> {
     }
 
     fn index_pending(&mut self, position: i64, pending: Pending) {
+        if let ClickRef::Signed(_) = pending.candidate.click {
+            self.earliest_deadline_ms = self.earliest_deadline_ms.min(pending.deadline_ms);
+        }
         self.pending_by_click
             .entry(pending.candidate.click.key())
             .or_default()
@@ -407,7 +415,13 @@ impl<S: JoinStore> PartitionJoin<S> {
         account: &Account,
         wall: Option<(bool, u64)>,
     ) -> StoreResult<Vec<Positioned>> {
+        // Without the wall clock only the watermark releases, and nothing before it passes
+        // the earliest deadline.
+        if wall.is_none() && self.watermark_ms <= self.earliest_deadline_ms {
+            return Ok(Vec::new());
+        }
         let grace = account.grace_ms;
+        let mut earliest = u64::MAX;
         let due: Vec<i64> = self
             .pending
             .iter()
@@ -415,14 +429,19 @@ impl<S: JoinStore> PartitionJoin<S> {
                 let waited = |now: u64| now > p.since_ms.saturating_add(grace);
                 match p.candidate.click {
                     ClickRef::Signed(_) => {
-                        self.watermark_ms > p.deadline_ms
-                            || wall.is_some_and(|(caught_up, now)| caught_up && waited(now))
+                        let due = self.watermark_ms > p.deadline_ms
+                            || wall.is_some_and(|(caught_up, now)| caught_up && waited(now));
+                        if !due {
+                            earliest = earliest.min(p.deadline_ms);
+                        }
+                        due
                     }
                     ClickRef::Foreign(_) => wall.is_some_and(|(_, now)| waited(now)),
                 }
             })
             .map(|(position, _)| *position)
             .collect();
+        self.earliest_deadline_ms = earliest;
         let mut out = Vec::with_capacity(due.len());
         for position in due {
             let Some(pending) = self.unindex_pending(position) else {

@@ -429,7 +429,7 @@ impl PartitionStore {
 
     /// Adds the batches sealed up to `through` to `batch`, with the newest one's checkpoint.
     fn stage(&mut self, batch: &mut fjall::OwnedWriteBatch, through: u64) -> StoreResult<()> {
-        let mut merged = Writes::default();
+        let mut merged: Option<Writes> = None;
         let mut checkpoint = None;
         while self
             .overlay
@@ -439,22 +439,30 @@ impl PartitionStore {
         {
             let sealed = self.overlay.sealed.pop_front().expect("checked");
             // Oldest first, so a newer write of the same key wins (one batch must not hold
-            // two writes of a key).
-            merged.extend(sealed.writes);
+            // two writes of a key). Usually there is just one batch: nothing to merge.
+            match &mut merged {
+                None => merged = Some(sealed.writes),
+                Some(merged) => merged.extend(sealed.writes),
+            }
             checkpoint = Some(sealed.checkpoint);
         }
-        let Some(checkpoint) = checkpoint else {
+        let (Some(merged), Some(checkpoint)) = (merged, checkpoint) else {
             return Ok(());
         };
+        // Writes mostly go to the newest day bucket: its keyspace is looked up once per run.
+        let mut current: Option<(Target, Keyspace)> = None;
         for ((target, key), value) in merged {
-            let keyspace = self.keyspace_for(target)?;
+            let keyspace = match &current {
+                Some((t, keyspace)) if *t == target => keyspace,
+                _ => &current.insert((target, self.keyspace_for(target)?)).1,
+            };
             let key = match target {
                 Target::Pending => prefixed(self.partition, &key),
                 _ => key,
             };
             match value {
-                Some(value) => batch.insert(&keyspace, key, value),
-                None => batch.remove(&keyspace, key),
+                Some(value) => batch.insert(keyspace, key, value),
+                None => batch.remove(keyspace, key),
             }
         }
         let bytes = serde_json::to_vec(&checkpoint).map_err(store_error)?;
