@@ -81,7 +81,7 @@ pub trait JoinStore {
     /// The conversion last written under `dedup_key`, stored in the bucket of `click_time_ms`.
     fn seen(&self, dedup_key: &str, click_time_ms: u64) -> StoreResult<Option<Seen>>;
     fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: &Seen) -> StoreResult<()>;
-    fn put_pending(&mut self, position: i64, pending: StoredPending) -> StoreResult<()>;
+    fn put_pending(&mut self, position: i64, pending: &StoredPending) -> StoreResult<()>;
     fn remove_pending(&mut self, position: i64) -> StoreResult<()>;
     /// Every stored pending postback, oldest position first (for restore).
     fn pending(&self) -> StoreResult<Vec<(i64, StoredPending)>>;
@@ -141,8 +141,8 @@ impl JoinStore for MemoryStore {
         Ok(())
     }
 
-    fn put_pending(&mut self, position: i64, pending: StoredPending) -> StoreResult<()> {
-        self.pending.insert(position, pending);
+    fn put_pending(&mut self, position: i64, pending: &StoredPending) -> StoreResult<()> {
+        self.pending.insert(position, pending.clone());
         Ok(())
     }
 
@@ -371,18 +371,16 @@ impl<S: JoinStore> PartitionJoin<S> {
                 None,
             )));
         }
-        self.store.put_pending(
-            position,
-            StoredPending {
-                record: record.clone(),
-                deadline_ms,
-                since_ms: now_ms,
-            },
-        )?;
+        let stored = StoredPending {
+            record,
+            deadline_ms,
+            since_ms: now_ms,
+        };
+        self.store.put_pending(position, &stored)?;
         self.index_pending(
             position,
             Pending {
-                record,
+                record: stored.record,
                 candidate,
                 deadline_ms,
                 since_ms: now_ms,

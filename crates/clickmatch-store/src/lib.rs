@@ -388,7 +388,10 @@ impl PartitionStore {
     /// `checkpoint`; later writes belong to the next batch. Sealed writes stay readable and reach
     /// the disk with [`StateDb::commit_sealed`].
     pub fn seal(&mut self, batch: u64, checkpoint: Checkpoint) {
-        let writes = std::mem::take(&mut self.overlay.open);
+        // The next batch likely writes as much: sized for it, the map does not regrow (and
+        // rehash) all the way up every batch.
+        let next = Writes::with_capacity_and_hasher(self.overlay.open.len(), Default::default());
+        let writes = std::mem::replace(&mut self.overlay.open, next);
         self.overlay.sealed.push_back(Sealed {
             batch,
             writes,
@@ -529,8 +532,8 @@ impl JoinStore for PartitionStore {
         Ok(())
     }
 
-    fn put_pending(&mut self, position: i64, pending: StoredPending) -> StoreResult<()> {
-        let value = serde_json::to_vec(&pending).map_err(store_error)?;
+    fn put_pending(&mut self, position: i64, pending: &StoredPending) -> StoreResult<()> {
+        let value = serde_json::to_vec(pending).map_err(store_error)?;
         self.write(
             Target::Pending,
             position.to_be_bytes().to_vec(),
