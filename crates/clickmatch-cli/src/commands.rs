@@ -208,6 +208,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(cli.config.as_deref(), config, roles, &listen).await
         }
         Command::Join { metrics_listen } => {
+            crate::allocator::keep_memory_without_huge_pages();
             let config = load_config(cli.config.as_deref())?;
             let roles = Roles {
                 ingest: false,

@@ -1,5 +1,6 @@
 //! `clickmatch`: ad-conversion attribution. One binary, one command per job.
 
+mod allocator;
 mod commands;
 
 use clap::Parser;

@@ -24,7 +24,9 @@ pub use local_server::{ping, LocalServer};
 pub use migrate::{migrate, migrate_with, MigrationReport, MIGRATIONS};
 pub use outbound::{ClickSubs, DeliveryState, OutboundRow, OutboundStore, Recorded};
 pub use rollups::RollupCheck;
-pub use rows::{ClickRow, ConversionRow, UnattributedRow};
+pub use rows::{
+    ClickRow, ClickRowRef, ConversionRow, ConversionRowRef, UnattributedRow, UnattributedRowRef,
+};
 pub use schema::check_schema;
 pub use settings::{validate_cluster_name, validate_identifier, ClickHouseSettings};
 pub use sink::{ClickHouseSink, WriteStats};

@@ -92,6 +92,80 @@ pub struct UnattributedRow {
     pub latency_ms: u32,
 }
 
+/// A [`ClickRow`] borrowing from its click: what the sink writes, without copying a string.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize)]
+pub struct ClickRowRef<'a> {
+    pub click_id: &'a str,
+    pub click_time: u32,
+    pub click_time_ms: u64,
+    pub campaign_id: &'a str,
+    pub offer_id: &'a str,
+    pub source: &'a str,
+    pub sub1: &'a str,
+    pub sub2: &'a str,
+    pub sub3: &'a str,
+    pub sub4: &'a str,
+    pub sub5: &'a str,
+    pub sub6: &'a str,
+    pub sub7: &'a str,
+    pub sub8: &'a str,
+    pub sub9: &'a str,
+    pub sub10: &'a str,
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+    pub country: &'a str,
+    pub is_test: bool,
+    pub is_foreign: bool,
+}
+
+/// A [`ConversionRow`] borrowing from its conversion.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize)]
+pub struct ConversionRowRef<'a> {
+    pub conversion_id: &'a str,
+    pub click_id: &'a str,
+    pub click_time: u32,
+    pub conversion_time: u32,
+    pub conversion_time_ms: u64,
+    pub postback_id: &'a str,
+    pub campaign_id: &'a str,
+    pub offer_id: &'a str,
+    pub route: &'a str,
+    pub event: &'a str,
+    pub status: &'a str,
+    /// Rounded and clamped when serialized.
+    #[serde(with = "payout")]
+    pub payout: Decimal,
+    pub currency: &'a str,
+    pub txid: &'a str,
+    pub offer_mismatch: bool,
+    pub click_id_repaired: bool,
+    pub repair_hint: &'a str,
+    pub is_test: bool,
+    pub version: u64,
+    pub latency_ms: u32,
+}
+
+/// An [`UnattributedRow`] borrowing from its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize)]
+pub struct UnattributedRowRef<'a> {
+    pub postback_id: &'a str,
+    pub received_time: u32,
+    pub received_time_ms: u64,
+    pub route: &'a str,
+    pub reason: &'a str,
+    pub raw_click_id: &'a str,
+    pub offer_id: &'a str,
+    /// Rounded and clamped when serialized.
+    #[serde(with = "payout")]
+    pub payout: Decimal,
+    pub currency: &'a str,
+    pub remote_ip: &'a str,
+    pub raw_params: &'a str,
+    pub hint: &'a str,
+    pub is_test: bool,
+    pub latency_ms: u32,
+}
+
 /// Column names and ClickHouse types of each table, as the row types write them (checked by
 /// [`crate::schema::check_schema`] against a live server, and against the row types in tests).
 pub const CLICK_COLUMNS: &[(&str, &str)] = &[
@@ -158,16 +232,16 @@ pub const UNATTRIBUTED_COLUMNS: &[(&str, &str)] = &[
     ("latency_ms", "UInt32"),
 ];
 
-impl ClickRow {
-    pub fn new(click: &Click) -> ClickRow {
-        let sub = |i: usize| click.subs.get(i).cloned().unwrap_or_default();
-        ClickRow {
-            click_id: click.click_id.clone(),
+impl<'a> ClickRowRef<'a> {
+    pub fn new(click: &'a Click) -> ClickRowRef<'a> {
+        let sub = |i: usize| click.subs.get(i).map_or("", String::as_str);
+        ClickRowRef {
+            click_id: &click.click_id,
             click_time: datetime(click.time_ms),
             click_time_ms: click.time_ms,
-            campaign_id: click.campaign_id.clone(),
-            offer_id: click.offer_id.clone(),
-            source: click.source.clone(),
+            campaign_id: &click.campaign_id,
+            offer_id: &click.offer_id,
+            source: &click.source,
             sub1: sub(0),
             sub2: sub(1),
             sub3: sub(2),
@@ -178,36 +252,65 @@ impl ClickRow {
             sub8: sub(7),
             sub9: sub(8),
             sub10: sub(9),
-            ip: click.ip.clone(),
-            user_agent: click.user_agent.clone(),
-            country: click.country.clone(),
+            ip: &click.ip,
+            user_agent: &click.user_agent,
+            country: &click.country,
             is_test: click.is_test,
             is_foreign: click.foreign,
         }
     }
 }
 
-impl ConversionRow {
+impl ClickRow {
+    pub fn new(click: &Click) -> ClickRow {
+        let row = ClickRowRef::new(click);
+        ClickRow {
+            click_id: row.click_id.to_owned(),
+            click_time: row.click_time,
+            click_time_ms: row.click_time_ms,
+            campaign_id: row.campaign_id.to_owned(),
+            offer_id: row.offer_id.to_owned(),
+            source: row.source.to_owned(),
+            sub1: row.sub1.to_owned(),
+            sub2: row.sub2.to_owned(),
+            sub3: row.sub3.to_owned(),
+            sub4: row.sub4.to_owned(),
+            sub5: row.sub5.to_owned(),
+            sub6: row.sub6.to_owned(),
+            sub7: row.sub7.to_owned(),
+            sub8: row.sub8.to_owned(),
+            sub9: row.sub9.to_owned(),
+            sub10: row.sub10.to_owned(),
+            ip: row.ip.to_owned(),
+            user_agent: row.user_agent.to_owned(),
+            country: row.country.to_owned(),
+            is_test: row.is_test,
+            is_foreign: row.is_foreign,
+        }
+    }
+}
+
+impl<'a> ConversionRowRef<'a> {
     /// `now_ms` is the time of the insert, for `latency_ms`.
-    pub fn new(conversion: &Conversion, now_ms: u64) -> ConversionRow {
-        ConversionRow {
-            conversion_id: conversion.conversion_id.clone(),
-            click_id: conversion.click_id.clone(),
+    pub fn new(conversion: &'a Conversion, now_ms: u64) -> ConversionRowRef<'a> {
+        ConversionRowRef {
+            conversion_id: &conversion.conversion_id,
+            click_id: &conversion.click_id,
             click_time: datetime(conversion.click_time_ms),
             conversion_time: datetime(conversion.conversion_time_ms),
             conversion_time_ms: conversion.conversion_time_ms,
-            postback_id: conversion.postback_id.clone(),
-            campaign_id: conversion.campaign_id.clone(),
-            offer_id: conversion.offer_id.clone(),
-            route: conversion.route.clone(),
-            event: conversion.event.clone(),
-            status: conversion.status.clone(),
-            payout: payout_decimal(conversion.payout),
-            currency: conversion.currency.clone(),
-            txid: conversion.txid.clone(),
+            postback_id: &conversion.postback_id,
+            campaign_id: &conversion.campaign_id,
+            offer_id: &conversion.offer_id,
+            route: &conversion.route,
+            event: &conversion.event,
+            status: &conversion.status,
+            payout: conversion.payout,
+            currency: &conversion.currency,
+            txid: &conversion.txid,
             offer_mismatch: conversion.offer_mismatch,
             click_id_repaired: conversion.click_id_repaired,
-            repair_hint: conversion.repair.clone(),
+            repair_hint: &conversion.repair,
             is_test: conversion.is_test,
             version: conversion.version,
             latency_ms: latency_ms(now_ms, conversion.conversion_time_ms),
@@ -215,24 +318,76 @@ impl ConversionRow {
     }
 }
 
+impl ConversionRow {
+    /// `now_ms` is the time of the insert, for `latency_ms`.
+    pub fn new(conversion: &Conversion, now_ms: u64) -> ConversionRow {
+        let row = ConversionRowRef::new(conversion, now_ms);
+        ConversionRow {
+            conversion_id: row.conversion_id.to_owned(),
+            click_id: row.click_id.to_owned(),
+            click_time: row.click_time,
+            conversion_time: row.conversion_time,
+            conversion_time_ms: row.conversion_time_ms,
+            postback_id: row.postback_id.to_owned(),
+            campaign_id: row.campaign_id.to_owned(),
+            offer_id: row.offer_id.to_owned(),
+            route: row.route.to_owned(),
+            event: row.event.to_owned(),
+            status: row.status.to_owned(),
+            payout: payout_decimal(row.payout),
+            currency: row.currency.to_owned(),
+            txid: row.txid.to_owned(),
+            offer_mismatch: row.offer_mismatch,
+            click_id_repaired: row.click_id_repaired,
+            repair_hint: row.repair_hint.to_owned(),
+            is_test: row.is_test,
+            version: row.version,
+            latency_ms: row.latency_ms,
+        }
+    }
+}
+
+impl<'a> UnattributedRowRef<'a> {
+    /// `now_ms` is the time of the insert, for `latency_ms`.
+    pub fn new(unattributed: &'a Unattributed, now_ms: u64) -> UnattributedRowRef<'a> {
+        UnattributedRowRef {
+            postback_id: &unattributed.postback_id,
+            received_time: datetime(unattributed.received_time_ms),
+            received_time_ms: unattributed.received_time_ms,
+            route: &unattributed.route,
+            reason: unattributed.reason.as_str(),
+            raw_click_id: &unattributed.raw_click_id,
+            offer_id: &unattributed.offer_id,
+            payout: unattributed.payout,
+            currency: &unattributed.currency,
+            remote_ip: &unattributed.remote_ip,
+            raw_params: &unattributed.raw_params,
+            hint: &unattributed.hint,
+            is_test: unattributed.is_test,
+            latency_ms: latency_ms(now_ms, unattributed.received_time_ms),
+        }
+    }
+}
+
 impl UnattributedRow {
     /// `now_ms` is the time of the insert, for `latency_ms`.
     pub fn new(unattributed: &Unattributed, now_ms: u64) -> UnattributedRow {
+        let row = UnattributedRowRef::new(unattributed, now_ms);
         UnattributedRow {
-            postback_id: unattributed.postback_id.clone(),
-            received_time: datetime(unattributed.received_time_ms),
-            received_time_ms: unattributed.received_time_ms,
-            route: unattributed.route.clone(),
-            reason: unattributed.reason.as_str().to_owned(),
-            raw_click_id: unattributed.raw_click_id.clone(),
-            offer_id: unattributed.offer_id.clone(),
-            payout: payout_decimal(unattributed.payout),
-            currency: unattributed.currency.clone(),
-            remote_ip: unattributed.remote_ip.clone(),
-            raw_params: unattributed.raw_params.clone(),
-            hint: unattributed.hint.clone(),
-            is_test: unattributed.is_test,
-            latency_ms: latency_ms(now_ms, unattributed.received_time_ms),
+            postback_id: row.postback_id.to_owned(),
+            received_time: row.received_time,
+            received_time_ms: row.received_time_ms,
+            route: row.route.to_owned(),
+            reason: row.reason.to_owned(),
+            raw_click_id: row.raw_click_id.to_owned(),
+            offer_id: row.offer_id.to_owned(),
+            payout: payout_decimal(row.payout),
+            currency: row.currency.to_owned(),
+            remote_ip: row.remote_ip.to_owned(),
+            raw_params: row.raw_params.to_owned(),
+            hint: row.hint.to_owned(),
+            is_test: row.is_test,
+            latency_ms: row.latency_ms,
         }
     }
 }
@@ -312,6 +467,15 @@ mod tests {
         assert_eq!(row(ConversionRow::COLUMN_NAMES), names(CONVERSION_COLUMNS));
         assert_eq!(
             row(UnattributedRow::COLUMN_NAMES),
+            names(UNATTRIBUTED_COLUMNS)
+        );
+        assert_eq!(row(ClickRowRef::COLUMN_NAMES), names(CLICK_COLUMNS));
+        assert_eq!(
+            row(ConversionRowRef::COLUMN_NAMES),
+            names(CONVERSION_COLUMNS)
+        );
+        assert_eq!(
+            row(UnattributedRowRef::COLUMN_NAMES),
             names(UNATTRIBUTED_COLUMNS)
         );
         let sql = crate::migrate::MIGRATIONS[0].sql;

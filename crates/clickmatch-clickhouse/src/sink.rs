@@ -1,19 +1,28 @@
 //! The batch writer: one `INSERT` per non-empty table, returning only once ClickHouse has
 //! acknowledged every one of them.
 
+use std::borrow::Borrow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clickhouse::{Client, RowOwned, RowWrite};
+use clickhouse::{Client, Row, RowWrite};
 use clickmatch_core::records::{Click, Outcome};
 
 use crate::error::ClickHouseError;
-use crate::rows::{ClickRow, ConversionRow, UnattributedRow};
+use crate::rows::{
+    ClickRow, ClickRowRef, ConversionRow, ConversionRowRef, UnattributedRow, UnattributedRowRef,
+};
 use crate::settings::ClickHouseSettings;
 
 /// Default limit on sending one chunk of rows to the socket.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default limit on waiting for ClickHouse's answer after the last row.
 pub const DEFAULT_END_TIMEOUT: Duration = Duration::from_secs(60);
+
+type InsertResults = (
+    Result<(), ClickHouseError>,
+    Result<(), ClickHouseError>,
+    Result<(), ClickHouseError>,
+);
 
 /// Rows acknowledged by one [`ClickHouseSink::write`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -89,17 +98,36 @@ impl ClickHouseSink {
         outcomes: &[Outcome],
         now_ms: u64,
     ) -> Result<WriteStats, ClickHouseError> {
-        let click_rows: Vec<ClickRow> = clicks.iter().map(ClickRow::new).collect();
-        let mut conversion_rows = Vec::new();
-        let mut unattributed_rows = Vec::new();
+        let mut conversions = Vec::new();
+        let mut unattributed = Vec::new();
         for outcome in outcomes {
             match outcome {
-                Outcome::Attributed(c) => conversion_rows.push(ConversionRow::new(c, now_ms)),
-                Outcome::Unattributed(u) => unattributed_rows.push(UnattributedRow::new(u, now_ms)),
+                Outcome::Attributed(c) => conversions.push(c),
+                Outcome::Unattributed(u) => unattributed.push(u),
             }
         }
-        self.write_rows(&click_rows, &conversion_rows, &unattributed_rows)
-            .await
+        // Rows borrow from the batch: a row is built as it is serialized, no string copied.
+        let results = tokio::join!(
+            self.insert::<ClickRowRef, _>("clicks", clicks.iter().map(ClickRowRef::new)),
+            self.insert::<ConversionRowRef, _>(
+                "conversions",
+                conversions.iter().map(|c| ConversionRowRef::new(c, now_ms)),
+            ),
+            self.insert::<UnattributedRowRef, _>(
+                "unattributed",
+                unattributed
+                    .iter()
+                    .map(|u| UnattributedRowRef::new(u, now_ms)),
+            ),
+        );
+        self.acknowledged(
+            results,
+            WriteStats {
+                clicks: clicks.len(),
+                conversions: conversions.len(),
+                unattributed: unattributed.len(),
+            },
+        )
     }
 
     /// Inserts rows already built.
@@ -109,11 +137,27 @@ impl ClickHouseSink {
         conversions: &[ConversionRow],
         unattributed: &[UnattributedRow],
     ) -> Result<WriteStats, ClickHouseError> {
-        let (a, b, c) = tokio::join!(
-            self.insert("clicks", clicks),
-            self.insert("conversions", conversions),
-            self.insert("unattributed", unattributed),
+        let results = tokio::join!(
+            self.insert::<ClickRow, _>("clicks", clicks.iter()),
+            self.insert::<ConversionRow, _>("conversions", conversions.iter()),
+            self.insert::<UnattributedRow, _>("unattributed", unattributed.iter()),
         );
+        self.acknowledged(
+            results,
+            WriteStats {
+                clicks: clicks.len(),
+                conversions: conversions.len(),
+                unattributed: unattributed.len(),
+            },
+        )
+    }
+
+    /// The outcome of a batch's three inserts.
+    fn acknowledged(
+        &self,
+        (a, b, c): InsertResults,
+        stats: WriteStats,
+    ) -> Result<WriteStats, ClickHouseError> {
         // When several inserts failed, report one that no retry fixes, if any.
         let mut errors: Vec<ClickHouseError> =
             [a, b, c].into_iter().filter_map(Result::err).collect();
@@ -123,11 +167,6 @@ impl ClickHouseSink {
             tracing::warn!(error = %error, retryable = error.is_retryable(), "clickhouse batch failed");
             return Err(error);
         }
-        let stats = WriteStats {
-            clicks: clicks.len(),
-            conversions: conversions.len(),
-            unattributed: unattributed.len(),
-        };
         tracing::debug!(
             clicks = stats.clicks,
             conversions = stats.conversions,
@@ -157,14 +196,22 @@ impl ClickHouseSink {
         }
     }
 
-    async fn insert<T>(&self, table: &str, rows: &[T]) -> Result<(), ClickHouseError>
+    /// One `INSERT` of `rows` into `table` (nothing when there are none); `T` names the row
+    /// type, `R` is a row of it or a reference to one.
+    async fn insert<'a, T, R>(
+        &self,
+        table: &str,
+        rows: impl ExactSizeIterator<Item = R> + Send,
+    ) -> Result<(), ClickHouseError>
     where
-        T: RowOwned + RowWrite,
+        T: Row + RowWrite,
+        R: Borrow<T::Value<'a>> + Send,
     {
-        if rows.is_empty() {
+        if rows.len() == 0 {
             return Ok(());
         }
-        let context = || format!("insert of {} rows into {table}", rows.len());
+        let count = rows.len();
+        let context = || format!("insert of {count} rows into {table}");
         let mut insert = self
             .client
             .insert::<T>(table)
@@ -173,7 +220,7 @@ impl ClickHouseSink {
             .with_timeouts(self.send_timeout, self.end_timeout);
         for row in rows {
             insert
-                .write(row)
+                .write(row.borrow())
                 .await
                 .map_err(|e| ClickHouseError::from_client(context(), e))?;
         }

@@ -80,8 +80,8 @@ pub trait JoinStore {
     fn put_click(&mut self, click: JoinClick) -> StoreResult<()>;
     /// The conversion last written under `dedup_key`, stored in the bucket of `click_time_ms`.
     fn seen(&self, dedup_key: &str, click_time_ms: u64) -> StoreResult<Option<Seen>>;
-    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: Seen) -> StoreResult<()>;
-    fn put_pending(&mut self, position: i64, pending: StoredPending) -> StoreResult<()>;
+    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: &Seen) -> StoreResult<()>;
+    fn put_pending(&mut self, position: i64, pending: &StoredPending) -> StoreResult<()>;
     fn remove_pending(&mut self, position: i64) -> StoreResult<()>;
     /// Every stored pending postback, oldest position first (for restore).
     fn pending(&self) -> StoreResult<Vec<(i64, StoredPending)>>;
@@ -135,14 +135,14 @@ impl JoinStore for MemoryStore {
             .cloned())
     }
 
-    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: Seen) -> StoreResult<()> {
+    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: &Seen) -> StoreResult<()> {
         let bucket = self.buckets.entry(bucket_of(click_time_ms)).or_default();
-        bucket.seen.insert(dedup_key.to_string(), seen);
+        bucket.seen.insert(dedup_key.to_string(), seen.clone());
         Ok(())
     }
 
-    fn put_pending(&mut self, position: i64, pending: StoredPending) -> StoreResult<()> {
-        self.pending.insert(position, pending);
+    fn put_pending(&mut self, position: i64, pending: &StoredPending) -> StoreResult<()> {
+        self.pending.insert(position, pending.clone());
         Ok(())
     }
 
@@ -189,6 +189,9 @@ pub struct PartitionJoin<S: JoinStore> {
     store: S,
     pending: BTreeMap<i64, Pending>,
     pending_by_click: HashMap<String, Vec<i64>>,
+    /// At most the earliest deadline of the signed postbacks pending (`u64::MAX`: none), so
+    /// that a click, which moves only the watermark, need not look at every one of them.
+    earliest_deadline_ms: u64,
     /// Latest click time read from the clicks partition: event time, moved by data only.
     watermark_ms: u64,
 }
@@ -200,6 +203,7 @@ impl<S: JoinStore> PartitionJoin<S> {
             store,
             pending: BTreeMap::new(),
             pending_by_click: HashMap::new(),
+            earliest_deadline_ms: u64::MAX,
             watermark_ms,
         };
         for (position, stored) in join.store.pending()? {
@@ -241,6 +245,7 @@ impl<S: JoinStore> PartitionJoin<S> {
             store,
             pending: BTreeMap::new(),
             pending_by_click: HashMap::new(),
+            earliest_deadline_ms: u64::MAX,
             watermark_ms: 0,
         }
     }
@@ -271,6 +276,9 @@ impl<S: JoinStore> PartitionJoin<S> {
     }
 
     fn index_pending(&mut self, position: i64, pending: Pending) {
+        if let ClickRef::Signed(_) = pending.candidate.click {
+            self.earliest_deadline_ms = self.earliest_deadline_ms.min(pending.deadline_ms);
+        }
         self.pending_by_click
             .entry(pending.candidate.click.key())
             .or_default()
@@ -363,18 +371,16 @@ impl<S: JoinStore> PartitionJoin<S> {
                 None,
             )));
         }
-        self.store.put_pending(
-            position,
-            StoredPending {
-                record: record.clone(),
-                deadline_ms,
-                since_ms: now_ms,
-            },
-        )?;
+        let stored = StoredPending {
+            record,
+            deadline_ms,
+            since_ms: now_ms,
+        };
+        self.store.put_pending(position, &stored)?;
         self.index_pending(
             position,
             Pending {
-                record,
+                record: stored.record,
                 candidate,
                 deadline_ms,
                 since_ms: now_ms,
@@ -407,7 +413,13 @@ impl<S: JoinStore> PartitionJoin<S> {
         account: &Account,
         wall: Option<(bool, u64)>,
     ) -> StoreResult<Vec<Positioned>> {
+        // Without the wall clock only the watermark releases, and nothing before it passes
+        // the earliest deadline.
+        if wall.is_none() && self.watermark_ms <= self.earliest_deadline_ms {
+            return Ok(Vec::new());
+        }
         let grace = account.grace_ms;
+        let mut earliest = u64::MAX;
         let due: Vec<i64> = self
             .pending
             .iter()
@@ -415,14 +427,19 @@ impl<S: JoinStore> PartitionJoin<S> {
                 let waited = |now: u64| now > p.since_ms.saturating_add(grace);
                 match p.candidate.click {
                     ClickRef::Signed(_) => {
-                        self.watermark_ms > p.deadline_ms
-                            || wall.is_some_and(|(caught_up, now)| caught_up && waited(now))
+                        let due = self.watermark_ms > p.deadline_ms
+                            || wall.is_some_and(|(caught_up, now)| caught_up && waited(now));
+                        if !due {
+                            earliest = earliest.min(p.deadline_ms);
+                        }
+                        due
                     }
                     ClickRef::Foreign(_) => wall.is_some_and(|(_, now)| waited(now)),
                 }
             })
             .map(|(position, _)| *position)
             .collect();
+        self.earliest_deadline_ms = earliest;
         let mut out = Vec::with_capacity(due.len());
         for position in due {
             let Some(pending) = self.unindex_pending(position) else {
@@ -517,16 +534,13 @@ impl<S: JoinStore> PartitionJoin<S> {
             is_test: click.is_test,
             version: record.received_ms,
         };
-        self.store.put_seen(
-            &dedup_key,
-            click.time_ms,
-            Seen {
-                postback_id: record.postback_id.clone(),
-                status: extracted.status.clone(),
-                conversion: conversion.clone(),
-            },
-        )?;
-        Ok(Outcome::Attributed(conversion))
+        let seen = Seen {
+            postback_id: record.postback_id.clone(),
+            status: extracted.status.clone(),
+            conversion,
+        };
+        self.store.put_seen(&dedup_key, click.time_ms, &seen)?;
+        Ok(Outcome::Attributed(seen.conversion))
     }
 }
 
@@ -545,8 +559,15 @@ fn window_hint(account: &Account, candidate: &Candidate) -> u64 {
 /// A conversion ID from its dedup key: the same key always gives the same ID, so replays and
 /// status updates land on the same `ReplacingMergeTree` row.
 pub fn conversion_id(dedup_key: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(dedup_key.as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    // By hand, not `format!` per byte: one of these per conversion.
+    let mut id = String::with_capacity(32);
+    for &byte in &digest[..16] {
+        id.push(HEX[usize::from(byte >> 4)] as char);
+        id.push(HEX[usize::from(byte & 15)] as char);
+    }
+    id
 }
 
 #[cfg(test)]
@@ -753,6 +774,12 @@ mod tests {
         assert_eq!(v2.conversion_id, v1.conversion_id);
         assert!(v2.version > v1.version);
         assert_eq!(v2.status, "chargeback");
+    }
+
+    #[test]
+    fn conversion_ids_are_the_first_16_bytes_of_the_sha256_in_hex() {
+        // SHA-256 of "abc".
+        assert_eq!(conversion_id("abc"), "ba7816bf8f01cfea414140de5dae2223");
     }
 
     #[test]

@@ -97,6 +97,11 @@ const BARE_NUMBERED: &[&str] = &["sub", "affsub", "subid", "s"];
 
 /// Classifies a raw (already once URL-decoded) parameter value.
 pub fn shape(raw: &str) -> ValueShape {
+    // The common case, a clickmatch ID as sent: 26 characters of its alphabet hold no
+    // delimiter, no escape and no placeholder or template word (all shorter).
+    if crate::ClickId::parse(raw).is_ok() {
+        return ValueShape::Value;
+    }
     let layers = decode_layers(raw, EXTRA_DECODES);
     if layers.iter().any(|layer| is_placeholder(layer)) {
         return ValueShape::Missing;
@@ -857,6 +862,14 @@ mod tests {
         assert_eq!(spelling("AFF_SUB", NETWORKS), Spelling::WrongCase);
         assert_eq!(spelling("whatever", NETWORKS), Spelling::Unknown);
         assert_eq!(spelling("sub", [everflow]), Spelling::Unknown);
+    }
+
+    #[test]
+    fn words_are_shorter_than_a_click_id() {
+        // `shape` takes any 26-character ID-alphabet value for a value without looking.
+        for word in PLACEHOLDER_WORDS.iter().chain(BARE_WORDS) {
+            assert!(word.len() < crate::CLICK_ID_LEN, "{word}");
+        }
     }
 
     #[test]

@@ -140,6 +140,21 @@ impl OutboundRecord {
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("outbound records serialize")
     }
+
+    /// The encoded record of `conversion`, without copying the conversion into one: the same
+    /// bytes as `OutboundRecord::new(conversion.clone()).encode()`.
+    pub fn encode_conversion(conversion: &Conversion) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Borrowed<'a> {
+            v: u32,
+            conversion: &'a Conversion,
+        }
+        let record = Borrowed {
+            v: RECORD_VERSION,
+            conversion,
+        };
+        serde_json::to_vec(&record).expect("outbound records serialize")
+    }
 }
 
 /// A postback that could not be attributed, with the precise reason.
@@ -240,5 +255,35 @@ mod tests {
             Err(RecordError::Version(2))
         ));
         assert!(ClickRecord::decode(b"not json").is_err());
+    }
+
+    #[test]
+    fn an_outbound_record_encodes_the_same_borrowed_or_owned() {
+        let conversion = Conversion {
+            conversion_id: "c".into(),
+            click_id: "k".into(),
+            click_time_ms: 1,
+            conversion_time_ms: 2,
+            postback_id: "p".into(),
+            campaign_id: "camp".into(),
+            offer_id: "7".into(),
+            route: "global".into(),
+            event: "sale".into(),
+            status: "approved".into(),
+            payout: Decimal::new(125, 2),
+            currency: "USD".into(),
+            txid: "t\"x".into(),
+            offer_mismatch: true,
+            click_id_repaired: false,
+            repair: String::new(),
+            is_test: false,
+            version: 2,
+        };
+        let owned = OutboundRecord::new(conversion.clone()).encode();
+        assert_eq!(OutboundRecord::encode_conversion(&conversion), owned);
+        assert_eq!(
+            OutboundRecord::decode(&owned).unwrap().conversion,
+            conversion
+        );
     }
 }

@@ -30,7 +30,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clickmatch_clickhouse::{ClickHouseError, ClickHouseSink};
 use clickmatch_config::{JoinerConfig, KafkaConfig};
 use clickmatch_core::join::{JoinStore, PartitionJoin, Positioned, StoreError};
-use clickmatch_core::records::{ClickRecord, OutboundRecord, Outcome, PostbackRecord};
+use clickmatch_core::model::Account;
+use clickmatch_core::records::{ClickRecord, Conversion, OutboundRecord, Outcome, PostbackRecord};
 use clickmatch_kafka::consumer::consumer_config;
 use clickmatch_kafka::offsets::CommitPositions;
 use clickmatch_kafka::Publisher;
@@ -97,7 +98,7 @@ impl Batch {
 }
 
 pub struct Joiner {
-    account: Arc<arc_swap::ArcSwap<clickmatch_core::model::Account>>,
+    account: Arc<arc_swap::ArcSwap<Account>>,
     kafka: KafkaConfig,
     config: JoinerConfig,
     sink: ClickHouseSink,
@@ -108,7 +109,7 @@ pub struct Joiner {
 
 impl Joiner {
     pub fn new(
-        account: Arc<arc_swap::ArcSwap<clickmatch_core::model::Account>>,
+        account: Arc<arc_swap::ArcSwap<Account>>,
         kafka: KafkaConfig,
         config: JoinerConfig,
         sink: ClickHouseSink,
@@ -238,10 +239,7 @@ impl Run {
                     }
                     // Partitions assigned while the chunk was taken get their state first.
                     self.apply_rebalance_events().await?;
-                    let now = now_ms();
-                    tokio::task::block_in_place(|| {
-                        messages.iter().try_for_each(|message| self.on_message(message, now))
-                    })?;
+                    self.on_messages(&messages)?;
                 }
                 _ = tick.tick() => {
                     self.apply_rebalance_events().await?;
@@ -389,9 +387,25 @@ impl Run {
         }
     }
 
-    fn on_message(&mut self, message: &impl Message, now: u64) -> Result<(), JoinerError> {
+    /// Joins a chunk of records in one blocking section, with one clock read and one load of
+    /// the account for all of them.
+    fn on_messages(&mut self, messages: &[impl Message]) -> Result<(), JoinerError> {
+        let now = now_ms();
+        let account = self.joiner.account.load_full();
+        tokio::task::block_in_place(|| {
+            messages
+                .iter()
+                .try_for_each(|message| self.on_message(message, &account, now))
+        })
+    }
+
+    fn on_message(
+        &mut self,
+        message: &impl Message,
+        account: &Account,
+        now: u64,
+    ) -> Result<(), JoinerError> {
         let joiner = &*self.joiner;
-        let account = &joiner.account.load();
         let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
         let payload = message.payload().unwrap_or_default();
         let Some(state) = self.partitions.get_mut(&partition) else {
@@ -425,7 +439,7 @@ impl Run {
             match PostbackRecord::decode(payload) {
                 Ok(record) => {
                     if let Some(outcome) = state.join.on_postback(account, record, offset, now)? {
-                        emit(&mut self.batch, state, vec![(offset, outcome)]);
+                        emit(&mut self.batch, state, [(offset, outcome)]);
                     }
                 }
                 Err(error) => skip(joiner, topic, partition, offset, &error),
@@ -650,12 +664,7 @@ impl Run {
             // Their partitions may have been assigned meanwhile.
             self.apply_rebalance_events().await?;
             let deferred = std::mem::take(&mut self.deferred);
-            let now = now_ms();
-            tokio::task::block_in_place(|| {
-                deferred
-                    .iter()
-                    .try_for_each(|message| self.on_message(message, now))
-            })?;
+            self.on_messages(&deferred)?;
             if self.batch_due() {
                 self.send_batch().await?;
             }
@@ -718,10 +727,7 @@ async fn write_batch(joiner: Arc<Joiner>, batch: Batch, failing: Arc<AtomicBool>
     // Counted when ClickHouse has the rows (the latency histogram measures exactly that).
     metrics.batch_rows.observe(batch.len() as f64);
     metrics.clicks.inc_by(batch.clicks.len() as u64);
-    let now = now_ms();
-    for outcome in &batch.outcomes {
-        count_outcome(&joiner, outcome, now);
-    }
+    count_outcomes(&joiner, &batch.outcomes, now_ms());
     publish_outbound(&joiner, &batch.outcomes).await;
     batch
 }
@@ -746,29 +752,30 @@ async fn publish_outbound(joiner: &Joiner, outcomes: &[Outcome]) {
         return;
     };
     let topic = &joiner.kafka.outbound_topic;
-    let records: Vec<OutboundRecord> = outcomes
+    let conversions: Vec<&Conversion> = outcomes
         .iter()
         .filter_map(|o| match o {
-            Outcome::Attributed(c) => Some(OutboundRecord::new(c.clone())),
+            Outcome::Attributed(c) => Some(c),
             Outcome::Unattributed(_) => None,
         })
         .collect();
     // All records of the batch in flight at once (the producer batches them); the ones the
     // broker did not acknowledge are sent again after a backoff.
-    let mut unsent = records;
+    let mut unsent = conversions;
     let mut backoff = Duration::from_millis(joiner.config.retry_initial_ms);
     while !unsent.is_empty() {
         let mut in_flight = Vec::with_capacity(unsent.len());
         let mut failed = Vec::new();
-        for record in unsent {
-            match publisher.enqueue(topic, &record.conversion.click_id, &record.encode()) {
-                Ok(delivery) => in_flight.push((record, delivery)),
-                Err(_) => failed.push(record),
+        for conversion in unsent {
+            let record = OutboundRecord::encode_conversion(conversion);
+            match publisher.enqueue(topic, &conversion.click_id, &record) {
+                Ok(delivery) => in_flight.push((conversion, delivery)),
+                Err(_) => failed.push(conversion),
             }
         }
-        for (record, delivery) in in_flight {
+        for (conversion, delivery) in in_flight {
             if delivery.await.is_err() {
-                failed.push(record);
+                failed.push(conversion);
             }
         }
         if !failed.is_empty() {
@@ -787,7 +794,7 @@ async fn publish_outbound(joiner: &Joiner, outcomes: &[Outcome]) {
 
 /// Adds released outcomes to the batch, except those a rebuild replays from before the group's
 /// committed offset (their rows were written by whoever processed them first).
-fn emit(batch: &mut Batch, state: &PartitionState, outcomes: Vec<Positioned>) {
+fn emit(batch: &mut Batch, state: &PartitionState, outcomes: impl IntoIterator<Item = Positioned>) {
     let before = batch.outcomes.len();
     batch.outcomes.extend(
         outcomes
@@ -825,36 +832,49 @@ fn record_insert_error(joiner: &Joiner, error: &ClickHouseError, backoff: Durati
     tracing::error!(error = %error, kind, retry_in_ms = backoff.as_millis() as u64, "ClickHouse batch failed");
 }
 
-fn count_outcome(joiner: &Joiner, outcome: &Outcome, now: u64) {
-    let (route, kind, reason) = match outcome {
-        Outcome::Attributed(c) => (c.route.as_str(), "attributed", ""),
-        Outcome::Unattributed(u) => (u.route.as_str(), "unattributed", u.reason.as_str()),
-    };
-    // Only configured routes become label values.
-    let route = if route == clickmatch_core::model::GLOBAL_ROUTE
-        || joiner.account.load().routes.contains_key(route)
-    {
-        route
-    } else {
-        "unknown"
-    };
-    joiner
-        .metrics
-        .postbacks
-        .with_label_values(&[route, kind, reason])
-        .inc();
-    if let Outcome::Attributed(conversion) = outcome {
-        if conversion.click_id_repaired {
-            let hint = conversion.repair.as_str();
-            joiner
-                .metrics
-                .repairs
-                .with_label_values(&[route, hint])
-                .inc();
+/// Counts a batch's outcomes: one update per distinct label set, not a label lookup per row.
+fn count_outcomes(joiner: &Joiner, outcomes: &[Outcome], now: u64) {
+    let account = joiner.account.load();
+    let mut postbacks: BTreeMap<[&str; 3], u64> = BTreeMap::new();
+    let mut repairs: BTreeMap<[&str; 2], u64> = BTreeMap::new();
+    for outcome in outcomes {
+        let (route, kind, reason) = match outcome {
+            Outcome::Attributed(c) => (c.route.as_str(), "attributed", ""),
+            Outcome::Unattributed(u) => (u.route.as_str(), "unattributed", u.reason.as_str()),
+        };
+        // Only configured routes become label values.
+        let route = if route == clickmatch_core::model::GLOBAL_ROUTE
+            || account.routes.contains_key(route)
+        {
+            route
+        } else {
+            "unknown"
+        };
+        *postbacks.entry([route, kind, reason]).or_default() += 1;
+        if let Outcome::Attributed(conversion) = outcome {
+            if conversion.click_id_repaired {
+                *repairs
+                    .entry([route, conversion.repair.as_str()])
+                    .or_default() += 1;
+            }
         }
+        let latency = now.saturating_sub(outcome.received_ms()) as f64 / 1000.0;
+        joiner.metrics.attribution_latency.observe(latency);
     }
-    let latency = now.saturating_sub(outcome.received_ms()) as f64 / 1000.0;
-    joiner.metrics.attribution_latency.observe(latency);
+    for (labels, count) in postbacks {
+        joiner
+            .metrics
+            .postbacks
+            .with_label_values(&labels)
+            .inc_by(count);
+    }
+    for (labels, count) in repairs {
+        joiner
+            .metrics
+            .repairs
+            .with_label_values(&labels)
+            .inc_by(count);
+    }
 }
 
 fn far_future() -> tokio::time::Instant {

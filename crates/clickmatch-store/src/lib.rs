@@ -388,7 +388,10 @@ impl PartitionStore {
     /// `checkpoint`; later writes belong to the next batch. Sealed writes stay readable and reach
     /// the disk with [`StateDb::commit_sealed`].
     pub fn seal(&mut self, batch: u64, checkpoint: Checkpoint) {
-        let writes = std::mem::take(&mut self.overlay.open);
+        // The next batch likely writes as much: sized for it, the map does not regrow (and
+        // rehash) all the way up every batch.
+        let next = Writes::with_capacity_and_hasher(self.overlay.open.len(), Default::default());
+        let writes = std::mem::replace(&mut self.overlay.open, next);
         self.overlay.sealed.push_back(Sealed {
             batch,
             writes,
@@ -429,7 +432,7 @@ impl PartitionStore {
 
     /// Adds the batches sealed up to `through` to `batch`, with the newest one's checkpoint.
     fn stage(&mut self, batch: &mut fjall::OwnedWriteBatch, through: u64) -> StoreResult<()> {
-        let mut merged = Writes::default();
+        let mut merged: Option<Writes> = None;
         let mut checkpoint = None;
         while self
             .overlay
@@ -439,22 +442,30 @@ impl PartitionStore {
         {
             let sealed = self.overlay.sealed.pop_front().expect("checked");
             // Oldest first, so a newer write of the same key wins (one batch must not hold
-            // two writes of a key).
-            merged.extend(sealed.writes);
+            // two writes of a key). Usually there is just one batch: nothing to merge.
+            match &mut merged {
+                None => merged = Some(sealed.writes),
+                Some(merged) => merged.extend(sealed.writes),
+            }
             checkpoint = Some(sealed.checkpoint);
         }
-        let Some(checkpoint) = checkpoint else {
+        let (Some(merged), Some(checkpoint)) = (merged, checkpoint) else {
             return Ok(());
         };
+        // Writes mostly go to the newest day bucket: its keyspace is looked up once per run.
+        let mut current: Option<(Target, Keyspace)> = None;
         for ((target, key), value) in merged {
-            let keyspace = self.keyspace_for(target)?;
+            let keyspace = match &current {
+                Some((t, keyspace)) if *t == target => keyspace,
+                _ => &current.insert((target, self.keyspace_for(target)?)).1,
+            };
             let key = match target {
                 Target::Pending => prefixed(self.partition, &key),
                 _ => key,
             };
             match value {
-                Some(value) => batch.insert(&keyspace, key, value),
-                None => batch.remove(&keyspace, key),
+                Some(value) => batch.insert(keyspace, key, value),
+                None => batch.remove(keyspace, key),
             }
         }
         let bytes = serde_json::to_vec(&checkpoint).map_err(store_error)?;
@@ -514,15 +525,15 @@ impl JoinStore for PartitionStore {
             .transpose()
     }
 
-    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: Seen) -> StoreResult<()> {
-        let value = serde_json::to_vec(&seen).map_err(store_error)?;
+    fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: &Seen) -> StoreResult<()> {
+        let value = serde_json::to_vec(seen).map_err(store_error)?;
         let target = Target::Bucket(bucket_of(click_time_ms));
         self.write(target, codec::seen_key(dedup_key), Some(value));
         Ok(())
     }
 
-    fn put_pending(&mut self, position: i64, pending: StoredPending) -> StoreResult<()> {
-        let value = serde_json::to_vec(&pending).map_err(store_error)?;
+    fn put_pending(&mut self, position: i64, pending: &StoredPending) -> StoreResult<()> {
+        let value = serde_json::to_vec(pending).map_err(store_error)?;
         self.write(
             Target::Pending,
             position.to_be_bytes().to_vec(),

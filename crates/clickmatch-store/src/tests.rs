@@ -53,7 +53,7 @@ fn committed_state_survives_reopen_and_uncommitted_does_not() {
         let db = StateDb::open(dir.path(), 8).unwrap();
         let mut store = db.partition(3).unwrap();
         store.put_click(kept.clone()).unwrap();
-        store.put_pending(5, pending("p5")).unwrap();
+        store.put_pending(5, &pending("p5")).unwrap();
         // Reads see staged writes before the commit.
         assert_eq!(
             store.click(&kept.click_id, Some(T0)).unwrap(),
@@ -112,9 +112,9 @@ fn seen_pending_removal_and_foreign_ids() {
             version: 1,
         },
     };
-    store.put_seen("click:x:sale", T0, seen.clone()).unwrap();
-    store.put_pending(1, pending("p1")).unwrap();
-    store.put_pending(2, pending("p2")).unwrap();
+    store.put_seen("click:x:sale", T0, &seen).unwrap();
+    store.put_pending(1, &pending("p1")).unwrap();
+    store.put_pending(2, &pending("p2")).unwrap();
     db.commit(&mut [(&mut store, checkpoint(1))]).unwrap();
     store.remove_pending(1).unwrap();
     assert_eq!(
@@ -217,13 +217,13 @@ fn a_sealed_batch_commits_alone_while_newer_writes_stay_in_memory() {
         let db = StateDb::open(dir.path(), 8).unwrap();
         let mut store = db.partition(1).unwrap();
         store.put_click(first.clone()).unwrap();
-        store.put_pending(5, pending("p5")).unwrap();
+        store.put_pending(5, &pending("p5")).unwrap();
         store.seal(1, checkpoint(10));
         // Batch 2, joined while batch 1 is being written: overrides batch 1's pending entry.
         store.put_click(second.clone()).unwrap();
         store.remove_pending(5).unwrap();
         store.seal(2, checkpoint(20));
-        store.put_pending(6, pending("p6")).unwrap();
+        store.put_pending(6, &pending("p6")).unwrap();
         // Every write is readable before any commit, the newest winning.
         assert_eq!(
             store.click(&first.click_id, Some(T0)).unwrap(),
@@ -252,7 +252,7 @@ fn sealed_batches_commit_together_with_the_newest_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let db = StateDb::open(dir.path(), 8).unwrap();
     let mut store = db.partition(2).unwrap();
-    store.put_pending(5, pending("p5")).unwrap();
+    store.put_pending(5, &pending("p5")).unwrap();
     store.seal(1, checkpoint(10));
     store.remove_pending(5).unwrap();
     store.seal(2, checkpoint(20));
