@@ -1,6 +1,5 @@
 //! Click endpoints: the visitor's redirect and server-side registration.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +17,8 @@ use crate::{now_ms, Ingest};
 
 /// Sub-parameters longer than this are cut: no network echoes more than 500 characters back.
 const MAX_SUB_LEN: usize = 500;
+/// User agents longer than this are cut.
+const MAX_USER_AGENT_LEN: usize = 512;
 /// Foreign click IDs: printable ASCII, bounded.
 const MAX_FOREIGN_ID_LEN: usize = 128;
 
@@ -26,14 +27,32 @@ const SUB_NAMES: [&str; 10] = [
     "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10",
 ];
 
+/// `value` cut to `max_chars` characters. Most values are short: they are copied whole.
+fn truncated(value: &str, max_chars: usize) -> String {
+    // No more bytes than `max_chars`, so no more characters either.
+    if value.len() <= max_chars {
+        return value.to_owned();
+    }
+    match value.char_indices().nth(max_chars) {
+        Some((end, _)) => value[..end].to_owned(),
+        None => value.to_owned(),
+    }
+}
+
+/// Puts `value` in the slot of sub-parameter `name` (`sub1` … `sub10`), cut to
+/// [`MAX_SUB_LEN`]; other names are ignored. A later value of the same name wins.
+fn set_sub(subs: &mut [String], name: &str, value: &str) {
+    if let Some(slot) = SUB_NAMES.iter().position(|sub| *sub == name) {
+        subs[slot] = truncated(value, MAX_SUB_LEN);
+    }
+}
+
 /// The ten sub-parameters among `params` (missing ones empty, long ones cut); a repeated name
 /// keeps its last value.
 fn subs_from<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {
     let mut subs = vec![String::new(); SUB_NAMES.len()];
     for (name, value) in params {
-        if let Some(slot) = SUB_NAMES.iter().position(|sub| *sub == name) {
-            subs[slot] = value.chars().take(MAX_SUB_LEN).collect();
-        }
+        set_sub(&mut subs, name, value);
     }
     subs
 }
@@ -44,17 +63,20 @@ struct ClickQuery {
     is_test: bool,
 }
 
-/// Decodes the query string once, without building a map of every parameter.
+/// Decodes the query string once, in one pass, without collecting its parameters.
 fn click_query(query: Option<&str>) -> ClickQuery {
-    let pairs: Vec<(Cow<str>, Cow<str>)> =
-        form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect();
-    let is_test = pairs
-        .iter()
-        .rev()
-        .find(|(name, _)| name == "cm_test")
-        .is_some_and(|(_, value)| value == "1");
-    let subs = subs_from(pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
-    ClickQuery { subs, is_test }
+    let mut query_read = ClickQuery {
+        subs: vec![String::new(); SUB_NAMES.len()],
+        is_test: false,
+    };
+    for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if name == "cm_test" {
+            query_read.is_test = value == "1";
+        } else {
+            set_sub(&mut query_read.subs, &name, &value);
+        }
+    }
+    query_read
 }
 
 fn offer_url(campaign: &Campaign, click: &ClickRecord) -> String {
@@ -73,10 +95,7 @@ fn user_agent(headers: &HeaderMap) -> String {
     headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(512)
-        .collect()
+        .map_or(String::new(), |agent| truncated(agent, MAX_USER_AGENT_LEN))
 }
 
 /// `GET /c/{campaign}`: record the click, then 302 to the campaign's configured offer URL.
@@ -257,5 +276,15 @@ mod tests {
         assert_eq!(query.subs[2].chars().count(), MAX_SUB_LEN);
         assert!(!query.is_test);
         assert_eq!(click_query(None).subs, vec![String::new(); 10]);
+    }
+
+    #[test]
+    fn values_are_cut_at_a_character_count_never_inside_a_character() {
+        assert_eq!(truncated("abc", 3), "abc");
+        assert_eq!(truncated("abcd", 3), "abc");
+        assert_eq!(truncated("ééé", 2), "éé");
+        assert_eq!(truncated("éé", 2), "éé");
+        assert_eq!(truncated("aé", 5), "aé");
+        assert_eq!(truncated("", 0), "");
     }
 }
