@@ -1,6 +1,6 @@
 //! Ingest's two producers. Postbacks, registered clicks and spool replays are answered only
-//! after the broker's acknowledgement, so their producer lingers briefly; nobody waits for a
-//! visitor's click, so the click producer lingers longer and fills bigger batches. With many
+//! after the broker's acknowledgement, so their producer does not linger; nobody waits for a
+//! visitor's click, so the click producer lingers and fills bigger batches. With many
 //! partitions that matters: librdkafka sends one produce request per partition, and each
 //! partition's first record after its linger wakes the broker thread, so every linger period
 //! costs one wake-up, one request and one response per partition (strace and measurements in
@@ -13,8 +13,11 @@ use clickmatch_kafka::{KafkaAdapterError, Publisher};
 use crate::metrics::IngestMetrics;
 use crate::undelivered::{ClickDeliveries, UndeliveredClicks};
 
-/// `linger.ms` of the acknowledged producer: a postback's answer waits for it.
-const ACKED_LINGER_MS: &str = "1";
+/// `linger.ms` of the acknowledged producer: a postback's answer waits for it. None: a record
+/// leaves at once, and under load the records that arrive while earlier requests are in flight
+/// (at most five per connection, for the idempotent producer) go together in the next one.
+/// 0 vs 1 ms: 38.9k vs 35.2k postbacks/s over 64 connections (BENCHMARKS.md).
+const ACKED_LINGER_MS: &str = "0";
 /// `linger.ms` of the click producer: only the click's delivery waits for it. With 32
 /// partitions, 10 ms meant 3,200 produce requests and broker-thread wake-ups a second whatever
 /// the traffic; 50 ms is 640, and a click still reaches the broker long before any postback.
