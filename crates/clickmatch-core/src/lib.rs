@@ -3,6 +3,7 @@
 //! Nothing here does I/O, spawns tasks or reads clocks: time comes in as arguments, so every
 //! decision can be tested alone and replayed deterministically.
 
+pub mod backoff;
 pub mod classify;
 pub mod click_id;
 pub mod join;

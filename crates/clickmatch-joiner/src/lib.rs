@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clickmatch_clickhouse::{ClickHouseError, ClickHouseSink};
 use clickmatch_config::{JoinerConfig, KafkaConfig};
+use clickmatch_core::backoff::Backoff;
 use clickmatch_core::join::{JoinStore, PartitionJoin, Positioned, StoreError};
 use clickmatch_core::model::Account;
 use clickmatch_core::records::{ClickRecord, Conversion, OutboundRecord, Outcome, PostbackRecord};
@@ -735,13 +736,21 @@ async fn write_batch(joiner: Arc<Joiner>, batch: Batch, failing: Arc<AtomicBool>
 /// Retries with backoff until ClickHouse acknowledges the batch; `failing` tells the joiner to
 /// pause its partitions meanwhile.
 async fn write_until_acknowledged(joiner: &Joiner, batch: &Batch, failing: &AtomicBool) {
-    let mut backoff = Duration::from_millis(joiner.config.retry_initial_ms);
+    let mut backoff = retry_backoff(joiner);
     while let Err(error) = joiner.sink.write(&batch.clicks, &batch.outcomes).await {
         failing.store(true, Ordering::Relaxed);
-        record_insert_error(joiner, &error, backoff);
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_millis(joiner.config.retry_max_ms));
+        let delay = backoff.step();
+        record_insert_error(joiner, &error, delay);
+        tokio::time::sleep(delay).await;
     }
+}
+
+/// The configured retry delays of ClickHouse writes and outbound publishes.
+fn retry_backoff(joiner: &Joiner) -> Backoff {
+    Backoff::new(
+        Duration::from_millis(joiner.config.retry_initial_ms),
+        Duration::from_millis(joiner.config.retry_max_ms),
+    )
 }
 
 /// Publishes the batch's conversions for traffic-source postbacks, after ClickHouse has
@@ -762,7 +771,7 @@ async fn publish_outbound(joiner: &Joiner, outcomes: &[Outcome]) {
     // All records of the batch in flight at once (the producer batches them); the ones the
     // broker did not acknowledge are sent again after a backoff.
     let mut unsent = conversions;
-    let mut backoff = Duration::from_millis(joiner.config.retry_initial_ms);
+    let mut backoff = retry_backoff(joiner);
     while !unsent.is_empty() {
         let mut in_flight = Vec::with_capacity(unsent.len());
         let mut failed = Vec::new();
@@ -779,14 +788,14 @@ async fn publish_outbound(joiner: &Joiner, outcomes: &[Outcome]) {
             }
         }
         if !failed.is_empty() {
+            let delay = backoff.step();
             joiner.metrics.outbound_errors.inc_by(failed.len() as u64);
             tracing::error!(
                 records = failed.len(),
-                retry_in_ms = backoff.as_millis() as u64,
+                retry_in_ms = delay.as_millis() as u64,
                 "outbound conversions not published"
             );
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_millis(joiner.config.retry_max_ms));
+            tokio::time::sleep(delay).await;
         }
         unsent = failed;
     }

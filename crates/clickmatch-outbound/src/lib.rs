@@ -32,6 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use clickmatch_clickhouse::{ClickHouseError, ClickHouseSettings, OutboundRow, OutboundStore};
 use clickmatch_config::{KafkaConfig, OutboundConfig};
+use clickmatch_core::backoff::Backoff;
 use clickmatch_core::model::Account;
 use clickmatch_core::records::OutboundRecord;
 use clickmatch_kafka::consumer::consumer_config;
@@ -428,7 +429,7 @@ impl Dispatcher {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, ClickHouseError>>,
     {
-        let mut backoff = CLICKHOUSE_RETRY_INITIAL;
+        let mut backoff = Backoff::new(CLICKHOUSE_RETRY_INITIAL, CLICKHOUSE_RETRY_MAX);
         loop {
             match operation().await {
                 Ok(value) => return Some(value),
@@ -437,11 +438,11 @@ impl Dispatcher {
                         .clickhouse_errors
                         .with_label_values(&[name])
                         .inc();
-                    tracing::error!(operation = name, error = %error, retry_in_ms = backoff.as_millis() as u64, "outbound dispatcher cannot use ClickHouse");
-                    if !sleep_or_stop(backoff, stop).await {
+                    let delay = backoff.step();
+                    tracing::error!(operation = name, error = %error, retry_in_ms = delay.as_millis() as u64, "outbound dispatcher cannot use ClickHouse");
+                    if !sleep_or_stop(delay, stop).await {
                         return None;
                     }
-                    backoff = (backoff * 2).min(CLICKHOUSE_RETRY_MAX);
                 }
             }
         }
