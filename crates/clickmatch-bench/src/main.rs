@@ -311,11 +311,11 @@ fn main() -> anyhow::Result<()> {
             batch_rows,
             json_out,
         } => {
-            let rows = sink::rows(clicks, seed)?;
+            let batch = sink::batch(clicks, seed)?;
             sink::trim_heap();
             let settings = clickmatch_clickhouse::ClickHouseSettings::new(clickhouse_url, database);
             let runtime = tokio::runtime::Runtime::new()?;
-            let result = runtime.block_on(sink::write_with_sink(&settings, &rows, batch_rows))?;
+            let result = runtime.block_on(sink::write_with_sink(&settings, &batch, batch_rows))?;
             emit(&result, json_out.as_ref())?;
         }
         Cmd::StateLoad {

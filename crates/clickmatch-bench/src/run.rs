@@ -953,14 +953,14 @@ impl Bench {
             .and_then(|v| v.parse().ok())
             .unwrap_or(batch_rows);
         let seed = 31;
-        let rows = crate::sink::rows(s.sink_clicks, seed)?;
-        let files = crate::sink::write_files(&rows, &self.work.path().join("sink-files"))?;
+        let batch = crate::sink::batch(s.sink_clicks, seed)?;
+        let files = crate::sink::write_files(&batch, &self.work.path().join("sink-files"))?;
         let mut phase = SinkPhase {
-            rows: rows.len(),
+            rows: batch.len(),
             batch_rows,
             ..Default::default()
         };
-        drop(rows);
+        drop(batch);
         for r in 0..self.args.runs {
             let database = format!("bench_sink_{r}");
             let settings = self.fresh_database(&database)?;

@@ -12,10 +12,47 @@ use clickmatch_clickhouse::{
     ClickHouseSettings, ClickHouseSink, ClickRow, ConversionRow, UnattributedRow,
 };
 use clickmatch_core::join::{MemoryStore, PartitionJoin};
-use clickmatch_core::records::Outcome;
+use clickmatch_core::records::{Click, Outcome};
 use serde::{Deserialize, Serialize};
 
 use crate::traffic::{Record, Traffic};
+
+/// What the joiner hands its sink for benchmark traffic: the clicks and the outcomes their
+/// postbacks end in, with the insert time the rows' `latency_ms` is measured against.
+pub struct Batch {
+    pub clicks: Vec<Click>,
+    pub outcomes: Vec<Outcome>,
+    pub now_ms: u64,
+}
+
+impl Batch {
+    /// Rows the batch writes.
+    pub fn len(&self) -> usize {
+        self.clicks.len() + self.outcomes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The same rows, owned, for the reference's files.
+    pub fn rows(&self) -> Rows {
+        let mut rows = Rows {
+            clicks: self.clicks.iter().map(ClickRow::new).collect(),
+            conversions: Vec::new(),
+            unattributed: Vec::new(),
+        };
+        for outcome in &self.outcomes {
+            match outcome {
+                Outcome::Attributed(c) => rows.conversions.push(ConversionRow::new(c, self.now_ms)),
+                Outcome::Unattributed(u) => {
+                    rows.unattributed.push(UnattributedRow::new(u, self.now_ms))
+                }
+            }
+        }
+        rows
+    }
+}
 
 /// Rows of the three tables.
 pub struct Rows {
@@ -24,59 +61,40 @@ pub struct Rows {
     pub unattributed: Vec<UnattributedRow>,
 }
 
-impl Rows {
-    pub fn len(&self) -> usize {
-        self.clicks.len() + self.conversions.len() + self.unattributed.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// The rows `clicks` clicks of benchmark traffic (one postback per two clicks) end in.
-pub fn rows(clicks: u64, seed: u64) -> anyhow::Result<Rows> {
+/// The batch `clicks` clicks of benchmark traffic (one postback per two clicks) end in.
+pub fn batch(clicks: u64, seed: u64) -> anyhow::Result<Batch> {
     let config = Traffic::bench_config();
     let mut traffic = Traffic::new(&config, seed);
     let now = crate::unix_ms();
     let plan = traffic.kafka_plan(clicks, 0.5, now - 3_600_000, 3_000_000);
     let account = &config.account;
     let mut join = PartitionJoin::new(MemoryStore::default());
-    let mut out = Rows {
+    let mut batch = Batch {
         clicks: Vec::new(),
-        conversions: Vec::new(),
-        unattributed: Vec::new(),
+        outcomes: Vec::new(),
+        now_ms: now,
     };
-    let mut outcomes = Vec::new();
     for (position, record) in plan.into_iter().enumerate() {
         match record {
             Record::Click(click) => {
-                outcomes.extend(join.on_click(account, &click)?.into_iter().map(|(_, o)| o));
-                out.clicks.push(ClickRow::new(&click));
+                let expired = join.on_click(account, &click)?;
+                batch.outcomes.extend(expired.into_iter().map(|(_, o)| o));
+                batch.clicks.push(click);
             }
             Record::Postback(postback, _) => {
                 let received = postback.received_ms;
                 if let Some(o) = join.on_postback(account, postback, position as i64, received)? {
-                    outcomes.push(o);
+                    batch.outcomes.push(o);
                 }
             }
         }
     }
-    outcomes.extend(
-        join.advance(account, true, now + 3_600_000)?
-            .into_iter()
-            .map(|(_, o)| o),
-    );
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Attributed(c) => out.conversions.push(ConversionRow::new(&c, now)),
-            Outcome::Unattributed(u) => out.unattributed.push(UnattributedRow::new(&u, now)),
-        }
-    }
-    Ok(out)
+    let rest = join.advance(account, true, now + 3_600_000)?;
+    batch.outcomes.extend(rest.into_iter().map(|(_, o)| o));
+    Ok(batch)
 }
 
-/// Consolidates the heap after [`rows`] freed its join state (millions of small blocks), so
+/// Consolidates the heap after [`batch`] freed its join state (millions of small blocks), so
 /// that glibc does not do it (0.5-0.8 s) inside the first timed insert's first large allocation.
 pub fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -94,28 +112,24 @@ pub struct InsertResult {
     pub batches: usize,
 }
 
-/// Writes `rows` through the joiner's sink in batches of `batch_rows` rows (mixed as the joiner
-/// mixes them: clicks and outcomes in proportion), one batch after the other.
+/// Writes `batch` through the joiner's sink, as the joiner does (`write_at`, rows built while
+/// they are serialized), in batches of `batch_rows` rows (clicks and outcomes in proportion),
+/// one batch after the other.
 pub async fn write_with_sink(
     settings: &ClickHouseSettings,
-    rows: &Rows,
+    batch: &Batch,
     batch_rows: usize,
 ) -> anyhow::Result<InsertResult> {
     let sink = ClickHouseSink::new(settings)?;
-    let total = rows.len();
+    let total = batch.len();
     let batches = total.div_ceil(batch_rows.max(1)).max(1);
-    let cut = |len: usize, b: usize| (len * b / batches, len * (b + 1) / batches);
+    let cut = |len: usize, b: usize| (len * b / batches)..(len * (b + 1) / batches);
     let started = Instant::now();
     for b in 0..batches {
-        let (c0, c1) = cut(rows.clicks.len(), b);
-        let (v0, v1) = cut(rows.conversions.len(), b);
-        let (u0, u1) = cut(rows.unattributed.len(), b);
-        sink.write_rows(
-            &rows.clicks[c0..c1],
-            &rows.conversions[v0..v1],
-            &rows.unattributed[u0..u1],
-        )
-        .await?;
+        let clicks = &batch.clicks[cut(batch.clicks.len(), b)];
+        let outcomes = &batch.outcomes[cut(batch.outcomes.len(), b)];
+        let written = sink.write_at(clicks, outcomes, batch.now_ms).await?;
+        anyhow::ensure!(written.total() == clicks.len() + outcomes.len());
     }
     let seconds = started.elapsed().as_secs_f64();
     Ok(InsertResult {
@@ -217,8 +231,9 @@ pub struct TableFile {
 }
 
 /// Writes the rows as one TSV file per table into `dir`.
-pub fn write_files(rows: &Rows, dir: &Path) -> anyhow::Result<Vec<TableFile>> {
+pub fn write_files(batch: &Batch, dir: &Path) -> anyhow::Result<Vec<TableFile>> {
     std::fs::create_dir_all(dir)?;
+    let rows = batch.rows();
     let mut files = Vec::new();
     let mut add = |table: &str, columns: Vec<String>, n: usize| {
         if n > 0 {
@@ -308,12 +323,17 @@ mod tests {
     fn datetimes_and_rows() {
         assert_eq!(datetime_text(0), "1970-01-01 00:00:00");
         assert_eq!(datetime_text(1_795_000_000), "2026-11-18 11:06:40");
-        let rows = rows(2000, 3).unwrap();
+        let batch = batch(2000, 3).unwrap();
+        let rows = batch.rows();
         assert_eq!(rows.clicks.len(), 2000);
         assert!(rows.conversions.len() > 800, "{}", rows.conversions.len());
         assert!(!rows.unattributed.is_empty());
+        assert_eq!(
+            rows.clicks.len() + rows.conversions.len() + rows.unattributed.len(),
+            batch.len()
+        );
         let dir = tempfile::tempdir().unwrap();
-        let files = write_files(&rows, dir.path()).unwrap();
+        let files = write_files(&batch, dir.path()).unwrap();
         assert_eq!(files.len(), 3);
         let text = std::fs::read_to_string(&files[1].path).unwrap();
         assert!(text.lines().count() == rows.conversions.len());
