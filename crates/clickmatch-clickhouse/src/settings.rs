@@ -100,14 +100,18 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 /// as a chunked body and ends with a 5-byte terminating chunk; with Nagle's algorithm on, that
 /// chunk waits for the ACK of the data before it, which the server delays by up to 40 ms.
 fn base_client() -> clickhouse::Client {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_keepalive(Some(TCP_KEEPALIVE));
     clickhouse::Client::with_http_client(
         HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(connector),
+            .build(connector()),
     )
+}
+
+fn connector() -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_keepalive(Some(TCP_KEEPALIVE));
+    connector
 }
 
 impl fmt::Debug for ClickHouseSettings {
@@ -168,6 +172,15 @@ pub fn validate_cluster_name(value: &str) -> Result<(), ClickHouseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn connections_send_without_waiting_for_acks() {
+        use tower::ServiceExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri = format!("http://{}", listener.local_addr().unwrap());
+        let stream = connector().oneshot(uri.parse().unwrap()).await.unwrap();
+        assert!(stream.inner().nodelay().unwrap(), "TCP_NODELAY is off");
+    }
 
     #[test]
     fn database_names_must_be_identifiers() {
