@@ -22,6 +22,9 @@ pub struct Line {
     pub path: String,
     pub kind: String,
     pub late_click: Option<Vec<u8>>,
+    /// The request's bytes, built once: the generator's CPU is the load core's, which a
+    /// per-request `format!` would spend.
+    request: Vec<u8>,
 }
 
 impl Line {
@@ -30,10 +33,15 @@ impl Line {
         let path = parts.next().unwrap_or("/").to_string();
         let kind = parts.next().unwrap_or("").to_string();
         let late_click = parts.next().map(|s| s.as_bytes().to_vec());
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: clickmatch-bench\r\n\r\n"
+        )
+        .into_bytes();
         Line {
             path,
             kind,
             late_click,
+            request,
         }
     }
 
@@ -304,11 +312,7 @@ async fn connection(
         // Busy past the due time: the wait counts (no coordinated omission).
         let origin = if previous_done > due { due } else { sent };
         let sent_unix = unix_ms();
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: clickmatch-bench\r\n\r\n",
-            line.path
-        );
-        let result = exchange(&addr, &mut stream, &mut buf, request.as_bytes(), probe).await;
+        let result = exchange(&addr, &mut stream, &mut buf, &line.request, probe).await;
         let now = tokio::time::Instant::now();
         previous_done = now;
         let mut s = shared.borrow_mut();
@@ -397,44 +401,39 @@ async fn exchange(
 }
 
 async fn read_more(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut chunk = [0u8; 8192];
-    let n = s.read(&mut chunk).await?;
-    if n == 0 {
+    buf.reserve(4096);
+    if s.read_buf(buf).await? == 0 {
         return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
-    buf.extend_from_slice(&chunk[..n]);
     Ok(())
 }
 
 /// Status, header length, body length and `Connection: close`, once the head is complete.
 fn parse_head(buf: &[u8]) -> std::io::Result<Option<(u16, usize, usize, bool)>> {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Ok(None);
+    let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let head_len = match response.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(invalid(&format!("response head: {e}"))),
     };
-    let head = std::str::from_utf8(&buf[..end])
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "head"))?;
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "status"))?;
+    let status = response.code.ok_or_else(|| invalid("status"))?;
     let mut body = 0;
     let mut close = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            body = value.parse().unwrap_or(0);
-        } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close") {
-            close = true;
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+    for header in response.headers.iter() {
+        let value = std::str::from_utf8(header.value)
+            .map_err(|_| invalid("header"))?
+            .trim();
+        if header.name.eq_ignore_ascii_case("content-length") {
+            body = value.parse().map_err(|_| invalid("content-length"))?;
+        } else if header.name.eq_ignore_ascii_case("connection") {
+            close = value.eq_ignore_ascii_case("close");
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(std::io::Error::other("chunked responses are not supported"));
         }
     }
-    Ok(Some((status, end + 4, body, close)))
+    Ok(Some((status, head_len, body, close)))
 }
 
 #[derive(clickhouse::Row, Deserialize)]
@@ -509,6 +508,13 @@ mod tests {
             Some((302, buf.len() - 3, 3, false))
         );
         assert_eq!(parse_head(b"HTTP/1.1 200 OK\r\n").unwrap(), None);
+        let closing = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n";
+        assert_eq!(
+            parse_head(closing).unwrap(),
+            Some((503, closing.len(), 0, true))
+        );
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").is_err());
+        assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
         let p = Percentiles::of((1..=1000).map(|n| n * 1000).collect());
         assert_eq!(p.p50_ms, 500.0);
         assert_eq!(p.p99_ms, 990.0);
