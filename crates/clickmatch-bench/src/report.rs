@@ -191,6 +191,30 @@ fn cpu_per_request(runs: &[WrkResult]) -> String {
     format!("; {:.1} µs of CPU per request", median(&us))
 }
 
+/// What ClickHouse alone allows the joiner, which commits an event only once its row is
+/// written: the sink phase's best rows/s (either writer) at the joiner's rows per event, as a
+/// share of the bare consumer (`bare` events/s). Empty without a sink phase.
+fn clickhouse_ceiling(j: &JoinerPhase, sink: Option<&SinkPhase>, bare: f64) -> String {
+    let Some(s) = sink else {
+        return String::new();
+    };
+    let events: u64 = j.joiner.iter().map(|r| r.events).sum();
+    let rows: u64 = j.joiner.iter().map(|r| r.rows).sum();
+    let sink: Vec<f64> = s.sink.iter().map(|x| x.rows_per_s).collect();
+    let client: Vec<f64> = s.client.iter().map(|x| x.rows_per_s).collect();
+    let best = median(&sink).max(median(&client));
+    if events == 0 || rows == 0 || best <= 0.0 {
+        return String::new();
+    }
+    let rows_per_event = rows as f64 / events as f64;
+    format!(
+        "; ClickHouse takes at most {} rows/s here (sink phase), {:.2} rows per event: a ceiling of {:.2}×",
+        int(best),
+        rows_per_event,
+        best / rows_per_event / bare.max(1e-9)
+    )
+}
+
 /// The table: each figure next to its reference from the same run, the ratio and the goal.
 pub fn table(r: &Results) -> String {
     let mut rows: Vec<[String; 6]> = Vec::new();
@@ -282,7 +306,12 @@ pub fn table(r: &Results) -> String {
                 int(j.postbacks as f64),
                 j.partitions
             ),
-            format!("{}/s{}", int(jm), spread(&joiner)),
+            format!(
+                "{}/s{}{}",
+                int(jm),
+                spread(&joiner),
+                clickhouse_ceiling(j, r.sink.as_ref(), b)
+            ),
             format!(
                 "bare rdkafka StreamConsumer in a group: {}/s{}",
                 int(b),
@@ -445,5 +474,32 @@ mod tests {
         assert_eq!(int(999.0), "999");
         let t = table(&Results::default());
         assert!(t.starts_with("| figure |"));
+    }
+
+    #[test]
+    fn the_joiner_row_names_the_ceiling_clickhouse_sets() {
+        let joiner = JoinerPhase {
+            joiner: vec![JoinerRun {
+                events: 300,
+                rows: 330,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(clickhouse_ceiling(&joiner, None, 1000.0), "");
+        let rate = |rows_per_s| InsertResult {
+            rows_per_s,
+            ..Default::default()
+        };
+        let sink = SinkPhase {
+            sink: vec![rate(400.0)],
+            client: vec![rate(550.0)],
+            ..Default::default()
+        };
+        // 550 rows/s at 1.1 rows per event: 500 events/s, half of the bare consumer's 1000.
+        assert_eq!(
+            clickhouse_ceiling(&joiner, Some(&sink), 1000.0),
+            "; ClickHouse takes at most 550 rows/s here (sink phase), 1.10 rows per event: a ceiling of 0.50×"
+        );
     }
 }
