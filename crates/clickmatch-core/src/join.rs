@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -41,12 +42,72 @@ impl From<&ClickRecord> for JoinClick {
     }
 }
 
-/// The last version written for a dedup key.
+/// What the state keeps of the last version written under a dedup key: the postback it came
+/// from and what the configuration made of that postback. With the postback's record and its
+/// click, which never change, it rebuilds a replay's row exactly as first written, even after
+/// a configuration change. Short names: one is stored per attributed conversion, and as a whole
+/// `Conversion` (~600 bytes of JSON) it was most of the bytes the state wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
+    #[serde(rename = "p")]
     pub postback_id: String,
+    #[serde(rename = "s")]
     pub status: String,
-    pub conversion: Conversion,
+    #[serde(rename = "e")]
+    pub event: String,
+    #[serde(rename = "v")]
+    pub payout: Decimal,
+    #[serde(rename = "c", default, skip_serializing_if = "String::is_empty")]
+    pub currency: String,
+    #[serde(rename = "t", default, skip_serializing_if = "String::is_empty")]
+    pub txid: String,
+    #[serde(rename = "r", default, skip_serializing_if = "String::is_empty")]
+    pub repair: String,
+    #[serde(rename = "m", default, skip_serializing_if = "std::ops::Not::not")]
+    pub offer_mismatch: bool,
+    #[serde(rename = "x", default, skip_serializing_if = "std::ops::Not::not")]
+    pub click_id_repaired: bool,
+}
+
+impl Seen {
+    /// The part of `conversion` a seen entry keeps.
+    pub fn of(conversion: &Conversion) -> Seen {
+        Seen {
+            postback_id: conversion.postback_id.clone(),
+            status: conversion.status.clone(),
+            event: conversion.event.clone(),
+            payout: conversion.payout,
+            currency: conversion.currency.clone(),
+            txid: conversion.txid.clone(),
+            repair: conversion.repair.clone(),
+            offer_mismatch: conversion.offer_mismatch,
+            click_id_repaired: conversion.click_id_repaired,
+        }
+    }
+
+    /// The conversion's row: this entry, the postback's record and its click.
+    fn conversion(self, dedup_key: &str, record: &PostbackRecord, click: &JoinClick) -> Conversion {
+        Conversion {
+            conversion_id: conversion_id(dedup_key),
+            click_id: click.click_id.clone(),
+            click_time_ms: click.time_ms,
+            conversion_time_ms: record.received_ms,
+            postback_id: self.postback_id,
+            campaign_id: click.campaign_id.clone(),
+            offer_id: click.offer_id.clone(),
+            route: record.route_label().to_string(),
+            event: self.event,
+            status: self.status,
+            payout: self.payout,
+            currency: self.currency,
+            txid: self.txid,
+            offer_mismatch: self.offer_mismatch,
+            click_id_repaired: self.click_id_repaired,
+            repair: self.repair,
+            is_test: click.is_test,
+            version: record.received_ms,
+        }
+    }
 }
 
 /// A postback waiting for its click, as stored (re-classified on restore: classification is a
@@ -500,7 +561,9 @@ impl<S: JoinStore> PartitionJoin<S> {
         if let Some(seen) = self.store.seen(&dedup_key, click.time_ms)? {
             if seen.postback_id == record.postback_id {
                 // The same record again (a replay): the same row again.
-                return Ok(Outcome::Attributed(seen.conversion));
+                return Ok(Outcome::Attributed(
+                    seen.conversion(&dedup_key, record, click),
+                ));
             }
             if seen.status == extracted.status {
                 return Ok(self.unattributed(record, candidate, Reason::Duplicate, Some(click)));
@@ -511,36 +574,24 @@ impl<S: JoinStore> PartitionJoin<S> {
             .and_then(|r| r.payout)
             .or(offer.map(|o| o.payout))
             .unwrap_or(crate::model::PayoutModel::FromPostback);
-        let conversion = Conversion {
-            conversion_id: conversion_id(&dedup_key),
-            click_id: click.click_id.clone(),
-            click_time_ms: click.time_ms,
-            conversion_time_ms: record.received_ms,
+        let seen = Seen {
             postback_id: record.postback_id.clone(),
-            campaign_id: click.campaign_id.clone(),
-            offer_id: click.offer_id.clone(),
-            route: record.route_label().to_string(),
-            event: extracted.event.clone(),
             status: extracted.status.clone(),
+            event: extracted.event.clone(),
             payout: extracted.payout(payout_model),
             currency: extracted.currency.clone(),
             txid: extracted.txid.clone().unwrap_or_default(),
+            repair: candidate.repair.unwrap_or_default().to_string(),
             offer_mismatch: extracted
                 .offer_id
                 .as_deref()
                 .is_some_and(|id| id.trim() != click.offer_id),
             click_id_repaired: candidate.repair.is_some(),
-            repair: candidate.repair.unwrap_or_default().to_string(),
-            is_test: click.is_test,
-            version: record.received_ms,
-        };
-        let seen = Seen {
-            postback_id: record.postback_id.clone(),
-            status: extracted.status.clone(),
-            conversion,
         };
         self.store.put_seen(&dedup_key, click.time_ms, &seen)?;
-        Ok(Outcome::Attributed(seen.conversion))
+        Ok(Outcome::Attributed(
+            seen.conversion(&dedup_key, record, click),
+        ))
     }
 }
 
@@ -774,6 +825,38 @@ mod tests {
         assert_eq!(v2.conversion_id, v1.conversion_id);
         assert!(v2.version > v1.version);
         assert_eq!(v2.status, "chargeback");
+    }
+
+    #[test]
+    fn a_replay_after_a_configuration_change_is_the_row_first_written() {
+        let mut account = account();
+        let mut join = join();
+        let c = click(&account, T0, "1");
+        join.on_click(&account, &c).unwrap();
+        let first = at(
+            postback(None, &[("cid", &c.click_id), ("payout", "4.20")]),
+            "a",
+            T0 + 1,
+        );
+        let Some(Outcome::Attributed(v1)) =
+            join.on_postback(&account, first.clone(), 1, T0).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(v1.payout, "4.20".parse().unwrap());
+
+        // The offer now pays a fixed amount; the same record again keeps its first row.
+        account.offers.get_mut("1").unwrap().payout =
+            crate::model::PayoutModel::Fixed("9".parse().unwrap());
+        let replay = join.on_postback(&account, first, 1, T0).unwrap();
+        assert_eq!(replay, Some(Outcome::Attributed(v1.clone())));
+
+        // What the state keeps of it is small: the first row is rebuilt from it.
+        let key = format!("click:{}:{}", c.click_id, v1.event);
+        let seen = join.store.seen(&key, c.time_ms).unwrap().unwrap();
+        assert_eq!(seen, Seen::of(&v1));
+        let stored = serde_json::to_vec(&seen).unwrap();
+        assert!(stored.len() < 100, "{}", String::from_utf8_lossy(&stored));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Compact encodings of what the state keeps per click: a click is a 17-byte key and a value of
 //! a few bytes more than its campaign and offer IDs, so the state stays small on disk.
 
-use clickmatch_core::join::{JoinClick, StoreError, StoreResult};
+use clickmatch_core::join::{JoinClick, Seen, StoreError, StoreResult};
+use clickmatch_core::records::Conversion;
 use clickmatch_core::ClickId;
+use serde::Deserialize;
 
 const CLICK_PREFIX: u8 = b'c';
 const SEEN_PREFIX: u8 = b's';
@@ -83,6 +85,33 @@ pub fn decode_click(click_id: &str, value: &[u8]) -> StoreResult<JoinClick> {
         is_test: flags & FLAG_TEST != 0,
         foreign: flags & FLAG_FOREIGN != 0,
     })
+}
+
+pub fn encode_seen(seen: &Seen) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(seen).map_err(|e| StoreError(Box::new(e)))
+}
+
+/// A seen entry as layout 3 writes it, or as layout 2 did: the whole conversion, read so that
+/// an upgrade keeps the state (and its duplicates) of the version before.
+pub fn decode_seen(value: &[u8]) -> StoreResult<Seen> {
+    #[derive(Deserialize)]
+    struct Whole {
+        postback_id: String,
+        status: String,
+        conversion: Conversion,
+    }
+    let compact = match serde_json::from_slice::<Seen>(value) {
+        Ok(seen) => return Ok(seen),
+        Err(e) => e,
+    };
+    match serde_json::from_slice::<Whole>(value) {
+        Ok(whole) => Ok(Seen {
+            postback_id: whole.postback_id,
+            status: whole.status,
+            ..Seen::of(&whole.conversion)
+        }),
+        Err(_) => Err(StoreError(Box::new(compact))),
+    }
 }
 
 pub fn position(key: &[u8]) -> StoreResult<i64> {

@@ -35,8 +35,13 @@ use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistM
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-/// Version of the on-disk layout; a checkpoint of another version is not used.
-pub const LAYOUT_VERSION: u32 = 2;
+/// Version of the on-disk layout the store writes. Layout 3 keeps a compact seen entry where
+/// layout 2 kept the whole conversion.
+pub const LAYOUT_VERSION: u32 = 3;
+/// The oldest layout this store reads (it reads both kinds of seen entries). A checkpoint of
+/// another version is not used; a version before this one, meeting a checkpoint of layout 3
+/// after a rollback, rebuilds the partition from the topics instead of misreading it.
+const OLDEST_READABLE_LAYOUT: u32 = 2;
 
 const META_KEYSPACE: &str = "meta";
 const PENDING_KEYSPACE: &str = "pending";
@@ -72,7 +77,11 @@ fn open_database(path: &Path, cache_mib: u64) -> Result<Database, OpenFailure> {
     let opened = std::panic::catch_unwind(|| {
         Database::builder(path)
             .cache_size(cache_mib.saturating_mul(1024 * 1024))
-            .max_journaling_size(128 * 1024 * 1024)
+            // fjall's minimum. A day bucket's last memtable stays in memory until the journals
+            // reach this and force its flush, so this bounds the memtables' RSS (the smaller
+            // seen entries of layout 3 left bigger remainders: 113 MiB at 10 M clicks with
+            // 128 MiB, 95 MiB with 64; BENCHMARKS.md).
+            .max_journaling_size(64 * 1024 * 1024)
             // Durability is ours to decide: synced at each checkpoint.
             .manual_journal_persist(true)
             .open()
@@ -216,7 +225,8 @@ impl StateDb {
                 return Ok(None);
             }
         };
-        Ok((checkpoint.version == LAYOUT_VERSION).then_some(checkpoint))
+        let readable = (OLDEST_READABLE_LAYOUT..=LAYOUT_VERSION).contains(&checkpoint.version);
+        Ok(readable.then_some(checkpoint))
     }
 
     /// Deletes everything of `partition` (before a rebuild from the topics): its keyspaces,
@@ -521,12 +531,12 @@ impl JoinStore for PartitionStore {
     fn seen(&self, dedup_key: &str, click_time_ms: u64) -> StoreResult<Option<Seen>> {
         let target = Target::Bucket(bucket_of(click_time_ms));
         self.read(target, &codec::seen_key(dedup_key))?
-            .map(|value| serde_json::from_slice(&value).map_err(store_error))
+            .map(|value| codec::decode_seen(&value))
             .transpose()
     }
 
     fn put_seen(&mut self, dedup_key: &str, click_time_ms: u64, seen: &Seen) -> StoreResult<()> {
-        let value = serde_json::to_vec(seen).map_err(store_error)?;
+        let value = codec::encode_seen(seen)?;
         let target = Target::Bucket(bucket_of(click_time_ms));
         self.write(target, codec::seen_key(dedup_key), Some(value));
         Ok(())

@@ -43,6 +43,83 @@ fn pending(id: &str) -> StoredPending {
     }
 }
 
+fn conversion() -> Conversion {
+    Conversion {
+        conversion_id: "c1".into(),
+        click_id: "x".into(),
+        click_time_ms: T0,
+        conversion_time_ms: T0,
+        postback_id: "pb".into(),
+        campaign_id: "c".into(),
+        offer_id: "o".into(),
+        route: "global".into(),
+        event: "sale".into(),
+        status: "approved".into(),
+        payout: "1.25".parse().unwrap(),
+        currency: "USD".into(),
+        txid: String::new(),
+        offer_mismatch: false,
+        click_id_repaired: false,
+        repair: String::new(),
+        is_test: false,
+        version: 1,
+    }
+}
+
+#[test]
+fn a_layout_2_state_is_read_after_an_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_checkpoint = Checkpoint {
+        version: 2,
+        ..checkpoint(9)
+    };
+    {
+        let db = StateDb::open(dir.path(), 8).unwrap();
+        let mut store = db.partition(0).unwrap();
+        // Layout 2's seen entry: the whole conversion.
+        let whole = serde_json::json!({
+            "postback_id": "pb",
+            "status": "approved",
+            "conversion": conversion(),
+        });
+        store.write(
+            Target::Bucket(bucket_of(T0)),
+            codec::seen_key("click:x:sale"),
+            Some(serde_json::to_vec(&whole).unwrap()),
+        );
+        db.commit(&mut [(&mut store, old_checkpoint)]).unwrap();
+    }
+    let db = StateDb::open(dir.path(), 8).unwrap();
+    assert_eq!(db.checkpoint(0).unwrap(), Some(old_checkpoint));
+    let store = db.partition(0).unwrap();
+    assert_eq!(
+        store.seen("click:x:sale", T0).unwrap(),
+        Some(Seen::of(&conversion()))
+    );
+}
+
+#[test]
+fn checkpoints_of_other_layouts_are_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = StateDb::open(dir.path(), 8).unwrap();
+    for version in [1, LAYOUT_VERSION + 1] {
+        let mut store = db.partition(0).unwrap();
+        let other = Checkpoint {
+            version,
+            ..checkpoint(9)
+        };
+        db.commit(&mut [(&mut store, other)]).unwrap();
+        assert_eq!(db.checkpoint(0).unwrap(), None, "layout {version}");
+    }
+}
+
+#[test]
+fn corrupt_seen_entries_are_errors() {
+    for bytes in [&b""[..], b"{}", b"{\"p\":1}", b"\xff"] {
+        assert!(codec::decode_seen(bytes).is_err());
+    }
+}
+
 #[test]
 fn committed_state_survives_reopen_and_uncommitted_does_not() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,30 +165,7 @@ fn seen_pending_removal_and_foreign_ids() {
         foreign: true,
     };
     store.put_click(foreign.clone()).unwrap();
-    let seen = Seen {
-        postback_id: "pb".into(),
-        status: "approved".into(),
-        conversion: Conversion {
-            conversion_id: "c1".into(),
-            click_id: "x".into(),
-            click_time_ms: T0,
-            conversion_time_ms: T0,
-            postback_id: "pb".into(),
-            campaign_id: "c".into(),
-            offer_id: "o".into(),
-            route: "global".into(),
-            event: "sale".into(),
-            status: "approved".into(),
-            payout: "1.25".parse().unwrap(),
-            currency: "USD".into(),
-            txid: String::new(),
-            offer_mismatch: false,
-            click_id_repaired: false,
-            repair: String::new(),
-            is_test: false,
-            version: 1,
-        },
-    };
+    let seen = Seen::of(&conversion());
     store.put_seen("click:x:sale", T0, &seen).unwrap();
     store.put_pending(1, &pending("p1")).unwrap();
     store.put_pending(2, &pending("p2")).unwrap();
