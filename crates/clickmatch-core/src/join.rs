@@ -659,6 +659,19 @@ mod tests {
         }
     }
 
+    /// The conversion `record` ends in, at position `position`.
+    fn attributed(
+        join: &mut PartitionJoin<MemoryStore>,
+        account: &Account,
+        record: PostbackRecord,
+        position: i64,
+    ) -> Conversion {
+        match join.on_postback(account, record, position, T0).unwrap() {
+            Some(Outcome::Attributed(conversion)) => conversion,
+            other => panic!("not attributed: {other:?}"),
+        }
+    }
+
     fn join() -> PartitionJoin<MemoryStore> {
         PartitionJoin::new(MemoryStore::default())
     }
@@ -796,11 +809,7 @@ mod tests {
             "a",
             T0 + 1,
         );
-        let Some(Outcome::Attributed(v1)) =
-            join.on_postback(&account, first.clone(), 1, T0).unwrap()
-        else {
-            panic!()
-        };
+        let v1 = attributed(&mut join, &account, first.clone(), 1);
         let retry = at(
             postback(None, &[("cid", &c.click_id), ("status", "pending")]),
             "b",
@@ -818,10 +827,7 @@ mod tests {
             "c",
             T0 + 3,
         );
-        let Some(Outcome::Attributed(v2)) = join.on_postback(&account, chargeback, 3, T0).unwrap()
-        else {
-            panic!()
-        };
+        let v2 = attributed(&mut join, &account, chargeback, 3);
         assert_eq!(v2.conversion_id, v1.conversion_id);
         assert!(v2.version > v1.version);
         assert_eq!(v2.status, "chargeback");
@@ -838,11 +844,7 @@ mod tests {
             "a",
             T0 + 1,
         );
-        let Some(Outcome::Attributed(v1)) =
-            join.on_postback(&account, first.clone(), 1, T0).unwrap()
-        else {
-            panic!()
-        };
+        let v1 = attributed(&mut join, &account, first.clone(), 1);
         assert_eq!(v1.payout, "4.20".parse().unwrap());
 
         // The offer now pays a fixed amount; the same record again keeps its first row.
