@@ -19,7 +19,6 @@ use tokio::net::TcpStream;
 /// One request of a load file: `PATH[\tKIND[\tCLICK_JSON]]`.
 #[derive(Debug, Clone)]
 pub struct Line {
-    pub path: String,
     pub kind: String,
     pub late_click: Option<Vec<u8>>,
     /// The request's bytes, built once: the generator's CPU is the load core's, which a
@@ -30,7 +29,7 @@ pub struct Line {
 impl Line {
     pub fn parse(text: &str) -> Line {
         let mut parts = text.splitn(3, '\t');
-        let path = parts.next().unwrap_or("/").to_string();
+        let path = parts.next().unwrap_or("/");
         let kind = parts.next().unwrap_or("").to_string();
         let late_click = parts.next().map(|s| s.as_bytes().to_vec());
         let request = format!(
@@ -38,7 +37,6 @@ impl Line {
         )
         .into_bytes();
         Line {
-            path,
             kind,
             late_click,
             request,
