@@ -20,7 +20,7 @@ pub enum CodecError {
 }
 
 fn corrupt(error: CodecError) -> StoreError {
-    StoreError(Box::new(error))
+    crate::store_error(error)
 }
 
 /// Key of a click in its bucket: the 128-bit ID for clickmatch IDs, the text otherwise.
@@ -88,7 +88,7 @@ pub fn decode_click(click_id: &str, value: &[u8]) -> StoreResult<JoinClick> {
 }
 
 pub fn encode_seen(seen: &Seen) -> StoreResult<Vec<u8>> {
-    serde_json::to_vec(seen).map_err(|e| StoreError(Box::new(e)))
+    serde_json::to_vec(seen).map_err(crate::store_error)
 }
 
 /// A seen entry as layout 3 writes it, or as layout 2 did: the whole conversion, read so that
@@ -110,7 +110,7 @@ pub fn decode_seen(value: &[u8]) -> StoreResult<Seen> {
             status: whole.status,
             ..Seen::of(&whole.conversion)
         }),
-        Err(_) => Err(StoreError(Box::new(compact))),
+        Err(_) => Err(crate::store_error(compact)),
     }
 }
 
