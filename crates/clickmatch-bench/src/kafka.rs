@@ -60,8 +60,11 @@ fn metadata_consumer(bootstrap: &str, group: &str) -> anyhow::Result<BaseConsume
     Ok(consumer_config(bootstrap, group, &Default::default()).create()?)
 }
 
-/// High watermarks of every partition of `topics`.
-pub fn end_offsets(bootstrap: &str, topics: &[&str]) -> anyhow::Result<Positions> {
+/// Low and high watermarks of every partition of `topics`.
+pub fn watermarks(
+    bootstrap: &str,
+    topics: &[&str],
+) -> anyhow::Result<BTreeMap<(String, i32), (i64, i64)>> {
     let consumer = metadata_consumer(bootstrap, "clickmatch-bench-metadata")?;
     let mut out = BTreeMap::new();
     for topic in topics {
@@ -71,11 +74,35 @@ pub fn end_offsets(bootstrap: &str, topics: &[&str]) -> anyhow::Result<Positions
             .first()
             .with_context(|| format!("no metadata for {topic}"))?;
         for p in t.partitions() {
-            let (_, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
-            out.insert((topic.to_string(), p.id()), high);
+            let marks = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
+            out.insert((topic.to_string(), p.id()), marks);
         }
     }
     Ok(out)
+}
+
+/// The end offsets of `topics`, once it is checked that the broker still holds every record
+/// produced to them. librdkafka's mock cluster (`clickmatch broker`) keeps at most 5 MiB or
+/// 100,000 message sets per partition and silently drops the oldest beyond that: the end
+/// offsets alone do not show it, the start offsets do.
+pub fn retained_end_offsets(bootstrap: &str, topics: &[&str]) -> anyhow::Result<Positions> {
+    let marks = watermarks(bootstrap, topics)?;
+    let dropped: Vec<String> = marks
+        .iter()
+        .filter(|(_, (low, _))| *low > 0)
+        .map(|((topic, partition), (low, _))| format!("{topic}/{partition} from offset {low}"))
+        .collect();
+    anyhow::ensure!(
+        dropped.is_empty(),
+        "the broker dropped the oldest records of {} partition(s) ({}, ...): the mock cluster \
+         keeps ~5 MiB per partition; produce fewer records or use more partitions",
+        dropped.len(),
+        dropped[..dropped.len().min(3)].join(", ")
+    );
+    Ok(marks
+        .into_iter()
+        .map(|(key, (_, high))| (key, high))
+        .collect())
 }
 
 /// A client of `group` that only reads its committed offsets (it joins nothing).
@@ -157,8 +184,11 @@ pub async fn consume(
     topics: &[&str],
     timeout: Duration,
 ) -> anyhow::Result<ConsumeResult> {
-    let ends = end_offsets(bootstrap, topics)?;
-    let expected: i64 = ends.values().sum();
+    // What the broker still holds (a mock cluster may have dropped a partition's oldest).
+    let expected: i64 = watermarks(bootstrap, topics)?
+        .values()
+        .map(|(low, high)| high - low)
+        .sum();
     let consumer: StreamConsumer<AssignmentClock> =
         consumer_config(bootstrap, group, &Default::default())
             .create_with_context(AssignmentClock::default())?;

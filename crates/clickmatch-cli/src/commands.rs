@@ -260,6 +260,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.kafka.clicks_topic,
                 config.kafka.postbacks_topic
             );
+            println!("broker: in memory, keeping ~5 MiB per partition (older records are dropped): for local runs and tests only");
             // SIGUSR1 takes the broker down, SIGUSR2 brings it back (outage tests).
             clickmatch_kafka::broker::serve_standalone(&broker, listen_addr, shutdown_signal())
                 .await?;

@@ -2,6 +2,10 @@
 //! `clickmatch broker`. It speaks the real protocol over TCP, so clients use it through ordinary
 //! bootstrap servers.
 //!
+//! It holds every partition in memory and keeps at most 5 MiB or 100,000 message sets of each
+//! (librdkafka's fixed limits), dropping the oldest beyond that: fine for tests and demos, not
+//! for holding an attribution window's clicks.
+//!
 //! The mock cluster is not `Send`; it lives on a thread of its own and is driven by commands.
 
 use std::net::SocketAddr;
