@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ClickHouseError;
 use crate::rows::SUB_COUNT;
 use crate::settings::ClickHouseSettings;
-use crate::sink::{DEFAULT_END_TIMEOUT, DEFAULT_SEND_TIMEOUT};
+use crate::sink::{insert_rows, DEFAULT_END_TIMEOUT, DEFAULT_SEND_TIMEOUT};
 
 /// The table's name.
 pub const OUTBOUND_TABLE: &str = "outbound_deliveries";
@@ -178,26 +178,13 @@ impl OutboundStore {
 
     /// Inserts attempt rows and returns once ClickHouse acknowledged them.
     pub async fn write(&self, rows: &[OutboundRow]) -> Result<(), ClickHouseError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let context = || format!("insert of {} rows into {OUTBOUND_TABLE}", rows.len());
-        let mut insert = self
-            .client
-            .insert::<OutboundRow>(OUTBOUND_TABLE)
-            .await
-            .map_err(|e| ClickHouseError::from_client(context(), e))?
-            .with_timeouts(Some(DEFAULT_SEND_TIMEOUT), Some(DEFAULT_END_TIMEOUT));
-        for row in rows {
-            insert
-                .write(row)
-                .await
-                .map_err(|e| ClickHouseError::from_client(context(), e))?;
-        }
-        insert
-            .end()
-            .await
-            .map_err(|e| ClickHouseError::from_client(context(), e))
+        insert_rows::<OutboundRow, _>(
+            &self.client,
+            OUTBOUND_TABLE,
+            rows.iter(),
+            (Some(DEFAULT_SEND_TIMEOUT), Some(DEFAULT_END_TIMEOUT)),
+        )
+        .await
     }
 
     /// What is recorded for `keys` (keys with no row are absent from the map).

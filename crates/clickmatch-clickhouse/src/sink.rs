@@ -196,8 +196,7 @@ impl ClickHouseSink {
         }
     }
 
-    /// One `INSERT` of `rows` into `table` (nothing when there are none); `T` names the row
-    /// type, `R` is a row of it or a reference to one.
+    /// [`insert_rows`] with this sink's timeouts, its errors explained.
     async fn insert<'a, T, R>(
         &self,
         table: &str,
@@ -207,28 +206,50 @@ impl ClickHouseSink {
         T: Row + RowWrite,
         R: Borrow<T::Value<'a>> + Send,
     {
-        if rows.len() == 0 {
-            return Ok(());
-        }
-        let count = rows.len();
-        let context = || format!("insert of {count} rows into {table}");
-        let mut insert = self
-            .client
-            .insert::<T>(table)
-            .await
-            .map_err(|e| self.explain(ClickHouseError::from_client(context(), e)))?
-            .with_timeouts(self.send_timeout, self.end_timeout);
-        for row in rows {
-            insert
-                .write(row.borrow())
-                .await
-                .map_err(|e| ClickHouseError::from_client(context(), e))?;
-        }
-        insert
-            .end()
-            .await
-            .map_err(|e| ClickHouseError::from_client(context(), e))
+        insert_rows::<T, R>(
+            &self.client,
+            table,
+            rows,
+            (self.send_timeout, self.end_timeout),
+        )
+        .await
+        .map_err(|e| self.explain(e))
     }
+}
+
+/// One `INSERT` of `rows` into `table`, returning once ClickHouse acknowledged it (nothing when
+/// there are none); `T` names the row type, `R` is a row of it or a reference to one, and
+/// `timeouts` are the send and end timeouts of the `clickhouse` crate's insert.
+pub(crate) async fn insert_rows<'a, T, R>(
+    client: &Client,
+    table: &str,
+    rows: impl ExactSizeIterator<Item = R> + Send,
+    timeouts: (Option<Duration>, Option<Duration>),
+) -> Result<(), ClickHouseError>
+where
+    T: Row + RowWrite,
+    R: Borrow<T::Value<'a>> + Send,
+{
+    if rows.len() == 0 {
+        return Ok(());
+    }
+    let count = rows.len();
+    let context = || format!("insert of {count} rows into {table}");
+    let mut insert = client
+        .insert::<T>(table)
+        .await
+        .map_err(|e| ClickHouseError::from_client(context(), e))?
+        .with_timeouts(timeouts.0, timeouts.1);
+    for row in rows {
+        insert
+            .write(row.borrow())
+            .await
+            .map_err(|e| ClickHouseError::from_client(context(), e))?;
+    }
+    insert
+        .end()
+        .await
+        .map_err(|e| ClickHouseError::from_client(context(), e))
 }
 
 /// Unix time in ms.
