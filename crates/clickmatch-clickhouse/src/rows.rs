@@ -517,24 +517,14 @@ mod tests {
     #[test]
     fn conversions_and_unattributed_map_with_latency() {
         let conversion = Conversion {
-            conversion_id: "conv".into(),
-            click_id: "c1".into(),
             click_time_ms: 1_700_000_000_999,
             conversion_time_ms: 1_700_000_100_500,
-            postback_id: "pb".into(),
-            campaign_id: "camp".into(),
-            offer_id: "7".into(),
-            route: "global".into(),
-            event: "sale".into(),
-            status: "approved".into(),
             payout: dec("12.3456785"),
-            currency: "USD".into(),
-            txid: "tx".into(),
             offer_mismatch: true,
             click_id_repaired: true,
             repair: "alias_s2".into(),
-            is_test: false,
             version: 3,
+            ..Conversion::example()
         };
         let row = ConversionRow::new(&conversion, 1_700_000_100_750);
         assert_eq!(row.click_time, 1_700_000_000);

@@ -41,18 +41,14 @@ fn conversion(id: &str, version: u64, status: &str, conversion_time_ms: u64) -> 
         conversion_time_ms,
         postback_id: format!("pb-{version}"),
         campaign_id: "camp-1".into(),
-        offer_id: "7".into(),
-        route: "global".into(),
-        event: "sale".into(),
         status: status.into(),
         payout: Decimal::from_str("12.345678").unwrap(),
-        currency: "USD".into(),
         txid: "tx-9".into(),
         offer_mismatch: true,
         click_id_repaired: true,
         repair: "alias_s2".into(),
-        is_test: false,
         version,
+        ..Conversion::example()
     }
 }
 

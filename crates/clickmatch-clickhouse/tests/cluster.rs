@@ -38,16 +38,10 @@ fn conversion(n: u64, version: u64, status: &str, payout: &str, time_ms: u64) ->
             "global"
         }
         .into(),
-        event: "sale".into(),
         status: status.into(),
         payout: Decimal::from_str(payout).unwrap(),
-        currency: "USD".into(),
-        txid: String::new(),
-        offer_mismatch: false,
-        click_id_repaired: false,
-        repair: String::new(),
-        is_test: false,
         version,
+        ..Conversion::example()
     }
 }
 

@@ -45,18 +45,10 @@ fn conversion(click_id: &str, version: u64, time_ms: u64) -> Conversion {
         conversion_time_ms: time_ms,
         postback_id: format!("pb-{click_id}-{version}"),
         campaign_id: "camp-1".into(),
-        offer_id: "7".into(),
-        route: "global".into(),
-        event: "sale".into(),
-        status: "approved".into(),
         payout: Decimal::from_str("2.5").unwrap(),
-        currency: "USD".into(),
         txid: "tx".into(),
-        offer_mismatch: false,
-        click_id_repaired: false,
-        repair: String::new(),
-        is_test: false,
         version,
+        ..Conversion::example()
     }
 }
 

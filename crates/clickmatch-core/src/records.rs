@@ -106,6 +106,35 @@ pub struct Conversion {
     pub version: u64,
 }
 
+#[cfg(any(test, feature = "test-util"))]
+impl Conversion {
+    /// For tests (feature `test-util`): an approved 2.50 USD sale through the global route,
+    /// version 1. A test names the fields it is about and takes the rest from here:
+    /// `Conversion { status: "rejected".into(), ..Conversion::example() }`.
+    pub fn example() -> Conversion {
+        Conversion {
+            conversion_id: "conv-1".into(),
+            click_id: "click-1".into(),
+            click_time_ms: 1_700_000_000_000,
+            conversion_time_ms: 1_700_000_001_000,
+            postback_id: "pb-1".into(),
+            campaign_id: "demo".into(),
+            offer_id: "7".into(),
+            route: "global".into(),
+            event: "sale".into(),
+            status: "approved".into(),
+            payout: Decimal::new(250, 2),
+            currency: "USD".into(),
+            txid: String::new(),
+            offer_mismatch: false,
+            click_id_repaired: false,
+            repair: String::new(),
+            is_test: false,
+            version: 1,
+        }
+    }
+}
+
 /// An attributed conversion to report to its campaign's traffic source, published by the joiner
 /// to `clickmatch.outbound` (keyed by click ID) once ClickHouse acknowledged it. Delivery is at
 /// least once: consumers deduplicate by [`OutboundRecord::idempotency_key`].
@@ -269,24 +298,10 @@ mod tests {
     #[test]
     fn an_outbound_record_encodes_the_same_borrowed_or_owned() {
         let conversion = Conversion {
-            conversion_id: "c".into(),
-            click_id: "k".into(),
-            click_time_ms: 1,
-            conversion_time_ms: 2,
-            postback_id: "p".into(),
-            campaign_id: "camp".into(),
-            offer_id: "7".into(),
-            route: "global".into(),
-            event: "sale".into(),
-            status: "approved".into(),
-            payout: Decimal::new(125, 2),
-            currency: "USD".into(),
             txid: "t\"x".into(),
             offer_mismatch: true,
-            click_id_repaired: false,
-            repair: String::new(),
-            is_test: false,
             version: 2,
+            ..Conversion::example()
         };
         let owned = OutboundRecord::new(conversion.clone()).encode();
         assert_eq!(OutboundRecord::encode_conversion(&conversion), owned);

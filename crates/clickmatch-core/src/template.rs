@@ -282,24 +282,10 @@ mod tests {
 
     fn conversion() -> Conversion {
         Conversion {
-            conversion_id: "conv-1".into(),
             click_id: "01m8b66tw9t968z636rg9cqbnt".into(),
-            click_time_ms: 1,
-            conversion_time_ms: 2,
-            postback_id: "p".into(),
-            campaign_id: "demo".into(),
-            offer_id: "7".into(),
-            route: "global".into(),
-            event: "sale".into(),
-            status: "approved".into(),
             payout: "2.500000".parse().unwrap(),
-            currency: "USD".into(),
             txid: "T 1&x".into(),
-            offer_mismatch: false,
-            click_id_repaired: false,
-            repair: String::new(),
-            is_test: false,
-            version: 1,
+            ..Conversion::example()
         }
     }
 

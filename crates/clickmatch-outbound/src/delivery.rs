@@ -227,23 +227,12 @@ mod tests {
             v: RECORD_VERSION,
             conversion: Conversion {
                 conversion_id: "cv".into(),
-                click_id: "click-1".into(),
-                click_time_ms: 1_700_000_000_000,
-                conversion_time_ms: 1_700_000_001_000,
                 postback_id: "pb".into(),
-                campaign_id: "demo".into(),
                 offer_id: "1".into(),
-                route: "global".into(),
-                event: "sale".into(),
-                status: "approved".into(),
-                payout: "2.50".parse().unwrap(),
-                currency: "USD".into(),
                 txid: "T1".into(),
-                offer_mismatch: false,
-                click_id_repaired: false,
-                repair: String::new(),
                 is_test,
                 version: 3,
+                ..Conversion::example()
             },
         }
     }

@@ -43,29 +43,6 @@ fn pending(id: &str) -> StoredPending {
     }
 }
 
-fn conversion() -> Conversion {
-    Conversion {
-        conversion_id: "c1".into(),
-        click_id: "x".into(),
-        click_time_ms: T0,
-        conversion_time_ms: T0,
-        postback_id: "pb".into(),
-        campaign_id: "c".into(),
-        offer_id: "o".into(),
-        route: "global".into(),
-        event: "sale".into(),
-        status: "approved".into(),
-        payout: "1.25".parse().unwrap(),
-        currency: "USD".into(),
-        txid: String::new(),
-        offer_mismatch: false,
-        click_id_repaired: false,
-        repair: String::new(),
-        is_test: false,
-        version: 1,
-    }
-}
-
 #[test]
 fn a_layout_2_state_is_read_after_an_upgrade() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,10 +54,11 @@ fn a_layout_2_state_is_read_after_an_upgrade() {
         let db = StateDb::open(dir.path(), 8).unwrap();
         let mut store = db.partition(0).unwrap();
         // Layout 2's seen entry: the whole conversion.
+        let conversion = Conversion::example();
         let whole = serde_json::json!({
-            "postback_id": "pb",
-            "status": "approved",
-            "conversion": conversion(),
+            "postback_id": conversion.postback_id,
+            "status": conversion.status,
+            "conversion": conversion,
         });
         store.write(
             Target::Bucket(bucket_of(T0)),
@@ -94,7 +72,7 @@ fn a_layout_2_state_is_read_after_an_upgrade() {
     let store = db.partition(0).unwrap();
     assert_eq!(
         store.seen("click:x:sale", T0).unwrap(),
-        Some(Seen::of(&conversion()))
+        Some(Seen::of(&Conversion::example()))
     );
 }
 
@@ -165,7 +143,7 @@ fn seen_pending_removal_and_foreign_ids() {
         foreign: true,
     };
     store.put_click(foreign.clone()).unwrap();
-    let seen = Seen::of(&conversion());
+    let seen = Seen::of(&Conversion::example());
     store.put_seen("click:x:sale", T0, &seen).unwrap();
     store.put_pending(1, &pending("p1")).unwrap();
     store.put_pending(2, &pending("p2")).unwrap();
