@@ -108,6 +108,23 @@ struct Progress {
     committed: kafka::Positions,
 }
 
+/// One run of the open-loop load generator (`clickmatch-bench loadgen http`).
+struct OpenLoop<'a> {
+    /// Names its log and its JSON result in the raw outputs.
+    name: &'a str,
+    port: u16,
+    /// Request lines, one per line.
+    file: &'a Path,
+    /// Requests per second offered, whatever the answers' pace.
+    rate: f64,
+    seconds: u64,
+    warmup: u64,
+    connections: usize,
+    /// Bootstrap servers and database, to follow each probe postback to its row.
+    e2e: Option<(&'a str, &'a str)>,
+    cpus: Option<&'a str>,
+}
+
 struct Bench {
     args: RunArgs,
     sizes: Sizes,
@@ -621,17 +638,17 @@ impl Bench {
         if half > 1.0 {
             for r in 0..self.args.runs {
                 let run_half = |name: &str, port: u16| -> anyhow::Result<LoadResult> {
-                    self.loadgen(
+                    self.loadgen(&OpenLoop {
                         name,
                         port,
-                        &clicks_file,
-                        half,
-                        s.half_seconds,
-                        1,
-                        s.connections,
-                        None,
-                        load,
-                    )
+                        file: &clicks_file,
+                        rate: half,
+                        seconds: s.half_seconds,
+                        warmup: 1,
+                        connections: s.connections,
+                        e2e: None,
+                        cpus: load,
+                    })
                 };
                 phase
                     .clicks_half_load
@@ -661,64 +678,30 @@ impl Bench {
     }
 
     /// Runs the open-loop load generator as a process of its own; returns its result.
-    #[allow(clippy::too_many_arguments)]
-    fn loadgen(
-        &self,
-        name: &str,
-        port: u16,
-        file: &Path,
-        rate: f64,
-        seconds: u64,
-        warmup: u64,
-        connections: usize,
-        e2e: Option<(&str, &str)>,
-        cpus: Option<&str>,
-    ) -> anyhow::Result<LoadResult> {
-        let (proc, json) = self.spawn_loadgen(
-            name,
-            port,
-            file,
-            rate,
-            seconds,
-            warmup,
-            connections,
-            e2e,
-            cpus,
-        )?;
-        self.finish_loadgen(proc, &json, seconds + warmup)
+    fn loadgen(&self, load: &OpenLoop) -> anyhow::Result<LoadResult> {
+        let (proc, json) = self.spawn_loadgen(load)?;
+        self.finish_loadgen(proc, &json, load.seconds + load.warmup)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn spawn_loadgen(
-        &self,
-        name: &str,
-        port: u16,
-        file: &Path,
-        rate: f64,
-        seconds: u64,
-        warmup: u64,
-        connections: usize,
-        e2e: Option<(&str, &str)>,
-        cpus: Option<&str>,
-    ) -> anyhow::Result<(Proc, PathBuf)> {
-        let json = self.raw.join(format!("{name}.json"));
-        let mut command = procs::command(&self.me, cpus);
+    fn spawn_loadgen(&self, load: &OpenLoop) -> anyhow::Result<(Proc, PathBuf)> {
+        let json = self.raw.join(format!("{}.json", load.name));
+        let mut command = procs::command(&self.me, load.cpus);
         command
             .args(["loadgen", "http", "--addr"])
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(format!("127.0.0.1:{}", load.port))
             .arg("--file")
-            .arg(file)
+            .arg(load.file)
             .arg("--rate")
-            .arg(format!("{rate:.0}"))
+            .arg(format!("{:.0}", load.rate))
             .arg("--seconds")
-            .arg(seconds.to_string())
+            .arg(load.seconds.to_string())
             .arg("--warmup-seconds")
-            .arg(warmup.to_string())
+            .arg(load.warmup.to_string())
             .arg("--connections")
-            .arg(connections.to_string())
+            .arg(load.connections.to_string())
             .arg("--json-out")
             .arg(&json);
-        if let Some((bootstrap, database)) = e2e {
+        if let Some((bootstrap, database)) = load.e2e {
             command
                 .arg("--clickhouse-url")
                 .arg(self.clickhouse_url())
@@ -727,7 +710,7 @@ impl Bench {
                 .arg("--bootstrap")
                 .arg(bootstrap);
         }
-        Ok((Proc::spawn(name, command, &self.logs())?, json))
+        Ok((Proc::spawn(load.name, command, &self.logs())?, json))
     }
 
     fn finish_loadgen(
@@ -1127,17 +1110,17 @@ impl Bench {
             )?;
             Ok(c)
         };
-        let (mut proc, json) = self.spawn_loadgen(
-            &format!("e2e-loadgen-{attempt}"),
+        let (mut proc, json) = self.spawn_loadgen(&OpenLoop {
+            name: &format!("e2e-loadgen-{attempt}"),
             port,
-            &file,
+            file: &file,
             rate,
-            s.e2e_seconds,
-            s.e2e_warmup,
-            s.e2e_connections,
-            Some((&bootstrap, &database)),
-            None,
-        )?;
+            seconds: s.e2e_seconds,
+            warmup: s.e2e_warmup,
+            connections: s.e2e_connections,
+            e2e: Some((&bootstrap, &database)),
+            cpus: None,
+        })?;
         // While the load runs: rows landed over time, to see what the pipeline kept up with.
         let spawned = Instant::now();
         let load_seconds = (s.e2e_seconds + s.e2e_warmup) as f64;
