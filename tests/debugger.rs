@@ -119,11 +119,7 @@ async fn the_debugger_shows_postbacks_and_a_clicks_story_in_chromium() {
             ("CLICKMATCH_OUTBOUND_RETRY_MAX_MS", "100"),
         ],
         4,
-        Roles {
-            ingest: true,
-            join: true,
-            outbound: true,
-        },
+        Roles::ALL,
     )
     .await
     .unwrap();

@@ -380,17 +380,9 @@ async fn a_clickhouse_outage_of_30_seconds_loses_nothing() {
     config.kafka.bootstrap_servers = broker.bootstrap_servers().to_string();
     let settings = clickhouse_settings(&config);
     migrate(&settings).await.unwrap();
-    let pipeline = Pipeline::start(
-        &config,
-        Roles {
-            ingest: true,
-            join: true,
-            outbound: false,
-        },
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap();
+    let pipeline = Pipeline::start(&config, Roles::INGEST_AND_JOIN, "127.0.0.1:0")
+        .await
+        .unwrap();
     pipeline
         .wait_joiner_assigned(Duration::from_secs(30))
         .await

@@ -7,12 +7,6 @@ use clickmatch_cli::pipeline::Roles;
 use clickmatch_e2e::scenario::{Scenario, Snapshot};
 use clickmatch_e2e::TestPipeline;
 
-const JOIN_ONLY: Roles = Roles {
-    ingest: false,
-    join: true,
-    outbound: false,
-};
-
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -36,7 +30,7 @@ async fn produce(t: &TestPipeline, scenario: &Scenario, range: std::ops::Range<u
 }
 
 async fn single_joiner_run(scenario: &Scenario) -> Snapshot {
-    let t = TestPipeline::start_with(&[], 8, JOIN_ONLY).await.unwrap();
+    let t = TestPipeline::start_with(&[], 8, Roles::JOIN).await.unwrap();
     produce(&t, scenario, 0..scenario.records.len()).await;
     let snapshot = t
         .wait_rows(scenario.total_rows(), Duration::from_secs(60))
@@ -55,7 +49,7 @@ async fn single_joiner_run(scenario: &Scenario) -> Snapshot {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_member_that_leaves_is_replaced_and_results_equal_a_single_joiner_run() {
-    let t = TestPipeline::start_with(&[], 8, JOIN_ONLY).await.unwrap();
+    let t = TestPipeline::start_with(&[], 8, Roles::JOIN).await.unwrap();
     let scenario = Scenario::generate(&t.config.account, 3_000, now_ms() - 60_000);
     let half = scenario.records.len() / 2;
 
@@ -93,7 +87,7 @@ async fn a_member_that_leaves_is_replaced_and_results_equal_a_single_joiner_run(
 
 /// Runs the first half, stops the joiner, optionally deletes its state, runs the second half.
 async fn run_with_restart(scenario_clicks: u64, delete_state: bool) -> (Snapshot, Scenario) {
-    let mut t = TestPipeline::start_with(&[], 4, JOIN_ONLY).await.unwrap();
+    let mut t = TestPipeline::start_with(&[], 4, Roles::JOIN).await.unwrap();
     let scenario = Scenario::generate(&t.config.account, scenario_clicks, now_ms() - 60_000);
     let half = scenario.records.len() / 2;
     produce(&t, &scenario, 0..half).await;

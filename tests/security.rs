@@ -14,12 +14,6 @@ use clickmatch_cli::pipeline::Roles;
 use clickmatch_e2e::{clickhouse_server, clickmatch_bin, free_port, TestPipeline};
 use reqwest::StatusCode;
 
-const INGEST_ONLY: Roles = Roles {
-    ingest: true,
-    join: false,
-    outbound: false,
-};
-
 fn addr(base: &str) -> String {
     base.trim_start_matches("http://").to_string()
 }
@@ -60,7 +54,7 @@ async fn oversized_and_slow_requests_are_refused() {
             ("CLICKMATCH_INGEST_REQUEST_TIMEOUT_MS", "2000"),
         ],
         4,
-        INGEST_ONLY,
+        Roles::INGEST,
     )
     .await
     .unwrap();
@@ -190,7 +184,7 @@ async fn status_with_xff(http: &reqwest::Client, url: &str, xff: Option<&str>) -
 async fn forwarded_for_counts_only_through_trusted_proxies() {
     let http = demo::http_client();
     // No trusted proxies: the header is the client's claim, and ignored.
-    let t = TestPipeline::start_custom(ALLOWLISTED_ROUTE, &[], 4, INGEST_ONLY)
+    let t = TestPipeline::start_custom(ALLOWLISTED_ROUTE, &[], 4, Roles::INGEST)
         .await
         .unwrap();
     let url = format!("{}/postback/allowlisted?cid=x", t.base);
@@ -208,7 +202,7 @@ async fn forwarded_for_counts_only_through_trusted_proxies() {
             "127.0.0.1/32, 10.0.0.0/8",
         )],
         4,
-        INGEST_ONLY,
+        Roles::INGEST,
     )
     .await
     .unwrap();
@@ -245,7 +239,7 @@ async fn rate_limits_answer_429_per_ip_and_per_route() {
             ("CLICKMATCH_INGEST_RATE_LIMIT_PER_ROUTE_BURST", "20"),
         ],
         4,
-        INGEST_ONLY,
+        Roles::INGEST,
     )
     .await
     .unwrap();
@@ -322,9 +316,13 @@ async fn admin_endpoints_require_the_token() {
     // (Without a configured token the admin endpoints answer 404: see the ingest unit tests.)
     let http = demo::http_client();
     let token = "admin-token-0123456789abcdef";
-    let t = TestPipeline::start_with(&[("CLICKMATCH_INGEST_ADMIN_TOKEN", token)], 4, INGEST_ONLY)
-        .await
-        .unwrap();
+    let t = TestPipeline::start_with(
+        &[("CLICKMATCH_INGEST_ADMIN_TOKEN", token)],
+        4,
+        Roles::INGEST,
+    )
+    .await
+    .unwrap();
     let url = format!("{}/admin/spool", t.base);
     let response = http.get(&url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);

@@ -62,16 +62,7 @@ pub struct TestPipeline {
 impl TestPipeline {
     /// The demo configuration with `overrides` (CLICKMATCH_* style), a fresh database and broker.
     pub async fn start(overrides: &[(&str, &str)]) -> anyhow::Result<TestPipeline> {
-        Self::start_with(
-            overrides,
-            4,
-            Roles {
-                ingest: true,
-                join: true,
-                outbound: false,
-            },
-        )
-        .await
+        Self::start_with(overrides, 4, Roles::INGEST_AND_JOIN).await
     }
 
     /// Like [`TestPipeline::start`] with `partitions` per topic and only `roles` started.
@@ -150,11 +141,7 @@ impl TestPipeline {
     /// Starts ingest and joiner again on the same broker and database (same consumer group).
     pub async fn restart_services(&mut self) -> anyhow::Result<()> {
         self.stop_services().await?;
-        let roles = Roles {
-            ingest: true,
-            join: true,
-            outbound: false,
-        };
+        let roles = Roles::INGEST_AND_JOIN;
         // The stopped ingest's spool task lets go of its folder lock a moment after the stop
         // returns (as a restarted process would find it once the old one has exited).
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -179,16 +166,7 @@ impl TestPipeline {
     pub async fn spawn_joiner(&self, state_dir: &Path) -> anyhow::Result<Pipeline> {
         let mut config = self.config.clone();
         config.joiner.state_dir = state_dir.display().to_string();
-        Pipeline::start(
-            &config,
-            Roles {
-                ingest: false,
-                join: true,
-                outbound: false,
-            },
-            "",
-        )
-        .await
+        Pipeline::start(&config, Roles::JOIN, "").await
     }
 
     /// A producer on the test's broker.

@@ -200,43 +200,18 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest { listen } => {
             let config = load_config(cli.config.as_deref())?;
             let listen = listen.unwrap_or_else(|| config.ingest.listen.clone());
-            let roles = Roles {
-                ingest: true,
-                join: false,
-                outbound: false,
-            };
-            serve(cli.config.as_deref(), config, roles, &listen).await
+            serve(cli.config.as_deref(), config, Roles::INGEST, &listen).await
         }
         Command::Join { metrics_listen } => {
             crate::allocator::keep_memory_without_huge_pages();
             let config = load_config(cli.config.as_deref())?;
-            let roles = Roles {
-                ingest: false,
-                join: true,
-                outbound: false,
-            };
-            serve(
-                cli.config.as_deref(),
-                config,
-                roles,
-                metrics_listen.as_deref().unwrap_or(""),
-            )
-            .await
+            let listen = metrics_listen.unwrap_or_default();
+            serve(cli.config.as_deref(), config, Roles::JOIN, &listen).await
         }
         Command::Outbound { metrics_listen } => {
             let config = load_config(cli.config.as_deref())?;
-            let roles = Roles {
-                ingest: false,
-                join: false,
-                outbound: true,
-            };
-            serve(
-                cli.config.as_deref(),
-                config,
-                roles,
-                metrics_listen.as_deref().unwrap_or(""),
-            )
-            .await
+            let listen = metrics_listen.unwrap_or_default();
+            serve(cli.config.as_deref(), config, Roles::OUTBOUND, &listen).await
         }
         Command::Migrate { clickhouse_url } => {
             let config = load_config(cli.config.as_deref())?;
@@ -439,16 +414,7 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
     let settings = clickhouse_settings(&config);
     migrate(&settings).await.context("migrating ClickHouse")?;
 
-    let pipeline = Pipeline::start(
-        &config,
-        Roles {
-            ingest: true,
-            join: true,
-            outbound: true,
-        },
-        &args.listen,
-    )
-    .await?;
+    let pipeline = Pipeline::start(&config, Roles::ALL, &args.listen).await?;
     let base = pipeline.base_url().expect("ingest runs in dev");
     println!(
         "clickmatch dev: ingest {base}, broker {}, ClickHouse {} (database {})",

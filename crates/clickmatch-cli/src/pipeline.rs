@@ -66,6 +66,39 @@ pub struct Roles {
     pub outbound: bool,
 }
 
+impl Roles {
+    /// `clickmatch ingest`.
+    pub const INGEST: Roles = Roles {
+        ingest: true,
+        join: false,
+        outbound: false,
+    };
+    /// `clickmatch join`.
+    pub const JOIN: Roles = Roles {
+        ingest: false,
+        join: true,
+        outbound: false,
+    };
+    /// `clickmatch outbound`.
+    pub const OUTBOUND: Roles = Roles {
+        ingest: false,
+        join: false,
+        outbound: true,
+    };
+    /// Ingest and joiner (the e2e tests' usual process).
+    pub const INGEST_AND_JOIN: Roles = Roles {
+        ingest: true,
+        join: true,
+        outbound: false,
+    };
+    /// Everything in one process (`clickmatch dev`).
+    pub const ALL: Roles = Roles {
+        ingest: true,
+        join: true,
+        outbound: true,
+    };
+}
+
 /// Running services; dropped or [`Pipeline::stop`]ped, they shut down gracefully.
 pub struct Pipeline {
     pub http_addr: Option<SocketAddr>,
