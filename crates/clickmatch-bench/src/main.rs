@@ -42,6 +42,11 @@ enum Cmd {
         /// The broker keeps ~5 MiB per partition: about 330,000 clicks fit in 32 partitions.
         #[arg(long)]
         joiner_clicks: Option<u64>,
+        /// Record ingest (the http phase) and each joiner run with `perf record` into
+        /// raw/NAME.perf.data, with their top functions in raw/NAME.perf.txt. The sampling
+        /// slows them: a profiled run's figures are for finding causes, not for the table.
+        #[arg(long)]
+        profile: bool,
     },
     /// Realistic traffic: request files, HTTP load, or records straight to Kafka.
     #[command(subcommand)]
@@ -178,6 +183,7 @@ fn main() -> anyhow::Result<()> {
             clickmatch,
             e2e_rate,
             joiner_clicks,
+            profile,
         } => {
             let clickmatch = match clickmatch {
                 Some(path) => path,
@@ -195,6 +201,7 @@ fn main() -> anyhow::Result<()> {
                 clickmatch,
                 e2e_rate,
                 joiner_clicks,
+                profile,
                 command,
             })?;
             println!("\n{}", report::table(&results));

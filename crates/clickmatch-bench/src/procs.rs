@@ -249,3 +249,85 @@ pub fn output(mut command: Command) -> anyhow::Result<String> {
     }
     Ok(stdout)
 }
+
+/// `perf record` attached to a running service, for `run --profile`: samples with call graphs
+/// from DWARF (the release build keeps debug info), written to `<dir>/<name>.perf.data`.
+pub struct Profiler {
+    name: String,
+    data: PathBuf,
+    perf: Child,
+}
+
+impl Profiler {
+    /// Fails when `perf` is missing or cannot attach (perf_event_paranoid, permissions).
+    pub fn attach(name: &str, pid: u32, dir: &Path) -> anyhow::Result<Profiler> {
+        let data = dir.join(format!("{name}.perf.data"));
+        let log = dir.join(format!("{name}.perf.log"));
+        let out = std::fs::File::create(&log).with_context(|| log.display().to_string())?;
+        let mut perf = Command::new("perf")
+            .args([
+                "record",
+                "-q",
+                "-F",
+                "499",
+                "--call-graph",
+                "dwarf,8192",
+                "-p",
+            ])
+            .arg(pid.to_string())
+            .arg("-o")
+            .arg(&data)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("--profile needs `perf` (Debian: linux-perf)")?;
+        // perf exits at once when it cannot attach; give it the moment that takes.
+        std::thread::sleep(Duration::from_millis(300));
+        if let Some(status) = perf.try_wait()? {
+            bail!("perf record on {name} exited ({status}): {}", tail(&log, 5));
+        }
+        Ok(Profiler {
+            name: name.into(),
+            data,
+            perf,
+        })
+    }
+
+    /// Stops the recording and writes `<name>.perf.txt`: the functions by their own samples,
+    /// then by their callees' too (the call tree's heavy branches), each from 0.5 %.
+    pub fn finish(mut self) -> anyhow::Result<PathBuf> {
+        if let Ok(pid) = libc::pid_t::try_from(self.perf.id()) {
+            // SAFETY: kill(2) has no memory-safety preconditions; the pid is our unreaped child.
+            unsafe {
+                libc::kill(pid, libc::SIGINT);
+            }
+        }
+        self.perf.wait()?;
+        let text = self.data.with_extension("txt");
+        let mut report = String::new();
+        for (title, mode) in [
+            ("self samples", "--no-children"),
+            ("with callees", "--children"),
+        ] {
+            let mut command = Command::new("perf");
+            command
+                .args([
+                    "report",
+                    "--stdio",
+                    "-q",
+                    "-g",
+                    "none",
+                    "--percent-limit",
+                    "0.5",
+                ])
+                .args([mode, "--sort", "comm,dso,sym", "-i"])
+                .arg(&self.data);
+            report.push_str(&format!("# {}: {title}\n", self.name));
+            report.push_str(&output(command)?);
+            report.push('\n');
+        }
+        std::fs::write(&text, report)?;
+        Ok(text)
+    }
+}

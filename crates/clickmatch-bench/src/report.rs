@@ -15,6 +15,9 @@ pub struct Results {
     pub machine: String,
     pub pinning: String,
     pub smoke: bool,
+    /// Services ran under `perf record`: their figures are slowed by the sampling.
+    #[serde(default)]
+    pub profiled: bool,
     pub runs: usize,
     pub http: Option<HttpPhase>,
     pub joiner: Option<JoinerPhase>,
@@ -453,7 +456,14 @@ pub fn table(r: &Results) -> String {
             ]);
         }
     }
-    let mut out = String::from(
+    let mut out = String::new();
+    if r.profiled {
+        out.push_str(
+            "Profiled (`--profile`): ingest and the joiner ran under `perf record`, which slows \
+             them; their profiles are `raw/*.perf.txt`, not these figures.\n\n",
+        );
+    }
+    out.push_str(
         "| figure | clickmatch (median) | reference, same run (median) | ratio | goal | |\n|---|---|---|---|---|---|\n",
     );
     for row in rows {

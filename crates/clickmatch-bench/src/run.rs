@@ -33,6 +33,8 @@ pub struct RunArgs {
     pub e2e_rate: f64,
     /// Overrides the clicks prefilled for the joiner phase.
     pub joiner_clicks: Option<u64>,
+    /// Records the services under study with `perf` (see [`procs::Profiler`]).
+    pub profile: bool,
     pub command: String,
 }
 
@@ -220,6 +222,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Results> {
             machine,
             pinning: pin.describe(),
             smoke: args.smoke,
+            profiled: args.profile,
             runs: args.runs,
             ..Default::default()
         },
@@ -535,6 +538,7 @@ impl Bench {
             self.start_broker("http-broker", s.partitions, pin.load.as_deref())?;
         let (mut ingest, ingest_port) =
             self.start_ingest("http-ingest", &bootstrap, pin.service.as_deref())?;
+        let profiler = self.profile("http-ingest", &ingest)?;
         let nginx_port = procs::free_port()?;
         let nginx = wrk::start_nginx(self.work.path(), nginx_port, pin.service.as_deref());
         let mut nginx = match nginx {
@@ -669,12 +673,30 @@ impl Bench {
                 kafka::metric_sum(&samples, "clickmatch_ingest_produce_errors_total", None);
         }
         self.results.http = Some(phase);
+        self.finish_profile(profiler);
         ingest.stop(Duration::from_secs(15));
         if let Some(n) = nginx.as_mut() {
             n.stop(Duration::from_secs(5));
         }
         broker.stop(Duration::from_secs(5));
         Ok(())
+    }
+
+    /// `perf record` on `service` when `--profile` asked for it.
+    fn profile(&self, name: &str, service: &Proc) -> anyhow::Result<Option<procs::Profiler>> {
+        if !self.args.profile {
+            return Ok(None);
+        }
+        procs::Profiler::attach(name, service.pid(), &self.raw).map(Some)
+    }
+
+    /// Ends a recording started by [`Bench::profile`]; a report that fails costs only itself.
+    fn finish_profile(&mut self, profiler: Option<procs::Profiler>) {
+        let Some(profiler) = profiler else { return };
+        match profiler.finish() {
+            Ok(report) => eprintln!("   profile: {}", report.display()),
+            Err(e) => self.results.errors.push(format!("profile: {e:#}")),
+        }
     }
 
     /// Runs the open-loop load generator as a process of its own; returns its result.
@@ -817,6 +839,7 @@ impl Bench {
                 &state_dir,
                 pin.service.as_deref(),
             )?;
+            let profiler = self.profile(&format!("joiner-{r}"), &joiner)?;
             let assigned = self.wait_assigned(&mut joiner, &metrics)?;
             let progress = self.wait_progress(
                 &mut joiner,
@@ -838,6 +861,7 @@ impl Bench {
             if let Ok(text) = kafka::scrape(&metrics) {
                 std::fs::write(self.raw.join(format!("joiner-{r}-metrics.txt")), text)?;
             }
+            self.finish_profile(profiler);
             joiner.stop(Duration::from_secs(30));
             let rows = self.rt.block_on(crate::sink::count_rows(&settings))?;
             let seconds = (done - assigned).as_secs_f64();
