@@ -44,6 +44,8 @@ fn the_benchmark_harness_runs_every_phase_at_tiny_sizes() {
         );
         "joiner,sink,e2e,state"
     };
+    // `--profile` too where perf is installed: the recordings and their reports are made.
+    let profile = installed("perf");
     let out = tempfile::tempdir().unwrap();
     let results = out.path().join("smoke");
     let status = Command::new(&bench)
@@ -51,6 +53,7 @@ fn the_benchmark_harness_runs_every_phase_at_tiny_sizes() {
         .arg(&results)
         .arg("--clickmatch")
         .arg(&clickmatch)
+        .args(profile.then_some("--profile"))
         .env(
             "PATH",
             format!("{}:/usr/sbin", std::env::var("PATH").unwrap_or_default()),
@@ -87,4 +90,27 @@ fn the_benchmark_harness_runs_every_phase_at_tiny_sizes() {
     }
     assert!(results.join("machine.txt").exists());
     assert!(results.join("raw").read_dir().unwrap().count() > 0);
+    if profile {
+        assert!(table.starts_with("Profiled"), "{table}");
+        let mut profiled = vec!["joiner-0"];
+        if http {
+            profiled.push("http-ingest");
+        }
+        for name in profiled {
+            let report =
+                std::fs::read_to_string(results.join(format!("raw/{name}.perf.txt"))).unwrap();
+            for section in ["self samples", "with callees"] {
+                assert!(
+                    report.contains(&format!("# {name}: {section}\n")),
+                    "{name}: no {section}:\n{report}"
+                );
+            }
+            assert!(
+                report.lines().count() > 4,
+                "{name}: an empty profile:\n{report}"
+            );
+        }
+    } else {
+        eprintln!("perf missing: --profile is not exercised (apt-get install linux-perf)");
+    }
 }
