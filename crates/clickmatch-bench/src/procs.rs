@@ -136,12 +136,7 @@ impl Proc {
         if let Ok(Some(_)) = child.try_wait() {
             return;
         }
-        if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-            // SAFETY: kill(2) has no memory-safety preconditions; the pid is our unreaped child.
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
-        }
+        send_signal(&child, libc::SIGTERM);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
@@ -173,6 +168,16 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         self.stop(Duration::from_secs(10));
+    }
+}
+
+/// Sends `signal` to a child not yet waited for.
+fn send_signal(child: &Child, signal: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our unreaped child.
+        unsafe {
+            libc::kill(pid, signal);
+        }
     }
 }
 
@@ -297,12 +302,8 @@ impl Profiler {
     /// Stops the recording and writes `<name>.perf.txt`: the functions by their own samples,
     /// then by their callees' too (the call tree's heavy branches), each from 0.5 %.
     pub fn finish(mut self) -> anyhow::Result<PathBuf> {
-        if let Ok(pid) = libc::pid_t::try_from(self.perf.id()) {
-            // SAFETY: kill(2) has no memory-safety preconditions; the pid is our unreaped child.
-            unsafe {
-                libc::kill(pid, libc::SIGINT);
-            }
-        }
+        // perf writes its file and exits on SIGINT, as on Ctrl-C.
+        send_signal(&self.perf, libc::SIGINT);
         self.perf.wait()?;
         let text = self.data.with_extension("txt");
         let mut report = String::new();
