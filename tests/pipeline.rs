@@ -173,6 +173,7 @@ async fn a_postback_that_beats_its_click_waits_and_is_attributed() {
         country: String::new(),
         is_test: false,
         foreign: false,
+        cost: None,
     };
     let publisher = Publisher::new(&t.config.kafka.bootstrap_servers, &Default::default()).unwrap();
     publisher

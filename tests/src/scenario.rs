@@ -40,6 +40,7 @@ fn click(account: &Account, n: u64, time_ms: u64) -> ClickRecord {
         country: String::new(),
         is_test: false,
         foreign: false,
+        cost: None,
     }
 }
 

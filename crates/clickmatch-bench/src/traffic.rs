@@ -305,6 +305,7 @@ impl Traffic {
             country: ["US", "DE", "BR", "IN", "FR"][self.rng.random_range(0..5usize)].into(),
             is_test: false,
             foreign: false,
+            cost: None,
         }
     }
 

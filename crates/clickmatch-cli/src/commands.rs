@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
 use clickmatch_cli::reload::{self, Reloader};
-use clickmatch_cli::{demo, report};
+use clickmatch_cli::{demo, money, report};
 use clickmatch_clickhouse::{migrate, ping, LocalServer};
 use clickmatch_config::{process_env, Config};
 use clickmatch_kafka::LocalBroker;
@@ -58,11 +58,22 @@ enum Command {
         #[arg(long)]
         metrics_listen: Option<String>,
     },
-    /// Create or upgrade the ClickHouse database and tables (idempotent).
+    /// Create or upgrade the ClickHouse database and tables (idempotent), and record the
+    /// account currency and rate age ([account] currency, max_rate_age_days) for the views.
     Migrate {
         /// Overrides clickhouse.url.
         #[arg(long)]
         clickhouse_url: Option<String>,
+    },
+    /// Exchange rates: `rates import FILE` loads the ECB's euro reference rates.
+    Rates {
+        #[command(subcommand)]
+        command: RatesCommand,
+    },
+    /// Spend that is not per click: `costs import FILE.csv`.
+    Costs {
+        #[command(subcommand)]
+        command: CostsCommand,
     },
     /// A standalone local Kafka-protocol broker (librdkafka's mock cluster) on a fixed port,
     /// with clickmatch's topics created, for multi-process local runs and tests. SIGUSR1 takes
@@ -131,6 +142,32 @@ enum Command {
         /// How long to wait for the row in ClickHouse.
         #[arg(long, default_value_t = 30)]
         timeout_secs: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RatesCommand {
+    /// Load an ECB euro reference-rate file into exchange_rates: eurofxref-daily.xml,
+    /// eurofxref-hist.xml, eurofxref-hist-90d.xml, eurofxref.csv or eurofxref-hist.csv.
+    /// Idempotent; a bad line refuses the whole file (file:line:column named).
+    Import {
+        file: PathBuf,
+        /// Overrides clickhouse.url.
+        #[arg(long)]
+        clickhouse_url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CostsCommand {
+    /// Load a cost CSV (columns `date` or `hour`, `campaign`, `amount`, `currency`, optional
+    /// `source` and `sub1`…`sub10`) into costs. Importing a campaign and period again replaces
+    /// the earlier import; a bad line refuses the whole file (file:line:column named).
+    Import {
+        file: PathBuf,
+        /// Overrides clickhouse.url.
+        #[arg(long)]
+        clickhouse_url: Option<String>,
     },
 }
 
@@ -215,12 +252,40 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate { clickhouse_url } => {
             let config = load_config(cli.config.as_deref())?;
-            let mut settings = clickhouse_settings(&config);
-            if let Some(url) = clickhouse_url {
-                settings.url = url;
-            }
+            let settings = settings_with(&config, clickhouse_url);
             let report = migrate(&settings).await?;
+            money::write_account(&settings, &config.account).await?;
             println!("{report:?}");
+            println!(
+                "account currency {}, rates up to {} days old",
+                config.account.currency, config.account.max_rate_age_days
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rates {
+            command:
+                RatesCommand::Import {
+                    file,
+                    clickhouse_url,
+                },
+        } => {
+            let config = load_config(cli.config.as_deref())?;
+            let settings = settings_with(&config, clickhouse_url);
+            let imported = money::import_rates(&settings, &file).await?;
+            println!("imported {}", imported.summary);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Costs {
+            command:
+                CostsCommand::Import {
+                    file,
+                    clickhouse_url,
+                },
+        } => {
+            let config = load_config(cli.config.as_deref())?;
+            let settings = settings_with(&config, clickhouse_url);
+            let imported = money::import_costs(&settings, &config, &file).await?;
+            println!("imported {}", imported.summary);
             Ok(ExitCode::SUCCESS)
         }
         Command::Broker { listen, partitions } => {
@@ -331,6 +396,17 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn settings_with(
+    config: &Config,
+    clickhouse_url: Option<String>,
+) -> clickmatch_clickhouse::ClickHouseSettings {
+    let mut settings = clickhouse_settings(config);
+    if let Some(url) = clickhouse_url {
+        settings.url = url;
+    }
+    settings
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -413,6 +489,7 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
     let clickhouse_server = clickhouse_for_dev(&config.clickhouse.url, &args.data_dir).await?;
     let settings = clickhouse_settings(&config);
     migrate(&settings).await.context("migrating ClickHouse")?;
+    money::write_account(&settings, &config.account).await?;
 
     let pipeline = Pipeline::start(&config, Roles::ALL, &args.listen).await?;
     let base = pipeline.base_url().expect("ingest runs in dev");

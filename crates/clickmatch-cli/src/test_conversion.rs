@@ -211,7 +211,7 @@ pub fn fire_values(plan: &Plan, click: &TestClick, txid: &str) -> FireValues {
         txid: Some(txid.to_string()),
         event: Some(plan.route.default_event.clone()),
         status: Some(plan.preset.status_code("approved").to_string()),
-        currency: Some(plan.route.currency.clone()),
+        currency: Some(plan.route.currency.to_string()),
     }
 }
 

@@ -212,10 +212,13 @@ impl Renderer {
             )])
         } else if statement.starts_with("INSERT INTO ") {
             Ok(vec![statement.to_owned()])
+        } else if let Some(rest) = statement.strip_prefix("ALTER TABLE ") {
+            self.alter_table(rest)
         } else {
             Err(format!(
                 "no cluster rendering for this statement (CREATE TABLE / MATERIALIZED VIEW / \
-                 VIEW IF NOT EXISTS, INSERT INTO … SELECT): {first_line}"
+                 VIEW IF NOT EXISTS, INSERT INTO … SELECT, ALTER TABLE … ADD COLUMN IF NOT \
+                 EXISTS): {first_line}"
             ))
         }
     }
@@ -277,6 +280,30 @@ impl Renderer {
                  AS {{database}}.{local}\n\
                  ENGINE = Distributed('{{cluster}}', '{{database}}', '{local}', cityHash64({shard_by}))"
             ),
+        ])
+    }
+
+    /// `ALTER TABLE T ADD COLUMN …` changes the local table and the `Distributed` one over it,
+    /// whose columns were copied when it was created.
+    fn alter_table(&self, rest: &str) -> Result<Vec<String>, String> {
+        let (name, body) = split_name(rest)?;
+        if !body.trim_start().starts_with("ADD COLUMN IF NOT EXISTS ") {
+            return Err(format!(
+                "ALTER TABLE {name}: only ADD COLUMN IF NOT EXISTS is rendered"
+            ));
+        }
+        let table = name
+            .strip_prefix("{database}.")
+            .ok_or_else(|| format!("table {name} is not in {{database}}"))?;
+        if !self.sharded.contains(table) {
+            return Err(format!(
+                "ALTER TABLE {name}: no table created by a migration"
+            ));
+        }
+        let on_cluster = self.on_cluster();
+        Ok(vec![
+            format!("ALTER TABLE {{database}}.{table}{LOCAL_SUFFIX}{on_cluster}{body}"),
+            format!("ALTER TABLE {name}{on_cluster}{body}"),
         ])
     }
 

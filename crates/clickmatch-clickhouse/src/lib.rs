@@ -10,6 +10,7 @@ pub mod debugger;
 pub mod error;
 pub mod local_server;
 pub mod migrate;
+pub mod money;
 pub mod outbound;
 pub mod rollups;
 pub mod rows;

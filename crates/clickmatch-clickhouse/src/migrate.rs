@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "rollups",
         sql: include_str!("../migrations/0003_rollups.sql"),
     },
+    Migration {
+        version: 4,
+        name: "money",
+        sql: include_str!("../migrations/0004_money.sql"),
+    },
 ];
 
 /// What [`migrate`] did.
@@ -106,7 +111,11 @@ pub async fn migrate_with(
         }
         let context = format!("migration {:04}_{}", migration.version, migration.name);
         for statement in statements {
-            run(&server, &substitute(&statement, db, cluster), &context).await?;
+            let statement = substitute(&statement, db, cluster);
+            match add_column(&statement) {
+                Some(add) => add_column_if_missing(&server, &add, &context).await?,
+                None => run(&server, &statement, &context).await?,
+            }
         }
         server
             .query(&format!(
@@ -143,6 +152,54 @@ async fn run(client: &Client, sql: &str, context: &str) -> Result<(), ClickHouse
         .execute()
         .await
         .map_err(|e| ClickHouseError::from_client(context, e))
+}
+
+/// `ALTER TABLE db.t [ON CLUSTER 'c'] ADD COLUMN IF NOT EXISTS name …`, taken apart: 18.16
+/// lacks the clause, so the column is looked up first and the statement runs without it.
+#[derive(Debug, PartialEq, Eq)]
+struct AddColumn {
+    database: String,
+    table: String,
+    column: String,
+    /// The statement without `IF NOT EXISTS`.
+    sql: String,
+}
+
+const ADD_COLUMN_IF_MISSING: &str = " ADD COLUMN IF NOT EXISTS ";
+
+fn add_column(statement: &str) -> Option<AddColumn> {
+    let rest = statement.strip_prefix("ALTER TABLE ")?;
+    let at = rest.find(ADD_COLUMN_IF_MISSING)?;
+    let target = rest[..at].split_whitespace().next()?;
+    let (database, table) = target.split_once('.')?;
+    let column = rest[at + ADD_COLUMN_IF_MISSING.len()..]
+        .split_whitespace()
+        .next()?;
+    Some(AddColumn {
+        database: database.to_owned(),
+        table: table.to_owned(),
+        column: column.to_owned(),
+        sql: statement.replacen(ADD_COLUMN_IF_MISSING, " ADD COLUMN ", 1),
+    })
+}
+
+async fn add_column_if_missing(
+    client: &Client,
+    add: &AddColumn,
+    context: &str,
+) -> Result<(), ClickHouseError> {
+    let present = client
+        .query("SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?")
+        .bind(add.database.as_str())
+        .bind(add.table.as_str())
+        .bind(add.column.as_str())
+        .fetch_one::<u64>()
+        .await
+        .map_err(|e| ClickHouseError::from_client(context, e))?;
+    if present > 0 {
+        return Ok(());
+    }
+    run(client, &add.sql, context).await
 }
 
 /// Splits a migration file into statements: comment lines (`--`) dropped, a statement ends at a
@@ -263,6 +320,29 @@ mod tests {
                 std::fs::read_to_string(dir.join(format!("{:04}_{}.sql", m.version, m.name)));
             assert_eq!(file.unwrap(), m.sql);
         }
+    }
+
+    #[test]
+    fn add_column_statements_are_taken_apart() {
+        let add = add_column(
+            "ALTER TABLE db.clicks_local ON CLUSTER 'c' ADD COLUMN IF NOT EXISTS cost Decimal(18, 6)",
+        )
+        .unwrap();
+        assert_eq!(
+            add,
+            AddColumn {
+                database: "db".into(),
+                table: "clicks_local".into(),
+                column: "cost".into(),
+                sql: "ALTER TABLE db.clicks_local ON CLUSTER 'c' ADD COLUMN cost Decimal(18, 6)"
+                    .into(),
+            }
+        );
+        assert_eq!(add_column("ALTER TABLE db.t ADD COLUMN x String"), None);
+        assert_eq!(
+            add_column("CREATE TABLE IF NOT EXISTS db.t (x String)"),
+            None
+        );
     }
 
     #[test]

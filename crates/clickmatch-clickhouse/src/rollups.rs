@@ -1,5 +1,6 @@
-//! The hourly rollups of migration 0003 (`migrations/0003_rollups.sql`), read through their
-//! views, next to the same figures computed from the base tables. The two must agree whatever
+//! The hourly rollups of migrations 0003 (`migrations/0003_rollups.sql`) and 0004
+//! (`figures_hourly`, `migrations/0004_money.sql`), read through their views, next to the same
+//! figures computed from the base tables. The two must agree whatever
 //! replays and status updates happened; [`RollupCheck::read`] gives both for a test or an
 //! operator's check.
 
@@ -70,6 +71,45 @@ struct ConversionRow {
     payout: String,
 }
 
+/// `figures_hourly` per (hour, campaign, offer, source, is_test).
+pub type FigureTotals = BTreeMap<FigureKey, FigureCells>;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Row, Deserialize)]
+pub struct FigureKey {
+    pub hour: String,
+    pub campaign_id: String,
+    pub offer_id: String,
+    pub source: String,
+    pub is_test: u8,
+}
+
+/// The summable figures of one cell (ratios follow from them); amounts are `toString` of the
+/// account-currency decimals.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FigureCells {
+    pub clicks: u64,
+    pub conversions: u64,
+    pub revenue: String,
+    pub cost: String,
+    pub unattributed: u64,
+    pub unvalued: u64,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct FigureRow {
+    hour: String,
+    campaign_id: String,
+    offer_id: String,
+    source: String,
+    is_test: u8,
+    clicks: u64,
+    conversions: u64,
+    revenue: String,
+    cost: String,
+    unattributed: u64,
+    unvalued: u64,
+}
+
 /// Rollup figures and base-table figures side by side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RollupCheck {
@@ -88,6 +128,11 @@ pub struct RollupCheck {
     /// base table forgets the rest, while the ledger keeps it. Compare it with `SYSTEM STOP
     /// MERGES` on `conversions` (tests do).
     pub ledger_base: ConversionTotals,
+    /// `figures_hourly`, cells with nothing in them left out.
+    pub figures: FigureTotals,
+    /// The same from `clicks`, `conversions_valued` (`conversions FINAL`), `costs_current` and
+    /// `unattributed FINAL`, valued row by row.
+    pub figures_base: FigureTotals,
 }
 
 const UNATTRIBUTED_ROLLUP: &str =
@@ -117,6 +162,47 @@ const LEDGER_BASE: &str = "SELECT toString(toStartOfHour(conversion_time)) AS ho
       is_test, status, payout FROM conversions) \
      GROUP BY hour, offer_id, route, event, currency, is_test, status";
 
+const FIGURES_ROLLUP: &str = "SELECT toString(hour) AS hour, campaign_id, offer_id, source, \
+     is_test, toUInt64(clicks) AS clicks, toUInt64(conversions) AS conversions, \
+     toString(revenue) AS revenue, toString(cost) AS cost, toUInt64(unattributed) AS unattributed, \
+     toUInt64(unvalued) AS unvalued FROM figures_hourly";
+/// By hand: each part from its base table, valued with `currency_factors` as a reader would.
+/// Click costs are valued per hour and currency, as the rollup keeps them.
+const FIGURES_BASE: &str = "SELECT toString(hour) AS hour, campaign_id, offer_id, source, \
+     is_test, toUInt64(sum(n_clicks)) AS clicks, toUInt64(sum(n_conversions)) AS conversions, \
+     toString(toDecimal64(sum(revenue), 6)) AS revenue, toString(toDecimal64(sum(cost), 6)) AS cost, \
+     toUInt64(sum(n_unattributed)) AS unattributed, toUInt64(sum(n_unvalued)) AS unvalued FROM ( \
+       SELECT hour, campaign_id, offer_id, source, is_test, n_clicks, toUInt64(0) AS n_conversions, \
+         toDecimal64(0, 6) AS revenue, \
+         toDecimal64(round(toFloat64(cost_sum) * multiIf(currency = (SELECT currency FROM account), 1, factor), 6), 6) AS cost, \
+         toUInt64(0) AS n_unattributed, \
+         toUInt64(cost_sum != 0 AND currency != (SELECT currency FROM account) AND factor = 0) AS n_unvalued \
+       FROM ( \
+         SELECT toStartOfHour(click_time) AS hour, campaign_id, offer_id, source, is_test, \
+           cost_currency AS currency, toDate(hour) AS day, count() AS n_clicks, sum(cost) AS cost_sum \
+         FROM clicks FINAL GROUP BY hour, campaign_id, offer_id, source, is_test, currency \
+       ) ANY LEFT JOIN (SELECT day, currency, factor FROM currency_factors) USING (day, currency) \
+       UNION ALL \
+       SELECT toStartOfHour(conversion_time) AS hour, campaign_id, offer_id, source, is_test, \
+         toUInt64(0) AS n_clicks, toUInt64(1) AS n_conversions, payout_account AS revenue, \
+         toDecimal64(0, 6) AS cost, toUInt64(0) AS n_unattributed, toUInt64(rate_missing) AS n_unvalued \
+       FROM conversions_valued WHERE status IN ('approved', 'pending', 'hold') \
+       UNION ALL \
+       SELECT period_start AS hour, campaign_id, offer_id, source, toUInt8(0) AS is_test, \
+         toUInt64(0) AS n_clicks, toUInt64(0) AS n_conversions, toDecimal64(0, 6) AS revenue, \
+         toDecimal64(round(toFloat64(amount) * multiIf(currency = (SELECT currency FROM account), 1, factor), 6), 6) AS cost, \
+         toUInt64(0) AS n_unattributed, \
+         toUInt64(amount != 0 AND currency != (SELECT currency FROM account) AND factor = 0) AS n_unvalued \
+       FROM (SELECT period_start, campaign_id, offer_id, source, amount, currency, \
+               toDate(period_start) AS day FROM costs_current) \
+       ANY LEFT JOIN (SELECT day, currency, factor FROM currency_factors) USING (day, currency) \
+       UNION ALL \
+       SELECT toStartOfHour(received_time) AS hour, '' AS campaign_id, offer_id, '' AS source, \
+         is_test, toUInt64(0) AS n_clicks, toUInt64(0) AS n_conversions, toDecimal64(0, 6) AS revenue, \
+         toDecimal64(0, 6) AS cost, toUInt64(1) AS n_unattributed, toUInt64(0) AS n_unvalued \
+       FROM unattributed FINAL WHERE reason != 'duplicate' \
+     ) GROUP BY hour, campaign_id, offer_id, source, is_test";
+
 impl RollupCheck {
     /// Reads both sides with `client` (its database selected).
     pub async fn read(client: &Client) -> Result<RollupCheck, ClickHouseError> {
@@ -127,6 +213,8 @@ impl RollupCheck {
             latest_base: conversions(client, LATEST_BASE).await?,
             ledger: conversions(client, LEDGER_ROLLUP).await?,
             ledger_base: conversions(client, LEDGER_BASE).await?,
+            figures: figures(client, FIGURES_ROLLUP).await?,
+            figures_base: figures(client, FIGURES_BASE).await?,
         })
     }
 
@@ -135,6 +223,7 @@ impl RollupCheck {
         self.unattributed == self.unattributed_base
             && self.latest == self.latest_base
             && self.ledger == self.ledger_base
+            && self.figures == self.figures_base
     }
 
     /// Total unattributed postbacks in the rollup.
@@ -198,4 +287,46 @@ async fn conversions(client: &Client, sql: &str) -> Result<ConversionTotals, Cli
             )
         })
         .collect())
+}
+
+async fn figures(client: &Client, sql: &str) -> Result<FigureTotals, ClickHouseError> {
+    let rows: Vec<FigureRow> = client
+        .query(sql)
+        .fetch_all()
+        .await
+        .map_err(|e| ClickHouseError::from_client(sql.to_owned(), e))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                FigureKey {
+                    hour: r.hour,
+                    campaign_id: r.campaign_id,
+                    offer_id: r.offer_id,
+                    source: r.source,
+                    is_test: r.is_test,
+                },
+                FigureCells {
+                    clicks: r.clicks,
+                    conversions: r.conversions,
+                    revenue: r.revenue,
+                    cost: r.cost,
+                    unattributed: r.unattributed,
+                    unvalued: r.unvalued,
+                },
+            )
+        })
+        .filter(|(_, cells)| *cells != FigureCells::empty())
+        .collect())
+}
+
+impl FigureCells {
+    /// A cell of a group that only held conversions no longer counted (declined, reversed).
+    fn empty() -> FigureCells {
+        FigureCells {
+            revenue: "0.000000".into(),
+            cost: "0.000000".into(),
+            ..FigureCells::default()
+        }
+    }
 }

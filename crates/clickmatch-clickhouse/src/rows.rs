@@ -42,6 +42,11 @@ pub struct ClickRow {
     pub country: String,
     pub is_test: bool,
     pub is_foreign: bool,
+    #[serde(with = "payout")]
+    pub cost: Decimal,
+    pub cost_currency: String,
+    pub cost_raw: String,
+    pub cost_issue: String,
 }
 
 /// A row of `conversions`: one version of an attributed conversion.
@@ -69,6 +74,9 @@ pub struct ConversionRow {
     pub version: u64,
     /// Postback received → row handed to ClickHouse, in ms.
     pub latency_ms: u32,
+    pub payout_raw: String,
+    pub payout_issue: String,
+    pub source: String,
 }
 
 /// A row of `unattributed`.
@@ -116,6 +124,12 @@ pub struct ClickRowRef<'a> {
     pub country: &'a str,
     pub is_test: bool,
     pub is_foreign: bool,
+    /// Rounded and clamped when serialized.
+    #[serde(with = "payout")]
+    pub cost: Decimal,
+    pub cost_currency: &'a str,
+    pub cost_raw: &'a str,
+    pub cost_issue: &'a str,
 }
 
 /// A [`ConversionRow`] borrowing from its conversion.
@@ -143,6 +157,9 @@ pub struct ConversionRowRef<'a> {
     pub is_test: bool,
     pub version: u64,
     pub latency_ms: u32,
+    pub payout_raw: &'a str,
+    pub payout_issue: &'a str,
+    pub source: &'a str,
 }
 
 /// An [`UnattributedRow`] borrowing from its outcome.
@@ -190,6 +207,10 @@ pub const CLICK_COLUMNS: &[(&str, &str)] = &[
     ("country", "String"),
     ("is_test", "UInt8"),
     ("is_foreign", "UInt8"),
+    ("cost", "Decimal(18, 6)"),
+    ("cost_currency", "String"),
+    ("cost_raw", "String"),
+    ("cost_issue", "String"),
 ];
 
 pub const CONVERSION_COLUMNS: &[(&str, &str)] = &[
@@ -213,6 +234,9 @@ pub const CONVERSION_COLUMNS: &[(&str, &str)] = &[
     ("is_test", "UInt8"),
     ("version", "UInt64"),
     ("latency_ms", "UInt32"),
+    ("payout_raw", "String"),
+    ("payout_issue", "String"),
+    ("source", "String"),
 ];
 
 pub const UNATTRIBUTED_COLUMNS: &[(&str, &str)] = &[
@@ -257,6 +281,10 @@ impl<'a> ClickRowRef<'a> {
             country: &click.country,
             is_test: click.is_test,
             is_foreign: click.foreign,
+            cost: click.cost.as_ref().map_or(Decimal::ZERO, |c| c.amount),
+            cost_currency: click.cost.as_ref().map_or("", |c| c.currency.as_str()),
+            cost_raw: click.cost.as_ref().map_or("", |c| c.raw.as_str()),
+            cost_issue: click.cost.as_ref().map_or("", |c| c.issue.as_str()),
         }
     }
 }
@@ -286,6 +314,10 @@ impl ClickRow {
             country: row.country.to_owned(),
             is_test: row.is_test,
             is_foreign: row.is_foreign,
+            cost: payout_decimal(row.cost),
+            cost_currency: row.cost_currency.to_owned(),
+            cost_raw: row.cost_raw.to_owned(),
+            cost_issue: row.cost_issue.to_owned(),
         }
     }
 }
@@ -314,6 +346,9 @@ impl<'a> ConversionRowRef<'a> {
             is_test: conversion.is_test,
             version: conversion.version,
             latency_ms: latency_ms(now_ms, conversion.conversion_time_ms),
+            payout_raw: &conversion.payout_raw,
+            payout_issue: &conversion.payout_issue,
+            source: &conversion.source,
         }
     }
 }
@@ -343,6 +378,9 @@ impl ConversionRow {
             is_test: row.is_test,
             version: row.version,
             latency_ms: row.latency_ms,
+            payout_raw: row.payout_raw.to_owned(),
+            payout_issue: row.payout_issue.to_owned(),
+            source: row.source.to_owned(),
         }
     }
 }
@@ -427,7 +465,7 @@ pub fn payout_mantissa(value: Decimal) -> i64 {
 }
 
 /// `#[serde(with = "payout")]`: a `Decimal` as RowBinary `Decimal(18, 6)` (`i64` × 10^-6).
-mod payout {
+pub(crate) mod payout {
     use rust_decimal::Decimal;
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -478,13 +516,17 @@ mod tests {
             row(UnattributedRowRef::COLUMN_NAMES),
             names(UNATTRIBUTED_COLUMNS)
         );
-        let sql = crate::migrate::MIGRATIONS[0].sql;
+        let sql: String = crate::migrate::MIGRATIONS.iter().map(|m| m.sql).collect();
         for (name, ty) in CLICK_COLUMNS
             .iter()
             .chain(CONVERSION_COLUMNS)
             .chain(UNATTRIBUTED_COLUMNS)
         {
-            assert!(sql.contains(&format!("    {name} {ty}")), "{name} {ty}");
+            assert!(
+                sql.contains(&format!("    {name} {ty}"))
+                    || sql.contains(&format!("ADD COLUMN IF NOT EXISTS {name} {ty};")),
+                "{name} {ty}"
+            );
         }
     }
 
@@ -503,6 +545,7 @@ mod tests {
             country: "DE".into(),
             is_test: true,
             foreign: true,
+            cost: None,
         };
         let row = ClickRow::new(&click);
         assert_eq!(row.click_time, 1_700_000_000);

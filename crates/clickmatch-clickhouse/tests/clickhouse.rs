@@ -30,6 +30,7 @@ fn click(id: &str, time_ms: u64) -> ClickRecord {
         country: "DE".into(),
         is_test: true,
         foreign: false,
+        cost: None,
     }
 }
 
@@ -99,12 +100,25 @@ async fn migrate_twice_is_idempotent() {
     assert_eq!(
         tables,
         [
+            "account",
+            "account_settings",
             "clicks",
+            "clicks_hourly",
+            "clicks_hourly_mv",
             "conversions",
+            "conversions_figures_hourly",
+            "conversions_figures_hourly_mv",
             "conversions_hourly",
             "conversions_hourly_latest",
             "conversions_hourly_mv",
             "conversions_hourly_versions",
+            "conversions_valued",
+            "costs",
+            "costs_current",
+            "currency_factors",
+            "exchange_rates",
+            "exchange_rates_daily",
+            "figures_hourly",
             "outbound_deliveries",
             "schema_migrations",
             "unattributed",

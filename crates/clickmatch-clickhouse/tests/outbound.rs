@@ -34,6 +34,7 @@ fn click(id: &str, time_ms: u64) -> ClickRecord {
         country: String::new(),
         is_test: false,
         foreign: false,
+        cost: None,
     }
 }
 

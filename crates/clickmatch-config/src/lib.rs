@@ -3,6 +3,7 @@
 //!
 //! Every error names the file and the key, so an operator can fix it without reading code.
 
+mod money;
 mod raw;
 
 use std::collections::BTreeMap;

@@ -6,14 +6,16 @@ use std::str::FromStr;
 use clickmatch_core::click_id::ClickIdSigner;
 use clickmatch_core::model::{
     Account, Campaign, DedupMode, Offer, ParamNames, PayoutModel, Route, Secret, DAY_MS,
-    GLOBAL_ROUTE, MAX_WINDOW_MS,
+    DEFAULT_MAX_RATE_AGE_DAYS, GLOBAL_ROUTE, MAX_WINDOW_MS,
 };
+use clickmatch_core::money::Currency;
 use clickmatch_core::presets::{self, Preset};
 use clickmatch_core::template;
 use ipnet::IpNet;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::money;
 use crate::{
     ClickHouseConfig, Config, ConfigError, HttpLimits, IngestConfig, JoinerConfig, KafkaConfig,
     OutboundConfig, RateLimits, SpoolConfig, SpoolFsync,
@@ -61,6 +63,11 @@ struct RawAccount {
     previous_secrets: Vec<String>,
     #[serde(default = "default_grace_seconds")]
     grace_seconds: u64,
+    /// What revenue, cost and profit are reported in (ISO 4217).
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    max_rate_age_days: Option<u16>,
 }
 
 fn default_grace_seconds() -> u64 {
@@ -354,6 +361,14 @@ struct RawCampaign {
     /// The traffic source's postback template, fired for each attributed conversion.
     #[serde(default)]
     postback_url: Option<String>,
+    #[serde(default)]
+    cost_model: Option<String>,
+    #[serde(default)]
+    cost: Option<String>,
+    #[serde(default)]
+    cost_param: Option<String>,
+    #[serde(default)]
+    cost_currency: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -372,6 +387,9 @@ struct RawOffer {
     window_days: Option<u64>,
     #[serde(default)]
     dedup: Option<String>,
+    /// Booked when a postback's payout is missing or unreadable.
+    #[serde(default)]
+    default_payout: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -446,6 +464,17 @@ impl RawConfig {
                 .collect(),
         );
 
+        let account_currency = match &self.account.currency {
+            Some(code) => money::currency(code, file, "account.currency".into())?,
+            None => Currency::USD,
+        };
+        let max_rate_age_days = money::max_rate_age_days(
+            self.account
+                .max_rate_age_days
+                .unwrap_or(DEFAULT_MAX_RATE_AGE_DAYS),
+            file,
+        )?;
+
         let mut offers = BTreeMap::new();
         for (i, raw) in self.offers.iter().enumerate() {
             let key = |field: &str| format!("offers[{i}].{field}");
@@ -475,12 +504,24 @@ impl RawConfig {
                 template::validate_postback(postback_url)
                     .map_err(|e| invalid(file, key("postback_url"), e.to_string()))?;
             }
+            let cost = money::click_cost(
+                &money::RawCost {
+                    cost_model: raw.cost_model.as_deref(),
+                    cost: raw.cost.as_deref(),
+                    cost_param: raw.cost_param.as_deref(),
+                    cost_currency: raw.cost_currency.as_deref(),
+                },
+                account_currency,
+                file,
+                &key,
+            )?;
             let campaign = Campaign {
                 id: raw.id.clone(),
                 offer_id: raw.offer.clone(),
                 url_template: raw.url.clone(),
                 source: raw.source.clone(),
                 postback_url: raw.postback_url.clone(),
+                cost,
             };
             if campaigns.insert(raw.id.clone(), campaign).is_some() {
                 return Err(invalid(
@@ -493,8 +534,9 @@ impl RawConfig {
 
         let mut routes = BTreeMap::new();
         let mut global_route = Route::new(GLOBAL_ROUTE);
+        global_route.currency = account_currency;
         for (name, raw) in &self.routes {
-            let route = validate_route(name, raw, &offers, file)?;
+            let route = validate_route(name, raw, &offers, account_currency, file)?;
             if name == GLOBAL_ROUTE {
                 global_route = route;
             } else {
@@ -588,6 +630,8 @@ impl RawConfig {
                 global_route,
                 routes,
                 grace_ms: self.account.grace_seconds.saturating_mul(1000),
+                currency: account_currency,
+                max_rate_age_days,
             },
             ingest: IngestConfig {
                 listen: self.ingest.listen,
@@ -856,12 +900,18 @@ fn validate_offer(
         Some(d) => parse_dedup(d, file, key("dedup"))?,
         None => DedupMode::default(),
     };
+    let default_payout = raw
+        .default_payout
+        .as_deref()
+        .map(|amount| money::amount(amount, file, key("default_payout")))
+        .transpose()?;
     Ok(Offer {
         id: raw.id.clone(),
         network,
         payout,
         window_ms,
         dedup,
+        default_payout,
     })
 }
 
@@ -900,6 +950,7 @@ fn validate_route(
     name: &str,
     raw: &RawRoute,
     offers: &BTreeMap<String, Offer>,
+    account_currency: Currency,
     file: &str,
 ) -> Result<Route, ConfigError> {
     let key = |field: &str| format!("routes.{name}.{field}");
@@ -957,16 +1008,10 @@ fn validate_route(
     if let Some(status) = &raw.default_status {
         route.default_status = status.clone();
     }
-    if let Some(currency) = &raw.currency {
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(invalid(
-                file,
-                key("currency"),
-                "must be a three-letter ISO 4217 code",
-            ));
-        }
-        route.currency = currency.to_ascii_uppercase();
-    }
+    route.currency = match &raw.currency {
+        Some(code) => money::currency(code, file, key("currency"))?,
+        None => account_currency,
+    };
     route.status_map = match &raw.status_map {
         Some(map) => map.clone(),
         None => preset.map(Preset::status_map).unwrap_or_default(),

@@ -4,19 +4,18 @@
 //! click-ID presence, literal macros, the ID's form and signature. Window, existence and dedup
 //! need state and live in [`crate::join`].
 
-use std::str::FromStr;
-
 use rust_decimal::Decimal;
 
 use crate::click_id::{ClickId, CLICK_ID_LEN};
 use crate::macros::{self, ValueShape};
 use crate::model::{Account, DedupMode, Offer, PayoutModel, Route};
+use crate::money::{self, BookedPayout, Currency};
 use crate::reason::{hint_sentence, hints, Reason};
 use crate::records::{IngestVerdict, PostbackRecord, Unattributed};
 use crate::salvage;
 
 /// The fields a route reads out of a postback.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extracted {
     /// The value under the click-ID parameter, as sent.
     pub raw_click_id: Option<String>,
@@ -26,30 +25,38 @@ pub struct Extracted {
     pub txid: Option<String>,
     /// Our status after the route's status mapping.
     pub status: String,
-    pub currency: String,
+    /// The currency parameter as sent, when not empty.
+    pub currency_raw: Option<String>,
+    /// The route's currency, for a postback that names none.
+    pub default_currency: Currency,
+}
+
+impl Default for Extracted {
+    fn default() -> Self {
+        Extracted {
+            raw_click_id: None,
+            payout_raw: None,
+            offer_id: None,
+            event: String::new(),
+            txid: None,
+            status: String::new(),
+            currency_raw: None,
+            default_currency: Route::new(crate::model::GLOBAL_ROUTE).currency,
+        }
+    }
 }
 
 impl Extracted {
-    /// The postback's payout as a number, when it sent a readable one: plain (`1.75`) or in
-    /// scientific notation (`1e-6`, what a JSON body's small or large numbers turn into).
-    pub fn payout_sent(&self) -> Option<Decimal> {
-        self.payout_raw.as_deref().and_then(|raw| {
-            let raw = raw.trim();
-            Decimal::from_str(raw)
-                .or_else(|_| Decimal::from_scientific(raw))
-                .ok()
-        })
-    }
-
-    /// The payout to book under `model`.
-    pub fn payout(&self, model: PayoutModel) -> Decimal {
-        match model {
-            PayoutModel::Fixed(amount) => amount,
-            PayoutModel::FromPostback => self.payout_sent().unwrap_or_default(),
-            PayoutModel::RevShare(share) => {
-                (self.payout_sent().unwrap_or_default() * share).round_dp(6)
-            }
-        }
+    /// The payout to book under `model`, with what was sent and why it differs (see
+    /// [`money::book_payout`]).
+    pub fn book_payout(&self, model: PayoutModel, default_payout: Option<Decimal>) -> BookedPayout {
+        money::book_payout(
+            self.payout_raw.as_deref(),
+            self.currency_raw.as_deref(),
+            self.default_currency,
+            model,
+            default_payout,
+        )
     }
 }
 
@@ -122,9 +129,8 @@ pub fn extract(route: &Route, params: &[(String, String)]) -> Extracted {
         event: non_empty(get(&names.event)).unwrap_or_else(|| route.default_event.clone()),
         txid: non_empty(get(&names.txid)),
         status,
-        currency: non_empty(get(&names.currency))
-            .map(|c| c.trim().to_ascii_uppercase())
-            .unwrap_or_else(|| route.currency.clone()),
+        currency_raw: non_empty(get(&names.currency)),
+        default_currency: route.currency,
     }
 }
 
@@ -549,6 +555,8 @@ pub fn unattributed(
     hint: Option<&str>,
     extracted: &Extracted,
 ) -> Unattributed {
+    // What the postback says it was worth, for recovery: the row attributes nothing.
+    let booked = extracted.book_payout(PayoutModel::FromPostback, None);
     Unattributed {
         postback_id: record.postback_id.clone(),
         received_time_ms: record.received_ms,
@@ -556,8 +564,8 @@ pub fn unattributed(
         reason,
         raw_click_id: extracted.raw_click_id.clone().unwrap_or_default(),
         offer_id: extracted.offer_id.clone().unwrap_or_default(),
-        payout: extracted.payout_sent().unwrap_or_default(),
-        currency: extracted.currency.clone(),
+        payout: booked.payout,
+        currency: booked.currency.to_string(),
         remote_ip: record.remote_ip.clone(),
         raw_params: record.params_json(),
         hint: hint.unwrap_or(reason.default_hint()).to_string(),
@@ -596,6 +604,7 @@ pub(crate) mod tests {
                     payout: PayoutModel::FromPostback,
                     window_ms: DEFAULT_WINDOW_MS,
                     dedup: DedupMode::ClickEvent,
+                    default_payout: None,
                 },
             );
         }
@@ -608,6 +617,7 @@ pub(crate) mod tests {
                 url_template: "https://net.example/?s={click_id}".into(),
                 source: "".into(),
                 postback_url: None,
+                cost: None,
             },
         );
         Account {
@@ -617,6 +627,8 @@ pub(crate) mod tests {
             global_route: Route::new("global"),
             routes: BTreeMap::from([("lead".to_string(), lead)]),
             grace_ms: 5_000,
+            currency: crate::money::Currency::USD,
+            max_rate_age_days: crate::model::DEFAULT_MAX_RATE_AGE_DAYS,
         }
     }
 
@@ -704,10 +716,11 @@ pub(crate) mod tests {
         );
         assert_eq!(got.offer_id.as_deref(), Some("2"));
         assert_eq!(got.event, "lead");
-        assert_eq!(got.payout_sent(), Some(Decimal::new(250, 2)));
+        assert_eq!(got.payout_raw.as_deref(), Some("2.50"));
         assert_eq!(got.txid.as_deref(), Some("t1"));
         assert_eq!(got.status, "approved");
-        assert_eq!(got.currency, "USD");
+        assert_eq!(got.currency_raw, None);
+        assert_eq!(got.default_currency.as_str(), "USD");
     }
 
     #[test]
@@ -716,16 +729,14 @@ pub(crate) mod tests {
             payout_raw: Some("100".into()),
             ..Extracted::default()
         };
+        let payout = |model| extracted.book_payout(model, None).payout;
+        assert_eq!(payout(PayoutModel::FromPostback), Decimal::new(100, 0));
         assert_eq!(
-            extracted.payout(PayoutModel::FromPostback),
-            Decimal::new(100, 0)
-        );
-        assert_eq!(
-            extracted.payout(PayoutModel::Fixed(Decimal::new(7, 0))),
+            payout(PayoutModel::Fixed(Decimal::new(7, 0))),
             Decimal::new(7, 0)
         );
         assert_eq!(
-            extracted.payout(PayoutModel::RevShare(Decimal::new(25, 2))),
+            payout(PayoutModel::RevShare(Decimal::new(25, 2))),
             Decimal::new(25, 0)
         );
     }

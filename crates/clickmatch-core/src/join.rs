@@ -59,6 +59,12 @@ pub struct Seen {
     pub payout: Decimal,
     #[serde(rename = "c", default, skip_serializing_if = "String::is_empty")]
     pub currency: String,
+    #[serde(rename = "pr", default, skip_serializing_if = "String::is_empty")]
+    pub payout_raw: String,
+    #[serde(rename = "pi", default, skip_serializing_if = "String::is_empty")]
+    pub payout_issue: String,
+    #[serde(rename = "o", default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
     #[serde(rename = "t", default, skip_serializing_if = "String::is_empty")]
     pub txid: String,
     #[serde(rename = "r", default, skip_serializing_if = "String::is_empty")]
@@ -78,6 +84,9 @@ impl Seen {
             event: conversion.event.clone(),
             payout: conversion.payout,
             currency: conversion.currency.clone(),
+            payout_raw: conversion.payout_raw.clone(),
+            payout_issue: conversion.payout_issue.clone(),
+            source: conversion.source.clone(),
             txid: conversion.txid.clone(),
             repair: conversion.repair.clone(),
             offer_mismatch: conversion.offer_mismatch,
@@ -100,6 +109,9 @@ impl Seen {
             status: self.status,
             payout: self.payout,
             currency: self.currency,
+            payout_raw: self.payout_raw,
+            payout_issue: self.payout_issue,
+            source: self.source,
             txid: self.txid,
             offer_mismatch: self.offer_mismatch,
             click_id_repaired: self.click_id_repaired,
@@ -574,12 +586,23 @@ impl<S: JoinStore> PartitionJoin<S> {
             .and_then(|r| r.payout)
             .or(offer.map(|o| o.payout))
             .unwrap_or(crate::model::PayoutModel::FromPostback);
+        let booked = extracted.book_payout(payout_model, offer.and_then(|o| o.default_payout));
         let seen = Seen {
             postback_id: record.postback_id.clone(),
             status: extracted.status.clone(),
             event: extracted.event.clone(),
-            payout: extracted.payout(payout_model),
-            currency: extracted.currency.clone(),
+            payout: booked.payout,
+            currency: booked.currency.to_string(),
+            payout_raw: booked.payout_raw,
+            payout_issue: booked
+                .issue
+                .map(|issue| issue.code().to_string())
+                .unwrap_or_default(),
+            source: account
+                .campaigns
+                .get(&click.campaign_id)
+                .map(|c| c.source.clone())
+                .unwrap_or_default(),
             txid: extracted.txid.clone().unwrap_or_default(),
             repair: candidate.repair.unwrap_or_default().to_string(),
             offer_mismatch: extracted
@@ -643,6 +666,7 @@ mod tests {
             country: String::new(),
             is_test: false,
             foreign: false,
+            cost: None,
         }
     }
 

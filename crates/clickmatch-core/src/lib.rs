@@ -9,6 +9,7 @@ pub mod click_id;
 pub mod join;
 pub mod macros;
 pub mod model;
+pub mod money;
 pub mod params;
 pub mod presets;
 pub mod reason;

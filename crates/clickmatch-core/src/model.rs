@@ -12,6 +12,8 @@ use rust_decimal::Decimal;
 use subtle::ConstantTimeEq;
 
 use crate::click_id::ClickIdSigner;
+use crate::money::Currency;
+use crate::records::ClickCostRecord;
 
 /// Route label of the account-level route `/postback`.
 pub const GLOBAL_ROUTE: &str = "global";
@@ -21,6 +23,10 @@ pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 pub const DEFAULT_WINDOW_MS: u64 = 30 * DAY_MS;
 /// The longest window an offer may have.
 pub const MAX_WINDOW_MS: u64 = 90 * DAY_MS;
+/// How old a rate may be before a conversion is flagged `rate_missing` instead.
+pub const DEFAULT_MAX_RATE_AGE_DAYS: u16 = 7;
+/// The oldest a rate may ever be: past a quarter, a rate says little about today's value.
+pub const MAX_RATE_AGE_DAYS: u16 = 90;
 
 /// Everything the pure logic needs to know about an account.
 #[derive(Debug, Clone)]
@@ -35,6 +41,11 @@ pub struct Account {
     /// How long a postback may wait for its click, past the click's time, before it is
     /// `unknown_click_id`.
     pub grace_ms: u64,
+    /// What the account reports revenue, cost and profit in; also the currency of a route or
+    /// campaign that names none.
+    pub currency: Currency,
+    /// A day without an exchange rate uses the latest earlier one up to this age.
+    pub max_rate_age_days: u16,
 }
 
 impl Account {
@@ -68,6 +79,34 @@ pub struct Campaign {
     /// `{currency}`, `{offer_id}`, `{event}`, `{status}`, `{txid}`, `{conversion_id}`), fired
     /// by the outbound dispatcher for each attributed conversion; `None`: nothing is fired.
     pub postback_url: Option<String>,
+    /// What each click costs; `None`: clicks carry no cost (spend comes from `costs import`).
+    pub cost: Option<ClickCost>,
+}
+
+/// A campaign's cost per click (`cost_model = "cpc"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickCost {
+    /// The fixed CPC, booked when the click URL carries no readable cost.
+    pub fixed: Option<Decimal>,
+    /// The click-URL parameter the traffic source substitutes its per-click cost into
+    /// (`cost={cost}`); a readable value there overrides `fixed`.
+    pub param: Option<String>,
+    pub currency: Currency,
+}
+
+impl ClickCost {
+    /// What a click costs, given the value of the click URL's cost parameter (`None` when the
+    /// campaign reads none or the URL lacks it). Never refuses: an unreadable value is kept raw
+    /// and flagged, since the visitor's redirect must not depend on the source's macro.
+    pub fn book(&self, param_value: Option<&str>) -> ClickCostRecord {
+        let booked = crate::money::book_cost(param_value, self.fixed, self.currency);
+        ClickCostRecord {
+            amount: booked.cost,
+            currency: booked.currency.to_string(),
+            raw: booked.cost_raw,
+            issue: crate::money::issue_code(booked.issue).to_string(),
+        }
+    }
 }
 
 /// How an offer's payout is determined.
@@ -102,6 +141,9 @@ pub struct Offer {
     pub payout: PayoutModel,
     pub window_ms: u64,
     pub dedup: DedupMode,
+    /// Booked when the postback's payout is missing or cannot be read (the conversion keeps
+    /// the raw text and a `payout_issue`); `None`: 0 is booked.
+    pub default_payout: Option<Decimal>,
 }
 
 /// Parameter names (lowercase) and aliases a route reads, in preference order.
@@ -176,7 +218,7 @@ pub struct Route {
     /// Status when the postback names none.
     pub default_status: String,
     /// Currency when the postback names none.
-    pub currency: String,
+    pub currency: Currency,
     /// Overrides the offer's payout model.
     pub payout: Option<PayoutModel>,
     pub dedup: Option<DedupMode>,
@@ -197,7 +239,7 @@ impl Route {
             default_event: "sale".to_string(),
             status_map: BTreeMap::new(),
             default_status: "approved".to_string(),
-            currency: "USD".to_string(),
+            currency: Currency::USD,
             payout: None,
             dedup: None,
             token: None,

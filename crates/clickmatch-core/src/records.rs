@@ -37,6 +37,23 @@ pub struct ClickRecord {
     /// True for an ID made elsewhere (another tracker's), registered through `POST /clicks`.
     #[serde(default)]
     pub foreign: bool,
+    /// What the click cost; `None` when its campaign has no cost model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<ClickCostRecord>,
+}
+
+/// What a click cost: its campaign's CPC, or what the traffic source put in the click URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClickCostRecord {
+    pub amount: Decimal,
+    pub currency: String,
+    /// The cost parameter as sent, when the campaign reads one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub raw: String,
+    /// Why `amount` is not simply `raw` (`cost_unparsed`, …; see
+    /// [`crate::money::MoneyIssue`]), empty when all is well.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub issue: String,
 }
 
 /// What ingest decided about a postback before publishing it. Authorization depends on the
@@ -94,8 +111,19 @@ pub struct Conversion {
     pub route: String,
     pub event: String,
     pub status: String,
+    /// What was booked: see `payout_issue` when it is not simply what the postback sent.
     pub payout: Decimal,
     pub currency: String,
+    /// The payout parameter as sent (empty when none).
+    #[serde(default)]
+    pub payout_raw: String,
+    /// Why `payout` is not simply `payout_raw` (`payout_macro`, `currency_conflict`, …; see
+    /// [`crate::money::MoneyIssue`]), empty when all is well.
+    #[serde(default)]
+    pub payout_issue: String,
+    /// The click's traffic source (its campaign's), for figures by source.
+    #[serde(default)]
+    pub source: String,
     pub txid: String,
     pub offer_mismatch: bool,
     pub click_id_repaired: bool,
@@ -125,6 +153,9 @@ impl Conversion {
             status: "approved".into(),
             payout: Decimal::new(250, 2),
             currency: "USD".into(),
+            payout_raw: "2.50".into(),
+            payout_issue: String::new(),
+            source: String::new(),
             txid: String::new(),
             offer_mismatch: false,
             click_id_repaired: false,

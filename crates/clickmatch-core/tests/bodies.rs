@@ -28,7 +28,12 @@ fn outcome_of(route: Option<&str>, params: Vec<(String, String)>) -> Expect {
 
 fn payout_of(route: Option<&str>, params: Vec<(String, String)>) -> Option<Decimal> {
     match classify(&account(), &postback_owned(route, params)) {
-        Classified::Joinable(candidate) => candidate.extracted.payout_sent(),
+        Classified::Joinable(candidate) => {
+            let booked = candidate
+                .extracted
+                .book_payout(clickmatch_core::model::PayoutModel::FromPostback, None);
+            booked.issue.is_none().then_some(booked.payout)
+        }
         Classified::Final(row) => Some(row.payout),
     }
 }

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use clickmatch_core::model::Campaign;
-use clickmatch_core::records::{ClickRecord, RECORD_VERSION};
+use clickmatch_core::records::{ClickCostRecord, ClickRecord, RECORD_VERSION};
 use clickmatch_core::template;
 use serde::{Deserialize, Serialize};
 
@@ -61,22 +61,42 @@ fn subs_from<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<St
 struct ClickQuery {
     subs: Vec<String>,
     is_test: bool,
+    /// The value of the campaign's cost parameter, when it reads one and the URL has it.
+    cost: Option<String>,
 }
 
 /// Decodes the query string once, in one pass, without collecting its parameters.
-fn click_query(query: Option<&str>) -> ClickQuery {
+fn click_query(query: Option<&str>, cost_param: Option<&str>) -> ClickQuery {
     let mut query_read = ClickQuery {
         subs: vec![String::new(); SUB_NAMES.len()],
         is_test: false,
+        cost: None,
     };
     for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if name == "cm_test" {
             query_read.is_test = value == "1";
+        } else if cost_param.is_some_and(|param| name.eq_ignore_ascii_case(param)) {
+            if query_read.cost.is_none() {
+                query_read.cost = Some(truncated(&value, MAX_SUB_LEN));
+            }
         } else {
             set_sub(&mut query_read.subs, &name, &value);
         }
     }
     query_read
+}
+
+/// The click's cost under its campaign's cost model, counting what could not be read.
+fn click_cost(ingest: &Ingest, campaign: &Campaign, sent: Option<&str>) -> Option<ClickCostRecord> {
+    let cost = campaign.cost.as_ref()?.book(sent);
+    if !cost.issue.is_empty() {
+        ingest
+            .metrics
+            .cost_issues
+            .with_label_values(&[cost.issue.as_str()])
+            .inc();
+    }
+    Some(cost)
 }
 
 fn offer_url(campaign: &Campaign, click: &ClickRecord) -> String {
@@ -115,7 +135,9 @@ pub(crate) async fn redirect(
             .inc();
         return (StatusCode::NOT_FOUND, "unknown campaign\n").into_response();
     };
-    let query = click_query(query.as_deref());
+    let cost_param = campaign.cost.as_ref().and_then(|c| c.param.as_deref());
+    let query = click_query(query.as_deref(), cost_param);
+    let cost = click_cost(&ingest, campaign, query.cost.as_deref());
     let time_ms = now_ms();
     let click = ClickRecord {
         v: RECORD_VERSION,
@@ -130,6 +152,7 @@ pub(crate) async fn redirect(
         country: String::new(),
         is_test: query.is_test,
         foreign: false,
+        cost,
     };
     let location = offer_url(campaign, &click);
 
@@ -170,6 +193,9 @@ pub(crate) struct RegisterClick {
     country: Option<String>,
     #[serde(default)]
     is_test: bool,
+    /// What the click cost, as the campaign's `cost_param` would carry it (`"0.05"`).
+    #[serde(default)]
+    cost: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -231,6 +257,7 @@ pub(crate) async fn register(
         country: request.country.unwrap_or_default(),
         is_test: request.is_test,
         foreign,
+        cost: click_cost(&ingest, campaign, request.cost.as_deref()),
     };
     match ingest
         .publisher
@@ -263,19 +290,21 @@ mod tests {
 
     #[test]
     fn a_query_gives_its_subs_in_order_and_the_test_flag() {
-        let query = click_query(Some(
-            "sub2=b&x=1&sub1=a%20b&sub10=j&sub01=no&sub1=last&cm_test=1",
-        ));
+        let query = click_query(
+            Some("sub2=b&x=1&sub1=a%20b&sub10=j&sub01=no&sub1=last&cm_test=1&COST=0%2C05&cost=2"),
+            Some("cost"),
+        );
+        assert_eq!(query.cost.as_deref(), Some("0,05"));
         assert_eq!(query.subs[0], "last");
         assert_eq!(query.subs[1], "b");
         assert_eq!(query.subs[9], "j");
         assert!(query.subs[2..9].iter().all(String::is_empty));
         assert!(query.is_test);
         let long = format!("sub3={}", "é".repeat(600));
-        let query = click_query(Some(&long));
+        let query = click_query(Some(&long), None);
         assert_eq!(query.subs[2].chars().count(), MAX_SUB_LEN);
         assert!(!query.is_test);
-        assert_eq!(click_query(None).subs, vec![String::new(); 10]);
+        assert_eq!(click_query(None, None).subs, vec![String::new(); 10]);
     }
 
     #[test]

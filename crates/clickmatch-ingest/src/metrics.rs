@@ -10,6 +10,7 @@ pub struct IngestMetrics {
     pub produce_errors: IntCounterVec,
     pub http_duration: HistogramVec,
     pub inflight_clicks: IntGauge,
+    pub cost_issues: IntCounterVec,
 }
 
 impl IngestMetrics {
@@ -49,6 +50,15 @@ impl IngestMetrics {
             "clickmatch_ingest_clicks_inflight",
             "Clicks handed to the producer and not yet acknowledged by the broker.",
         )?;
+        let cost_issues = IntCounterVec::new(
+            Opts::new(
+                "clickmatch_click_cost_issues_total",
+                "Clicks whose cost parameter could not be read (kept raw, the campaign's fixed \
+                 cost or 0 booked), by issue code.",
+            ),
+            &["code"],
+        )?;
+        registry.register(Box::new(cost_issues.clone()))?;
         registry.register(Box::new(clicks.clone()))?;
         registry.register(Box::new(postbacks.clone()))?;
         registry.register(Box::new(produce_errors.clone()))?;
@@ -60,6 +70,7 @@ impl IngestMetrics {
             produce_errors,
             http_duration,
             inflight_clicks,
+            cost_issues,
         })
     }
 }

@@ -846,6 +846,7 @@ fn count_outcomes(joiner: &Joiner, outcomes: &[Outcome], now: u64) {
     let account = joiner.account.load();
     let mut postbacks: BTreeMap<[&str; 3], u64> = BTreeMap::new();
     let mut repairs: BTreeMap<[&str; 2], u64> = BTreeMap::new();
+    let mut payout_issues: BTreeMap<[&str; 2], u64> = BTreeMap::new();
     for outcome in outcomes {
         let (route, kind, reason) = match outcome {
             Outcome::Attributed(c) => (c.route.as_str(), "attributed", ""),
@@ -866,6 +867,11 @@ fn count_outcomes(joiner: &Joiner, outcomes: &[Outcome], now: u64) {
                     .entry([route, conversion.repair.as_str()])
                     .or_default() += 1;
             }
+            if !conversion.payout_issue.is_empty() {
+                *payout_issues
+                    .entry([route, conversion.payout_issue.as_str()])
+                    .or_default() += 1;
+            }
         }
         let latency = now.saturating_sub(outcome.received_ms()) as f64 / 1000.0;
         joiner.metrics.attribution_latency.observe(latency);
@@ -881,6 +887,13 @@ fn count_outcomes(joiner: &Joiner, outcomes: &[Outcome], now: u64) {
         joiner
             .metrics
             .repairs
+            .with_label_values(&labels)
+            .inc_by(count);
+    }
+    for (labels, count) in payout_issues {
+        joiner
+            .metrics
+            .payout_issues
             .with_label_values(&labels)
             .inc_by(count);
     }

@@ -20,6 +20,7 @@ pub struct JoinerMetrics {
     pub commits: IntCounterVec,
     pub assigned_partitions: IntGaugeVec,
     pub repairs: IntCounterVec,
+    pub payout_issues: IntCounterVec,
     pub restore_progress: GaugeVec,
     pub state_disk_bytes: IntGauge,
     pub outbound_errors: IntCounter,
@@ -86,6 +87,13 @@ impl JoinerMetrics {
                 ),
                 &["route", "hint"],
             )?,
+            payout_issues: IntCounterVec::new(
+                Opts::new(
+                    "clickmatch_joiner_payout_issues_total",
+                    "Attributed conversions whose payout could not be booked as sent (kept raw, the offer's default_payout or 0 booked), by route and issue code.",
+                ),
+                &["route", "code"],
+            )?,
             restore_progress: GaugeVec::new(
                 Opts::new(
                     "clickmatch_joiner_restore_progress_ratio",
@@ -115,6 +123,7 @@ impl JoinerMetrics {
         registry.register(Box::new(m.commits.clone()))?;
         registry.register(Box::new(m.assigned_partitions.clone()))?;
         registry.register(Box::new(m.repairs.clone()))?;
+        registry.register(Box::new(m.payout_issues.clone()))?;
         registry.register(Box::new(m.restore_progress.clone()))?;
         registry.register(Box::new(m.state_disk_bytes.clone()))?;
         registry.register(Box::new(m.outbound_errors.clone()))?;

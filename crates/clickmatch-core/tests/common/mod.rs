@@ -164,6 +164,7 @@ pub fn account() -> Account {
             payout: PayoutModel::FromPostback,
             window_ms: DEFAULT_WINDOW_MS,
             dedup: DedupMode::ClickEvent,
+            default_payout: None,
         },
     );
     for (n, dialect) in DIALECTS.iter().enumerate() {
@@ -176,6 +177,7 @@ pub fn account() -> Account {
                 payout: PayoutModel::FromPostback,
                 window_ms: 30 * DAY_MS,
                 dedup: DedupMode::ClickEvent,
+                default_payout: None,
             },
         );
         let mut route = Route::new(dialect.route);
@@ -212,6 +214,7 @@ pub fn account() -> Account {
             url_template: "https://net.example/?aff_sub={click_id}".into(),
             source: String::new(),
             postback_url: None,
+            cost: None,
         },
     )]);
     Account {
@@ -221,6 +224,8 @@ pub fn account() -> Account {
         global_route: Route::new("global"),
         routes,
         grace_ms: 5_000,
+        currency: clickmatch_core::money::Currency::USD,
+        max_rate_age_days: clickmatch_core::model::DEFAULT_MAX_RATE_AGE_DAYS,
     }
 }
 

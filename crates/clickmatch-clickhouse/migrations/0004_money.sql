@@ -1,0 +1,399 @@
+-- Money: what a network sent and what was booked, one account currency, cost, and the hourly
+-- figures ad ops decide on (clicks, conversions, revenue, cost, profit, ROI, CR, EPC).
+-- Runs on ClickHouse 18.16 (no ASOF JOIN, no window functions, one JOIN per SELECT) and current
+-- releases. docs/money.md explains every table and view; `{database}` is replaced by the
+-- configured database name.
+--
+-- `ADD COLUMN IF NOT EXISTS` is written for the reader: 18.16 lacks the clause, so `migrate`
+-- checks `system.columns` and runs the statement without it only where the column is missing.
+
+-- The payout parameter as sent, and why the booked payout is not simply that ('' when it is).
+ALTER TABLE {database}.conversions ADD COLUMN IF NOT EXISTS payout_raw String;
+ALTER TABLE {database}.conversions ADD COLUMN IF NOT EXISTS payout_issue String;
+-- The click's traffic source (its campaign's), so that figures group conversions by source.
+ALTER TABLE {database}.conversions ADD COLUMN IF NOT EXISTS source String;
+
+-- What the click cost: the campaign's CPC, or what the traffic source substituted into the
+-- click URL (`cost_raw`, flagged in `cost_issue` when it could not be read).
+ALTER TABLE {database}.clicks ADD COLUMN IF NOT EXISTS cost Decimal(18, 6);
+ALTER TABLE {database}.clicks ADD COLUMN IF NOT EXISTS cost_currency String;
+ALTER TABLE {database}.clicks ADD COLUMN IF NOT EXISTS cost_raw String;
+ALTER TABLE {database}.clicks ADD COLUMN IF NOT EXISTS cost_issue String;
+
+-- The account's money settings, written by every `clickmatch migrate` from `[account]`; the
+-- newest row wins.
+CREATE TABLE IF NOT EXISTS {database}.account_settings
+(
+    id UInt8,
+    currency String,
+    max_rate_age_days UInt16,
+    updated_ms UInt64
+)
+ENGINE = ReplacingMergeTree(updated_ms)
+ORDER BY id;
+
+-- The ECB's euro reference rates (units of `currency` for 1 EUR), loaded by
+-- `clickmatch rates import`; EUR itself has a row of 1 on every day a file names. Importing a
+-- file again replaces its rows (same key).
+CREATE TABLE IF NOT EXISTS {database}.exchange_rates
+(
+    day Date,
+    currency String,
+    per_eur Decimal(18, 6),
+    source String,
+    imported_ms UInt64
+)
+ENGINE = ReplacingMergeTree(imported_ms)
+PARTITION BY toYear(day)
+ORDER BY (currency, day);
+
+-- Spend that is not per click (CPM, daily budgets, CPA deals), loaded by
+-- `clickmatch costs import`. Every line of one import shares `import_id` and `imported_ms`; a
+-- later import of the same campaign and period replaces the earlier one in `costs_current`.
+CREATE TABLE IF NOT EXISTS {database}.costs
+(
+    period_start DateTime,
+    period_hours UInt8,
+    campaign_id String,
+    offer_id String,
+    source String,
+    sub1 String,
+    sub2 String,
+    sub3 String,
+    sub4 String,
+    sub5 String,
+    sub6 String,
+    sub7 String,
+    sub8 String,
+    sub9 String,
+    sub10 String,
+    amount Decimal(18, 6),
+    currency String,
+    file String,
+    line UInt32,
+    import_id String,
+    imported_ms UInt64
+)
+ENGINE = ReplacingMergeTree(imported_ms)
+PARTITION BY toYYYYMM(period_start)
+ORDER BY (campaign_id, period_start, period_hours, import_id, line);
+
+-- Clicks and their cost per hour, campaign, offer and source. Exact under replays: each cell
+-- keeps the set of its clicks (uniqExact) and of (click hash, cost in millionths) pairs, so a
+-- click written twice counts once. Millionths, because 18.16's arraySum cannot add decimals.
+CREATE TABLE IF NOT EXISTS {database}.clicks_hourly
+(
+    hour DateTime,
+    campaign_id String,
+    offer_id String,
+    source String,
+    cost_currency String,
+    is_test UInt8,
+    click_ids AggregateFunction(uniqExact, String),
+    click_costs AggregateFunction(groupUniqArray, Tuple(UInt64, Int64))
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY (hour, campaign_id, offer_id, source, cost_currency, is_test);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.clicks_hourly_mv
+TO {database}.clicks_hourly
+AS SELECT
+    toStartOfHour(click_time) AS hour,
+    campaign_id,
+    offer_id,
+    source,
+    cost_currency,
+    is_test,
+    uniqExactState(click_id) AS click_ids,
+    groupUniqArrayState(tuple(sipHash64(click_id), toInt64(toDecimal128(cost, 6) * 1000000))) AS click_costs
+FROM {database}.clicks
+GROUP BY hour, campaign_id, offer_id, source, cost_currency, is_test;
+
+INSERT INTO {database}.clicks_hourly
+SELECT
+    toStartOfHour(click_time) AS hour,
+    campaign_id,
+    offer_id,
+    source,
+    cost_currency,
+    is_test,
+    uniqExactState(click_id) AS click_ids,
+    groupUniqArrayState(tuple(sipHash64(click_id), toInt64(toDecimal128(cost, 6) * 1000000))) AS click_costs
+FROM {database}.clicks
+GROUP BY hour, campaign_id, offer_id, source, cost_currency, is_test;
+
+-- Conversion versions per hour, campaign, offer, source and currency: the same ledger as
+-- `conversions_hourly`, keyed the way the figures group.
+CREATE TABLE IF NOT EXISTS {database}.conversions_figures_hourly
+(
+    hour DateTime,
+    campaign_id String,
+    offer_id String,
+    source String,
+    currency String,
+    is_test UInt8,
+    conversion_versions AggregateFunction(groupUniqArray, Tuple(String, UInt64, String, Decimal(18, 6)))
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY (hour, campaign_id, offer_id, source, currency, is_test);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.conversions_figures_hourly_mv
+TO {database}.conversions_figures_hourly
+AS SELECT
+    toStartOfHour(conversion_time) AS hour,
+    campaign_id,
+    offer_id,
+    source,
+    currency,
+    is_test,
+    groupUniqArrayState(tuple(conversion_id, version, status, payout)) AS conversion_versions
+FROM {database}.conversions
+GROUP BY hour, campaign_id, offer_id, source, currency, is_test;
+
+INSERT INTO {database}.conversions_figures_hourly
+SELECT
+    toStartOfHour(conversion_time) AS hour,
+    campaign_id,
+    offer_id,
+    source,
+    currency,
+    is_test,
+    groupUniqArrayState(tuple(conversion_id, version, status, payout)) AS conversion_versions
+FROM {database}.conversions
+GROUP BY hour, campaign_id, offer_id, source, currency, is_test;
+
+-- The account's currency and rate age: the newest `account_settings` row, else the defaults.
+CREATE VIEW IF NOT EXISTS {database}.account
+AS SELECT
+    if(count() = 0, 'USD', argMax(currency, updated_ms)) AS currency,
+    if(count() = 0, 7, toUInt64(argMax(max_rate_age_days, updated_ms))) AS max_rate_age_days
+FROM {database}.account_settings;
+
+-- Per day and currency, the rate in force: that day's, else the latest earlier one up to
+-- `max_rate_age_days` old (`rate_day` says which). 18.16 has no ASOF JOIN, so every rate is
+-- spread over the days it may serve and the newest wins.
+CREATE VIEW IF NOT EXISTS {database}.exchange_rates_daily
+AS SELECT
+    day,
+    currency,
+    argMax(published_per_eur, published_day) AS per_eur,
+    max(published_day) AS rate_day
+FROM
+(
+    SELECT
+        published_day + age AS day,
+        currency,
+        published_per_eur,
+        published_day
+    FROM
+    (
+        SELECT day AS published_day, currency, toFloat64(per_eur) AS published_per_eur
+        FROM {database}.exchange_rates FINAL
+    )
+    ARRAY JOIN range(toUInt64((SELECT max_rate_age_days FROM {database}.account)) + 1) AS age
+)
+GROUP BY day, currency;
+
+-- Per day and currency, what one unit is worth in the account currency (cross rates through
+-- EUR). The account currency itself needs no row: readers value it at 1.
+CREATE VIEW IF NOT EXISTS {database}.currency_factors
+AS SELECT
+    day,
+    currency,
+    account_per_eur / per_eur AS factor,
+    rate_day
+FROM
+(
+    SELECT day, currency, per_eur, rate_day
+    FROM {database}.exchange_rates_daily
+)
+ANY INNER JOIN
+(
+    SELECT day, per_eur AS account_per_eur
+    FROM {database}.exchange_rates_daily
+    WHERE currency = (SELECT currency FROM {database}.account)
+) USING day;
+
+-- One row per conversion (its latest version, as `conversions FINAL`) with its payout in the
+-- account currency at the rate of the conversion's day (`rate_day`: the day of the rate used).
+-- `rate_missing` = 1: no rate within `max_rate_age_days`; `payout_account` is 0 until a rate
+-- for that day is imported, and the row is valued from then on.
+CREATE VIEW IF NOT EXISTS {database}.conversions_valued
+AS SELECT
+    conversion_id, click_id, click_time, conversion_time, conversion_time_ms, postback_id,
+    campaign_id, offer_id, source, route, event, status, payout, currency, payout_raw,
+    payout_issue, txid, offer_mismatch, click_id_repaired, repair_hint, is_test, version,
+    latency_ms,
+    account_currency,
+    toDecimal64(round(toFloat64(payout) * multiIf(currency = account_currency, 1, factor), 6), 6)
+        AS payout_account,
+    toUInt8(currency != account_currency AND factor = 0) AS rate_missing,
+    if(currency = account_currency, day, rate_day) AS rate_day
+FROM
+(
+    SELECT
+        conversion_id, click_id, click_time, conversion_time, conversion_time_ms, postback_id,
+        campaign_id, offer_id, source, route, event, status, payout, currency, payout_raw,
+        payout_issue, txid, offer_mismatch, click_id_repaired, repair_hint, is_test, version,
+        latency_ms,
+        toDate(conversion_time) AS day,
+        (SELECT currency FROM {database}.account) AS account_currency
+    FROM {database}.conversions FINAL
+)
+ANY LEFT JOIN
+(
+    SELECT day, currency, factor, rate_day FROM {database}.currency_factors
+) USING (day, currency);
+
+-- Imported spend in force: per campaign and period, the lines of its latest import only.
+CREATE VIEW IF NOT EXISTS {database}.costs_current
+AS SELECT
+    period_start, period_hours, campaign_id, offer_id, source,
+    sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9, sub10,
+    amount, currency, file, line, import_id, imported_ms
+FROM
+(
+    SELECT
+        period_start, period_hours, campaign_id, offer_id, source,
+        sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9, sub10,
+        amount, currency, file, line, import_id, imported_ms
+    FROM {database}.costs FINAL
+)
+ALL INNER JOIN
+(
+    SELECT campaign_id, period_start, period_hours, max(imported_ms) AS imported_ms
+    FROM {database}.costs FINAL
+    GROUP BY campaign_id, period_start, period_hours
+) USING (campaign_id, period_start, period_hours, imported_ms);
+
+-- The figures ad ops decide on, per hour, campaign, offer and source, in the account currency.
+-- Sum the counts and amounts over any range or grouping, then recompute the ratios from the sums
+-- (the README has examples). Each part keeps its own rules:
+--   clicks, cost        clicks_hourly: the hour of the click; its CPC or per-click cost
+--   conversions,        conversions_figures_hourly: each conversion once, as its latest version
+--   revenue             (= conversions FINAL), in the hour that version arrived; counted when its
+--                       status is approved, pending or hold (declined, reversed and others are
+--                       not revenue)
+--   cost                costs_current: imported spend, at the start of its hour or day
+--   unattributed        unattributed_hourly: postbacks that did not attribute, duplicates aside
+--                       (campaign and source unknown: no click)
+--   unvalued            rows whose currency had no rate within max_rate_age_days: left out of
+--                       revenue and cost until the rate is imported
+CREATE VIEW IF NOT EXISTS {database}.figures_hourly
+AS SELECT
+    hour,
+    campaign_id,
+    offer_id,
+    source,
+    is_test,
+    sum(part_clicks) AS clicks,
+    sum(part_conversions) AS conversions,
+    toDecimal64(sum(part_revenue), 6) AS revenue,
+    toDecimal64(sum(part_cost), 6) AS cost,
+    revenue - cost AS profit,
+    if(cost = 0, NULL, toFloat64(profit) / toFloat64(cost)) AS roi,
+    if(clicks = 0, NULL, conversions / clicks) AS cr,
+    if(clicks = 0, NULL, toFloat64(revenue) / clicks) AS epc,
+    sum(part_unattributed) AS unattributed,
+    sum(part_unvalued) AS unvalued
+FROM
+(
+    SELECT
+        hour, campaign_id, offer_id, source, is_test,
+        part_clicks, part_conversions, part_unattributed,
+        toDecimal64(round(amount * valued, 6), 6) AS part_revenue_or_cost,
+        if(is_revenue, part_revenue_or_cost, toDecimal64(0, 6)) AS part_revenue,
+        if(is_revenue, toDecimal64(0, 6), part_revenue_or_cost) AS part_cost,
+        toUInt64(amount != 0 AND valued = 0) AS part_unvalued
+    FROM
+    (
+        SELECT
+            hour, campaign_id, offer_id, source, is_test, currency, amount, is_revenue,
+            part_clicks, part_conversions, part_unattributed,
+            multiIf(currency = (SELECT currency FROM {database}.account), 1, factor) AS valued
+        FROM
+        (
+            SELECT
+                hour, campaign_id, offer_id, source, is_test,
+                cost_currency AS currency,
+                toDate(hour) AS day,
+                arraySum(arrayMap(pair -> pair.2, click_costs)) / 1000000 AS amount,
+                0 AS is_revenue,
+                toUInt64(clicks) AS part_clicks,
+                toUInt64(0) AS part_conversions,
+                toUInt64(0) AS part_unattributed
+            FROM
+            (
+                SELECT hour, campaign_id, offer_id, source, cost_currency, is_test,
+                    uniqExactMerge(click_ids) AS clicks,
+                    groupUniqArrayMerge(click_costs) AS click_costs
+                FROM {database}.clicks_hourly
+                GROUP BY hour, campaign_id, offer_id, source, cost_currency, is_test
+            )
+            UNION ALL
+            SELECT
+                latest_hour AS hour, campaign_id, offer_id, source, is_test,
+                latest_currency AS currency,
+                toDate(latest_hour) AS day,
+                toFloat64(latest_payout) AS amount,
+                1 AS is_revenue,
+                toUInt64(0) AS part_clicks,
+                toUInt64(1) AS part_conversions,
+                toUInt64(0) AS part_unattributed
+            FROM
+            (
+                SELECT
+                    version_tuple.1 AS conversion_id,
+                    any(campaign_id) AS campaign_id,
+                    any(offer_id) AS offer_id,
+                    any(source) AS source,
+                    any(is_test) AS is_test,
+                    argMax(hour, version_tuple.2) AS latest_hour,
+                    argMax(currency, version_tuple.2) AS latest_currency,
+                    argMax(version_tuple.3, version_tuple.2) AS latest_status,
+                    argMax(version_tuple.4, version_tuple.2) AS latest_payout
+                FROM
+                (
+                    SELECT hour, campaign_id, offer_id, source, currency, is_test,
+                        groupUniqArrayMerge(conversion_versions) AS version_tuples
+                    FROM {database}.conversions_figures_hourly
+                    GROUP BY hour, campaign_id, offer_id, source, currency, is_test
+                )
+                ARRAY JOIN version_tuples AS version_tuple
+                GROUP BY conversion_id
+            )
+            WHERE latest_status IN ('approved', 'pending', 'hold')
+            UNION ALL
+            SELECT
+                period_start AS hour, campaign_id, offer_id, source,
+                toUInt8(0) AS is_test,
+                currency,
+                toDate(period_start) AS day,
+                toFloat64(amount) AS amount,
+                0 AS is_revenue,
+                toUInt64(0) AS part_clicks,
+                toUInt64(0) AS part_conversions,
+                toUInt64(0) AS part_unattributed
+            FROM {database}.costs_current
+            UNION ALL
+            SELECT
+                hour, '' AS campaign_id, offer_id, '' AS source, is_test,
+                '' AS currency,
+                toDate(hour) AS day,
+                toFloat64(0) AS amount,
+                0 AS is_revenue,
+                toUInt64(0) AS part_clicks,
+                toUInt64(0) AS part_conversions,
+                toUInt64(postbacks) AS part_unattributed
+            FROM {database}.unattributed_hourly_totals
+            WHERE reason != 'duplicate'
+        )
+        ANY LEFT JOIN
+        (
+            SELECT day, currency, factor FROM {database}.currency_factors
+        ) USING (day, currency)
+    )
+)
+GROUP BY hour, campaign_id, offer_id, source, is_test;
