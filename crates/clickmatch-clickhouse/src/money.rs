@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ClickHouseError;
+use crate::rollups::decimal;
 use crate::rows::payout as payout_serde;
 use crate::settings::ClickHouseSettings;
 use crate::sink::insert_rows;
@@ -160,11 +161,6 @@ impl FiguresRow {
     }
 }
 
-fn decimal(text: &str) -> Result<Decimal, ClickHouseError> {
-    text.parse()
-        .map_err(|_| ClickHouseError::Schema(format!("{text:?} is not a decimal")))
-}
-
 /// [`Figures`] from the hourly rollups (`figures_hourly`), for the hours from `from_s` (Unix
 /// seconds, rounded down to its hour) on.
 pub async fn figures_since(
@@ -212,10 +208,10 @@ pub async fn figures_from_base_tables(
                 ( \
                     SELECT cost, cost_currency AS currency, toDate(click_time) AS day \
                     FROM clicks FINAL WHERE click_time >= toDateTime(?) AND is_test = 0 \
-                ) \
-                ANY LEFT JOIN (SELECT day, currency, factor FROM currency_factors) \
+                ) AS clicks_since \
+                ANY LEFT JOIN (SELECT day, currency, factor FROM currency_factors) AS factors \
                 USING (day, currency) \
-             ) \
+             ) AS click_figures \
              ANY LEFT JOIN \
              ( \
                 SELECT toUInt64(countIf(status IN ('approved', 'pending', 'hold'))) AS conversions, \
@@ -228,7 +224,7 @@ pub async fn figures_from_base_tables(
                             AND is_test = 0) AS unattributed, \
                     1 AS one \
                 FROM conversions_valued WHERE conversion_time >= toDateTime(?) AND is_test = 0 \
-             ) USING one",
+             ) AS conversion_figures USING one",
         )
         .bind(from_s)
         .bind(from_s)

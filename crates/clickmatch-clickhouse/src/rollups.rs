@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use clickhouse::{Client, Row};
+use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::error::ClickHouseError;
@@ -83,14 +84,13 @@ pub struct FigureKey {
     pub is_test: u8,
 }
 
-/// The summable figures of one cell (ratios follow from them); amounts are `toString` of the
-/// account-currency decimals.
+/// The summable figures of one cell (ratios follow from them); amounts in the account currency.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FigureCells {
     pub clicks: u64,
     pub conversions: u64,
-    pub revenue: String,
-    pub cost: String,
+    pub revenue: Decimal,
+    pub cost: Decimal,
     pub unattributed: u64,
     pub unvalued: u64,
 }
@@ -181,7 +181,8 @@ const FIGURES_BASE: &str = "SELECT toString(hour) AS hour, campaign_id, offer_id
          SELECT toStartOfHour(click_time) AS hour, campaign_id, offer_id, source, is_test, \
            cost_currency AS currency, toDate(hour) AS day, count() AS n_clicks, sum(cost) AS cost_sum \
          FROM clicks FINAL GROUP BY hour, campaign_id, offer_id, source, is_test, currency \
-       ) ANY LEFT JOIN (SELECT day, currency, factor FROM currency_factors) USING (day, currency) \
+       ) AS cells ANY LEFT JOIN (SELECT day, currency, factor FROM currency_factors) AS factors \
+       USING (day, currency) \
        UNION ALL \
        SELECT toStartOfHour(conversion_time) AS hour, campaign_id, offer_id, source, is_test, \
          toUInt64(0) AS n_clicks, toUInt64(1) AS n_conversions, payout_account AS revenue, \
@@ -194,8 +195,9 @@ const FIGURES_BASE: &str = "SELECT toString(hour) AS hour, campaign_id, offer_id
          toUInt64(0) AS n_unattributed, \
          toUInt64(amount != 0 AND currency != (SELECT currency FROM account) AND factor = 0) AS n_unvalued \
        FROM (SELECT period_start, campaign_id, offer_id, source, amount, currency, \
-               toDate(period_start) AS day FROM costs_current) \
-       ANY LEFT JOIN (SELECT day, currency, factor FROM currency_factors) USING (day, currency) \
+               toDate(period_start) AS day FROM costs_current) AS lines \
+       ANY LEFT JOIN (SELECT day, currency, factor FROM currency_factors) AS factors \
+       USING (day, currency) \
        UNION ALL \
        SELECT toStartOfHour(received_time) AS hour, '' AS campaign_id, offer_id, '' AS source, \
          is_test, toUInt64(0) AS n_clicks, toUInt64(0) AS n_conversions, toDecimal64(0, 6) AS revenue, \
@@ -295,10 +297,9 @@ async fn figures(client: &Client, sql: &str) -> Result<FigureTotals, ClickHouseE
         .fetch_all()
         .await
         .map_err(|e| ClickHouseError::from_client(sql.to_owned(), e))?;
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|r| {
-            (
+            Ok((
                 FigureKey {
                     hour: r.hour,
                     campaign_id: r.campaign_id,
@@ -309,24 +310,19 @@ async fn figures(client: &Client, sql: &str) -> Result<FigureTotals, ClickHouseE
                 FigureCells {
                     clicks: r.clicks,
                     conversions: r.conversions,
-                    revenue: r.revenue,
-                    cost: r.cost,
+                    revenue: decimal(&r.revenue)?,
+                    cost: decimal(&r.cost)?,
                     unattributed: r.unattributed,
                     unvalued: r.unvalued,
                 },
-            )
+            ))
         })
-        .filter(|(_, cells)| *cells != FigureCells::empty())
-        .collect())
+        // A cell that only held conversions no longer counted (declined, reversed).
+        .filter(|row| !matches!(row, Ok((_, cells)) if *cells == FigureCells::default()))
+        .collect()
 }
 
-impl FigureCells {
-    /// A cell of a group that only held conversions no longer counted (declined, reversed).
-    fn empty() -> FigureCells {
-        FigureCells {
-            revenue: "0.000000".into(),
-            cost: "0.000000".into(),
-            ..FigureCells::default()
-        }
-    }
+pub(crate) fn decimal(text: &str) -> Result<Decimal, ClickHouseError> {
+    text.parse()
+        .map_err(|_| ClickHouseError::Schema(format!("{text:?} is not a decimal")))
 }

@@ -221,13 +221,13 @@ FROM
 (
     SELECT day, currency, per_eur, rate_day
     FROM {database}.exchange_rates_daily
-)
+) AS rates
 ANY INNER JOIN
 (
     SELECT day, per_eur AS account_per_eur
     FROM {database}.exchange_rates_daily
     WHERE currency = (SELECT currency FROM {database}.account)
-) USING day;
+) AS account_rates USING day;
 
 CREATE VIEW IF NOT EXISTS {database}.conversions_valued ON CLUSTER '{cluster}'
 AS SELECT
@@ -250,11 +250,11 @@ FROM
         toDate(conversion_time) AS day,
         (SELECT currency FROM {database}.account) AS account_currency
     FROM {database}.conversions FINAL
-)
+) AS latest
 ANY LEFT JOIN
 (
     SELECT day, currency, factor, rate_day FROM {database}.currency_factors
-) USING (day, currency);
+) AS factors USING (day, currency);
 
 CREATE VIEW IF NOT EXISTS {database}.costs_current ON CLUSTER '{cluster}'
 AS SELECT
@@ -268,13 +268,13 @@ FROM
         sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9, sub10,
         amount, currency, file, line, import_id, imported_ms
     FROM {database}.costs FINAL
-)
+) AS lines
 ALL INNER JOIN
 (
     SELECT campaign_id, period_start, period_hours, max(imported_ms) AS imported_ms
     FROM {database}.costs FINAL
     GROUP BY campaign_id, period_start, period_hours
-) USING (campaign_id, period_start, period_hours, imported_ms);
+) AS latest_imports USING (campaign_id, period_start, period_hours, imported_ms);
 
 CREATE VIEW IF NOT EXISTS {database}.figures_hourly ON CLUSTER '{cluster}'
 AS SELECT
@@ -384,11 +384,11 @@ FROM
                 toUInt64(postbacks) AS part_unattributed
             FROM {database}.unattributed_hourly_totals
             WHERE reason != 'duplicate'
-        )
+        ) AS parts
         ANY LEFT JOIN
         (
             SELECT day, currency, factor FROM {database}.currency_factors
-        ) USING (day, currency)
+        ) AS factors USING (day, currency)
     )
 )
 GROUP BY hour, campaign_id, offer_id, source, is_test;
