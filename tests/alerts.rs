@@ -247,9 +247,11 @@ fn scaled_rules() -> String {
         "scaling the test copy back by {SCALE} must give the production rules exactly"
     );
     // Rates turned back into counts: `rate10m * 600 >= 20` in the three attribution alerts,
-    // `rate5m * 300 >= 10` in ClickmatchIngest5xx. A new one must be listed here on purpose.
+    // `* 600 >= 10` in ClickmatchPayoutIssuesRising and `* 600 >= 50` in
+    // ClickmatchClickCostIssues, `rate5m * 300 >= 10` in ClickmatchIngest5xx. A new one must be
+    // listed here on purpose.
     let expected: BTreeMap<String, usize> =
-        [("600 -> 10".to_owned(), 3), ("300 -> 5".to_owned(), 1)].into();
+        [("600 -> 10".to_owned(), 5), ("300 -> 5".to_owned(), 1)].into();
     assert_eq!(rewrites.window_literals, expected, "{rewrites:#?}");
     assert!(
         rewrites.ranges.contains_key("[1d] -> [24m]"),

@@ -1,6 +1,8 @@
 //! The postback debugger end to end: traffic through a running pipeline, then the `/debug` pages
 //! over HTTP (admin token) and in headless Chromium (Debian's `chromium`): a screenshot that is
-//! a real page-sized PNG, and the rendered DOM holding the expected rows.
+//! a real page-sized PNG, and the rendered DOM holding the expected rows. Payouts the network
+//! did not substitute (`{payout}` left literal) show their payout issue, sent text and hint,
+//! on the conversion and, for an unattributed postback, as the booking it would get.
 //!
 //! Chromium is required: without it this test fails and says how to install it (scripts/setup
 //! does), it is never skipped. `CLICKMATCH_TEST_SCREENSHOT_DIR=DIR` keeps the screenshots.
@@ -11,6 +13,7 @@ use std::time::Duration;
 use base64_free::basic;
 use clickmatch_cli::demo;
 use clickmatch_cli::pipeline::Roles;
+use clickmatch_core::money::MoneyIssue;
 use clickmatch_e2e::traffic_source::TrafficSource;
 use clickmatch_e2e::TestPipeline;
 use reqwest::StatusCode;
@@ -134,13 +137,24 @@ async fn the_debugger_shows_postbacks_and_a_clicks_story_in_chromium() {
             ("payout", "3.25"),
             ("txid", "T-1"),
         ],
-        // A literal macro, and markup that must come out escaped.
-        vec![("cid", "{sub1}"), ("note", "<script>alert(1)</script>")],
+        // A literal macro (its payout too), and markup that must come out escaped.
+        vec![
+            ("cid", "{sub1}"),
+            ("payout", "{payout}"),
+            ("note", "<script>alert(1)</script>"),
+        ],
         // Another event, the click ID with junk glued on: attributed, flagged as repaired.
         vec![
             ("cid", &format!("{click_id}&")),
             ("payout", "1"),
             ("event", "lead"),
+        ],
+        // Attributed, but the network left its payout macro: payout_macro.
+        vec![
+            ("cid", click_id.as_str()),
+            ("payout", "{payout}"),
+            ("event", "upsell"),
+            ("txid", "T-macro"),
         ],
     ] {
         let status = demo::postback_get(&client, &t.base, "/postback", &query)
@@ -151,20 +165,37 @@ async fn the_debugger_shows_postbacks_and_a_clicks_story_in_chromium() {
     assert_eq!(
         t.wait_count(
             "SELECT count() FROM (SELECT postback_id FROM conversions FINAL UNION ALL SELECT postback_id FROM unattributed FINAL)",
+            4
+        )
+        .await
+        .unwrap(),
+        4
+    );
+    assert_eq!(
+        t.wait_count(
+            "SELECT count() FROM outbound_deliveries FINAL WHERE state = 'delivered'",
             3
         )
         .await
         .unwrap(),
         3
     );
+    // The joiner flagged the literal macro, and only that conversion.
+    let (issue, raw): (String, String) = t
+        .client()
+        .query("SELECT payout_issue, payout_raw FROM conversions FINAL WHERE txid = 'T-macro'")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!((issue.as_str(), raw.as_str()), ("payout_macro", "{payout}"));
     assert_eq!(
         t.wait_count(
-            "SELECT count() FROM outbound_deliveries FINAL WHERE state = 'delivered'",
-            2
+            "SELECT count() FROM conversions FINAL WHERE payout_issue != ''",
+            1
         )
         .await
         .unwrap(),
-        2
+        1
     );
 
     // Over HTTP: the token is required, as Bearer or as the Basic password.
@@ -239,7 +270,7 @@ async fn the_debugger_shows_postbacks_and_a_clicks_story_in_chromium() {
             "the debugger DOM lacks {expected:?}:\n{dom}"
         );
     }
-    assert_eq!(dom.matches("<tr class=\"attributed\">").count(), 2, "{dom}");
+    assert_eq!(dom.matches("<tr class=\"attributed\">").count(), 3, "{dom}");
     assert_eq!(
         dom.matches("<tr class=\"unattributed\">").count(),
         1,
@@ -247,11 +278,53 @@ async fn the_debugger_shows_postbacks_and_a_clicks_story_in_chromium() {
     );
     assert!(!dom.contains("<script>"), "{dom}");
 
+    // Payout issues: the conversion with `{payout}` shows the code, the text sent and the hint;
+    // the clean one none; the unattributed postback the booking it would get; the summary the
+    // count. (Chromium's DOM escapes only `&`, `<`, `>`: the hint is compared by a part
+    // without quotes.)
+    let hint_part = "did not substitute its payout macro";
+    assert!(MoneyIssue::PayoutMacro.hint().contains(hint_part));
+    let row = |page: &str, needle: &str| -> String {
+        page.split("<tr")
+            .find(|row| row.contains(needle))
+            .unwrap_or_else(|| panic!("no row with {needle:?}:\n{page}"))
+            .to_string()
+    };
+    let flagged = row(&dom, "txid T-macro");
+    for expected in [
+        "<code class=\"payout-issue\">payout_macro</code>",
+        "(sent <code>{payout}</code>)",
+        hint_part,
+    ] {
+        assert!(flagged.contains(expected), "{expected:?}:\n{flagged}");
+    }
+    let clean = row(&dom, "txid T-1 ");
+    assert!(!clean.contains("payout issue"), "{clean}");
+    assert!(!clean.contains("payout_macro"), "{clean}");
+    let unattributed = row(&dom, "class=\"unattributed\"");
+    for expected in [
+        "payout if attributed: ",
+        "<code class=\"payout-issue\">payout_macro</code>",
+        hint_part,
+    ] {
+        assert!(
+            unattributed.contains(expected),
+            "{expected:?}:\n{unattributed}"
+        );
+    }
+    // Offer 1's summary row (the unattributed postback, naming no offer, has its own).
+    let summary = row(&dom, "<td>global</td><td><code>1</code></td>");
+    assert!(summary.contains("1 payout_macro"), "{summary}");
+
     let story = run_chromium(
         &["--dump-dom".to_string()],
         &format!("{browser_base}/debug/click/{click_id}"),
     )
     .await;
+    let flagged = row(&story, "T-macro");
+    assert!(flagged.contains("payout_macro"), "{flagged}");
+    assert!(flagged.contains(hint_part), "{flagged}");
+    assert!(!row(&story, "T-1<").contains("payout issue"), "{story}");
     for expected in [
         "genuine clickmatch click ID",
         "sub1=ts-click-7",

@@ -128,9 +128,15 @@ async fn mangled_postbacks_are_attributed_and_flagged_with_their_repair() {
         ),
         repair(&ids[2], "global", "click_id_html_escaped_key", 1_500_000),
         repair(&ids[3], "global", "click_id_other_param", 1_500_000),
-        // The payout went into the click-ID value: lost, and the hint says so.
-        repair(&ids[4], "global", "click_id_second_question_mark", 0),
-        repair(&ids[5], "global", "click_id_query_in_value", 0),
+        // The payout went into the click-ID value: lost, and the hint says so; offer 1's
+        // default_payout (1.50) is booked.
+        repair(
+            &ids[4],
+            "global",
+            "click_id_second_question_mark",
+            1_500_000,
+        ),
+        repair(&ids[5], "global", "click_id_query_in_value", 1_500_000),
         repair(
             &ids[6],
             "global",

@@ -505,6 +505,10 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
         .await?;
     let mut exit = ExitCode::SUCCESS;
     if !args.no_demo {
+        let today = chrono::DateTime::from_timestamp(i64::from(since_s), 0)
+            .map(|t| t.date_naive())
+            .context("today's date")?;
+        money::import_demo_rates(&settings, today).await?;
         let traffic = demo::run(&base, &config.account).await?;
         println!(
             "\ndemo traffic: {} clicks, {} postbacks",
@@ -526,12 +530,19 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
         };
         println!("\nreport (read back from ClickHouse, rows since this run started):");
         print!("{}", report::render(&report, Some(&traffic.expected)));
+        print!(
+            "{}",
+            report::render_money(&report.money, Some(&traffic.money))
+        );
         let expected: std::collections::BTreeMap<String, u64> = traffic
             .expected
             .iter()
             .map(|(k, v)| (k.clone(), *v as u64))
             .collect();
-        if report.outcomes() != expected || report.clicks != traffic.clicks as u64 {
+        if report.outcomes() != expected
+            || report.clicks != traffic.clicks as u64
+            || report::money_check(&report.money, &traffic.money).is_err()
+        {
             exit = ExitCode::FAILURE;
         }
         println!("  elapsed {:.1} s", started.elapsed().as_secs_f64());
@@ -547,6 +558,7 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
     println!("example queries:");
     println!("  clickhouse-client{client_port} --query \"SELECT reason, count() FROM {db}.unattributed FINAL GROUP BY reason ORDER BY count() DESC\"");
     println!("  clickhouse-client{client_port} --query \"SELECT offer_id, route, count(), sum(payout) FROM {db}.conversions FINAL GROUP BY offer_id, route\"");
+    println!("  clickhouse-client{client_port} --query \"SELECT campaign_id, sum(clicks) AS clicks, sum(revenue) AS revenue, sum(cost) AS cost, revenue - cost AS profit, round(toFloat64(profit) / toFloat64(cost), 4) AS roi FROM {db}.figures_hourly WHERE hour >= toStartOfDay(now()) AND is_test = 0 GROUP BY campaign_id\"");
 
     if args.serve {
         println!("\nserving: try  curl -i '{base}/c/demo?sub1=me'  then  curl '{base}/postback?cid=<click id>&payout=2'   (Ctrl-C stops)");

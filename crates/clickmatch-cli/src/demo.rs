@@ -7,10 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clickmatch_core::model::{Account, DAY_MS};
+use clickmatch_core::money::{Currency, MoneyIssue};
 use clickmatch_core::reason::hints;
 use clickmatch_core::salvage::hints as repairs;
 use clickmatch_core::ClickId;
 use reqwest::StatusCode;
+use rust_decimal::Decimal;
 
 /// Key of expected outcomes: `attributed` or an unattributed reason.
 pub const ATTRIBUTED: &str = "attributed";
@@ -28,6 +30,88 @@ pub struct DemoTraffic {
     pub expected_hints: BTreeMap<(String, String), usize>,
     /// One line per postback: dialect, what was wrong, expected outcome.
     pub log: Vec<String>,
+    /// What the demo's money adds up to.
+    pub money: DemoMoney,
+}
+
+/// The revenue and cost the demo expects, in the account currency, valued with
+/// [`DEMO_RATES`].
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct DemoMoney {
+    pub revenue: Decimal,
+    pub cost: Decimal,
+    /// Conversions expected with a payout issue, by code.
+    pub payout_issues: BTreeMap<String, u64>,
+    /// Clicks expected with a cost issue.
+    pub cost_issues: u64,
+}
+
+/// Exchange rates `dev` imports for the demo, dated the day it runs (units per EUR): sample
+/// values in the ECB's format, not the ECB's figures. `clickmatch rates import
+/// eurofxref-daily.xml` loads real ones.
+pub const DEMO_RATES: &[(&str, &str)] = &[
+    ("USD", "1.0500"),
+    ("GBP", "0.8300"),
+    ("CHF", "0.9300"),
+    ("PLN", "4.2700"),
+];
+
+/// [`DEMO_RATES`] as the ECB's daily XML file for `day` (`YYYY-MM-DD`).
+pub fn demo_rates_xml(day: &str) -> String {
+    let cubes: String = DEMO_RATES
+        .iter()
+        .map(|(currency, rate)| format!("\n\t\t\t<Cube currency='{currency}' rate='{rate}'/>"))
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <gesmes:Envelope xmlns:gesmes=\"http://www.gesmes.org/xml/2002-08-01\" \
+         xmlns=\"http://www.ecb.int/vocabulary/2002-08-01/eurofxref\">\n\
+         \t<gesmes:subject>Reference rates</gesmes:subject>\n\
+         \t<gesmes:Sender>\n\t\t<gesmes:name>European Central Bank</gesmes:name>\n\t</gesmes:Sender>\n\
+         \t<Cube>\n\t\t<Cube time='{day}'>{cubes}\n\t\t</Cube>\n\t</Cube>\n\
+         </gesmes:Envelope>\n"
+    )
+}
+
+/// What one unit of `currency` is worth in `account` under [`DEMO_RATES`].
+fn demo_factor(currency: Currency, account: Currency) -> Decimal {
+    let per_eur = |c: Currency| -> Decimal {
+        if c == Currency::EUR {
+            return Decimal::ONE;
+        }
+        DEMO_RATES
+            .iter()
+            .find(|(code, _)| *code == c.as_str())
+            .and_then(|(_, rate)| rate.parse().ok())
+            .expect("the demo uses currencies of DEMO_RATES")
+    };
+    per_eur(account) / per_eur(currency)
+}
+
+impl DemoMoney {
+    /// A conversion booked at `payout` in `currency`, with `issue` when it is not as sent.
+    fn conversion(
+        &mut self,
+        account: Currency,
+        payout: &str,
+        currency: Currency,
+        issue: Option<MoneyIssue>,
+    ) {
+        let payout: Decimal = payout.parse().expect("a decimal");
+        self.revenue += (payout * demo_factor(currency, account)).round_dp(6);
+        if let Some(issue) = issue {
+            *self
+                .payout_issues
+                .entry(issue.code().to_string())
+                .or_default() += 1;
+        }
+    }
+
+    /// A click booked at `cost` in the account currency.
+    fn click(&mut self, cost: &str, issue: bool) {
+        self.cost += cost.parse::<Decimal>().expect("a decimal");
+        self.cost_issues += u64::from(issue);
+    }
 }
 
 impl DemoTraffic {
@@ -72,9 +156,19 @@ pub async fn click(
     campaign: &str,
     sub1: &str,
 ) -> anyhow::Result<String> {
+    click_with(client, base, campaign, &[("sub1", sub1)]).await
+}
+
+/// [`click`] with any query parameters (subs, the traffic source's `cost`).
+pub async fn click_with(
+    client: &reqwest::Client,
+    base: &str,
+    campaign: &str,
+    query: &[(&str, &str)],
+) -> anyhow::Result<String> {
     let response = client
         .get(format!("{base}/c/{campaign}"))
-        .query(&[("sub1", sub1)])
+        .query(query)
         .send()
         .await
         .context("click request")?;
@@ -154,13 +248,27 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
         .map(|t| t.expose().to_string())
         .context("the demo needs the demo configuration's `lead` route with a token")?;
 
+    let account_currency = account.currency;
+    let mut money = DemoMoney::default();
+    // `demo`: a fixed CPC of 0.05. `demo-lead`: the traffic source puts each click's cost in
+    // the URL (`cost_param = "cost"`), once with a decimal comma, once unsubstituted (the
+    // campaign's fixed 0.10 is booked and the click flagged).
     let mut sale_clicks = Vec::new();
     for n in 0..20 {
         sale_clicks.push(click(&client, base, "demo", &format!("pub-{}", n % 4)).await?);
+        money.click("0.05", false);
     }
     let mut lead_clicks = Vec::new();
     for n in 0..10 {
-        lead_clicks.push(click(&client, base, "demo-lead", &format!("pub-{}", n % 3)).await?);
+        let (cost, booked, issue) = match n {
+            8 => ("0,12", "0.12", false),
+            9 => ("{cost}", "0.10", true),
+            _ => ("0.12", "0.12", false),
+        };
+        let sub1 = format!("pub-{}", n % 3);
+        let query = [("sub1", sub1.as_str()), ("cost", cost)];
+        lead_clicks.push(click_with(&client, base, "demo-lead", &query).await?);
+        money.click(booked, issue);
     }
     traffic.clicks = sale_clicks.len() + lead_clicks.len();
 
@@ -174,21 +282,39 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
         };
 
     // TUNE/HasOffers on the global route: cid={aff_sub}&payout={payout}&offer={offer_id}.
+    // Payouts as networks send them: plain, with a decimal comma, in EUR, and a `{payout}` the
+    // network left literal (the offer's default_payout of 1.50 is booked, flagged).
     for (n, id) in sale_clicks.iter().take(8).enumerate() {
         let txid = format!("tune-{n}");
-        let status = postback_get(
-            &client,
-            base,
-            "/postback",
-            &[
-                ("cid", id),
-                ("payout", "1.75"),
-                ("offer", "1"),
-                ("txid", &txid),
-            ],
-        )
-        .await?;
-        send(status, ATTRIBUTED, "", "TUNE global postback".into())?;
+        let (payout, currency, line) = match n {
+            5 => ("1,75", None, "TUNE global postback, payout 1,75"),
+            6 => (
+                "{payout}",
+                None,
+                "TUNE global postback, payout {payout} literal",
+            ),
+            7 => ("2.10", Some("EUR"), "TUNE global postback, 2.10 EUR"),
+            _ => ("1.75", None, "TUNE global postback"),
+        };
+        let mut query = vec![
+            ("cid", id.as_str()),
+            ("payout", payout),
+            ("offer", "1"),
+            ("txid", &txid),
+        ];
+        query.extend(currency.map(|c| ("currency", c)));
+        let status = postback_get(&client, base, "/postback", &query).await?;
+        send(status, ATTRIBUTED, "", line.into())?;
+        match n {
+            6 => money.conversion(
+                account_currency,
+                "1.50",
+                account_currency,
+                Some(MoneyIssue::PayoutMacro),
+            ),
+            7 => money.conversion(account_currency, "2.10", Currency::EUR, None),
+            _ => money.conversion(account_currency, "1.75", account_currency, None),
+        }
     }
     // A network retry of the first one.
     let status = postback_get(
@@ -223,6 +349,7 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
             "",
             "Everflow-style JSON POST".into(),
         )?;
+        money.conversion(account_currency, "2.0", account_currency, None);
     }
 
     // CAKE on the per-offer `lead` route: s2=#s2#&price=#price#&tid=#tid#.
@@ -246,6 +373,7 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
             "",
             "CAKE lead route (fixed payout)".into(),
         )?;
+        money.conversion(account_currency, "4.50", account_currency, None);
     }
 
     // Broken postbacks, one per reason.
@@ -456,7 +584,17 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
     for (path, hint, line) in &salvageable {
         let status = get_raw(&client, base, path).await?;
         send(status, ATTRIBUTED, hint, (*line).into())?;
+        // The last two lost their payout parameter with the rest of the query: the offer's
+        // default_payout is booked.
+        let lost = [repairs::SECOND_QUESTION_MARK, repairs::QUERY_IN_VALUE].contains(hint);
+        money.conversion(
+            account_currency,
+            if lost { "1.50" } else { "1.75" },
+            account_currency,
+            None,
+        );
     }
+    traffic.money = money;
     Ok(traffic)
 }
 

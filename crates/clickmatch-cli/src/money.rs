@@ -31,31 +31,49 @@ pub async fn write_account(settings: &ClickHouseSettings, account: &Account) -> 
     .context("recording the account currency")
 }
 
-/// Imports an ECB euro reference-rate file (daily or historical, XML or CSV). Importing the
-/// same file again rewrites the same rows.
-pub async fn import_rates(settings: &ClickHouseSettings, path: &Path) -> anyhow::Result<Imported> {
-    let (bytes, name) = read(path)?;
-    let file = parse_ecb_rates(&bytes, &name).map_err(refused)?;
+/// Imports [`crate::demo::DEMO_RATES`] dated `day`, through the same reader as a real file.
+pub async fn import_demo_rates(
+    settings: &ClickHouseSettings,
+    day: chrono::NaiveDate,
+) -> anyhow::Result<()> {
+    let xml = crate::demo::demo_rates_xml(&day.to_string());
+    let file = parse_ecb_rates(xml.as_bytes(), "demo rates").map_err(refused)?;
+    insert_rate_rows(settings, &file.rates, "demo rates (sample values)").await?;
+    Ok(())
+}
+
+async fn insert_rate_rows(
+    settings: &ClickHouseSettings,
+    rates: &[clickmatch_import::Rate],
+    source: &str,
+) -> anyhow::Result<usize> {
     let imported_ms = now_ms();
-    let rows: Vec<RateRow> = file
-        .rates
+    let rows: Vec<RateRow> = rates
         .iter()
         .map(|rate| RateRow {
             day: days_since_epoch(rate.day),
             currency: rate.currency.to_string(),
             per_eur: rate.per_eur,
-            source: name.clone(),
+            source: source.to_string(),
             imported_ms,
         })
         .collect();
     store::insert_rates(settings, &rows)
         .await
         .context("writing exchange_rates")?;
+    Ok(rows.len())
+}
+
+/// Imports an ECB euro reference-rate file (daily or historical, XML or CSV). Importing the
+/// same file again rewrites the same rows.
+pub async fn import_rates(settings: &ClickHouseSettings, path: &Path) -> anyhow::Result<Imported> {
+    let (bytes, name) = read(path)?;
+    let file = parse_ecb_rates(&bytes, &name).map_err(refused)?;
+    let rows = insert_rate_rows(settings, &file.rates, &name).await?;
     let first = file.rates.first().map(|r| r.day);
     let last = file.rates.last().map(|r| r.day);
     let mut summary = format!(
-        "{} rates ({} days {} to {}) from {name}",
-        rows.len(),
+        "{rows} rates ({} days {} to {}) from {name}",
         distinct_days(&file.rates),
         first.map(|d| d.to_string()).unwrap_or_default(),
         last.map(|d| d.to_string()).unwrap_or_default(),
@@ -66,10 +84,7 @@ pub async fn import_rates(settings: &ClickHouseSettings, path: &Path) -> anyhow:
             file.skipped_currencies.join(", ")
         ));
     }
-    Ok(Imported {
-        rows: rows.len(),
-        summary,
-    })
+    Ok(Imported { rows, summary })
 }
 
 /// Imports a cost file. Every campaign must exist in the configuration (a typo must not book

@@ -5,9 +5,14 @@ use std::fmt::Write as _;
 
 use anyhow::Context;
 use clickhouse::Row;
+use clickmatch_clickhouse::money::{self, Figures, PayoutIssueCount, RevenueByCurrency};
 use clickmatch_clickhouse::ClickHouseSettings;
+use clickmatch_core::money::MoneyIssue;
 use clickmatch_core::reason::hint_text;
+use rust_decimal::Decimal;
 use serde::Deserialize;
+
+use crate::demo::DemoMoney;
 
 /// Figures for rows received since `since_s` (Unix seconds).
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -15,13 +20,23 @@ pub struct Report {
     pub clicks: u64,
     pub attributed: u64,
     pub repaired: u64,
-    pub payout: String,
     pub unattributed: BTreeMap<String, u64>,
     /// Repaired conversions by repair hint code.
     pub repairs: BTreeMap<String, u64>,
     /// Unattributed rows by (reason, hint code).
     pub unattributed_hints: BTreeMap<(String, String), u64>,
     pub latency_ms: [u32; 3],
+    pub money: MoneyReport,
+}
+
+/// Revenue, cost and what needs fixing, in the account currency.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct MoneyReport {
+    pub figures: Figures,
+    pub by_currency: Vec<RevenueByCurrency>,
+    pub payout_issues: Vec<PayoutIssueCount>,
+    /// Clicks whose cost parameter could not be read.
+    pub cost_issues: u64,
 }
 
 impl Report {
@@ -62,7 +77,6 @@ struct Count {
 struct Attributed {
     n: u64,
     repaired: u64,
-    payout: String,
 }
 
 #[derive(Row, Deserialize)]
@@ -96,7 +110,7 @@ pub async fn read(settings: &ClickHouseSettings, since_s: u32) -> anyhow::Result
         .context("counting clicks")?;
     let attributed = client
         .query(
-            "SELECT count() AS n, toUInt64(sum(click_id_repaired)) AS repaired, toString(sum(payout)) AS payout \
+            "SELECT count() AS n, toUInt64(sum(click_id_repaired)) AS repaired \
              FROM conversions FINAL WHERE conversion_time >= toDateTime(?)",
         )
         .bind(since_s)
@@ -138,11 +152,32 @@ pub async fn read(settings: &ClickHouseSettings, since_s: u32) -> anyhow::Result
         .fetch_one::<Latency>()
         .await
         .context("latency percentiles")?;
+    let cost_issues = client
+        .query(
+            "SELECT count() AS n FROM clicks FINAL WHERE click_time >= toDateTime(?) \
+             AND cost_issue != '' AND is_test = 0",
+        )
+        .bind(since_s)
+        .fetch_one::<Count>()
+        .await
+        .context("counting click cost issues")?;
+    let money = MoneyReport {
+        figures: money::figures_from_base_tables(settings, since_s)
+            .await
+            .context("reading revenue and cost")?,
+        by_currency: money::revenue_by_currency_since(settings, since_s)
+            .await
+            .context("reading revenue by currency")?,
+        payout_issues: money::payout_issues_since(settings, since_s)
+            .await
+            .context("reading payout issues")?,
+        cost_issues: cost_issues.n,
+    };
     Ok(Report {
+        money,
         clicks: clicks.n,
         attributed: attributed.n,
         repaired: attributed.repaired,
-        payout: attributed.payout,
         unattributed,
         repairs: repairs.into_iter().map(|r| (r.hint, r.n)).collect(),
         unattributed_hints: reasons
@@ -164,8 +199,8 @@ pub fn render(report: &Report, expected: Option<&BTreeMap<String, usize>>) -> St
     );
     let _ = writeln!(
         out,
-        "  attributed                  {:>6}   payout {}   click ID repaired {}",
-        report.attributed, report.payout, report.repaired
+        "  attributed                  {:>6}   click ID repaired {}",
+        report.attributed, report.repaired
     );
     for (hint, n) in &report.repairs {
         let _ = writeln!(out, "    repaired {hint:<31}{n:>4}   {}", hint_text(hint));
@@ -209,6 +244,128 @@ pub fn render(report: &Report, expected: Option<&BTreeMap<String, usize>>) -> St
     out
 }
 
+/// The money section: revenue by currency sent, cost, profit, ROI, EPC, and the payout and
+/// cost issues with their fix; checked against what the demo sent when given.
+pub fn render_money(money: &MoneyReport, expected: Option<&DemoMoney>) -> String {
+    let f = &money.figures;
+    let currency = &f.account_currency;
+    let mut out = String::new();
+    let _ = writeln!(out, "  money, in the account currency {currency}:");
+    let _ = writeln!(out, "    revenue                   {:>12}", f.revenue);
+    for c in &money.by_currency {
+        let missing = if c.rate_missing > 0 {
+            format!("   {} without a rate (rate_missing)", c.rate_missing)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "      {:<3} {:>4} conversions {:>12} sent → {:>12} {currency}{missing}",
+            c.currency, c.conversions, c.payout, c.payout_account
+        );
+    }
+    let _ = writeln!(out, "    cost                      {:>12}", f.cost);
+    let _ = writeln!(out, "    profit                    {:>12}", f.profit());
+    let ratio = |r: Option<Decimal>, percent: bool| match (r, percent) {
+        (None, _) => "-".to_string(),
+        (Some(r), true) => format!("{:.1} %", r * Decimal::ONE_HUNDRED),
+        (Some(r), false) => r.to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "    ROI {}   CR {}   EPC {}   ({} clicks, {} conversions)",
+        ratio(f.roi(), true),
+        ratio(f.cr(), true),
+        ratio(f.epc(), false),
+        f.clicks,
+        f.conversions
+    );
+    if f.unvalued > 0 {
+        let _ = writeln!(
+            out,
+            "    {} rows without an exchange rate are left out until one is imported (`clickmatch rates import`)",
+            f.unvalued
+        );
+    }
+    if !money.payout_issues.is_empty() || money.cost_issues > 0 {
+        let _ = writeln!(
+            out,
+            "  payout and cost issues (booked the configured default, raw text kept):"
+        );
+    }
+    for issue in &money.payout_issues {
+        let hint = MoneyIssue::hint_of_code(&issue.payout_issue);
+        let _ = writeln!(
+            out,
+            "    {:<30}{:>4}   {hint}",
+            issue.payout_issue, issue.conversions
+        );
+    }
+    if money.cost_issues > 0 {
+        let _ = writeln!(
+            out,
+            "    {:<30}{:>4}   clicks whose cost parameter could not be read: see clicks.cost_issue and cost_raw",
+            "click cost", money.cost_issues
+        );
+    }
+    if let Some(expected) = expected {
+        match money_check(money, expected) {
+            Ok(()) => {
+                let _ = writeln!(
+                    out,
+                    "  check: revenue, cost and issues match what the demo sent ({} {currency} revenue, {} {currency} cost)",
+                    expected.revenue.normalize(),
+                    expected.cost.normalize()
+                );
+            }
+            Err(mismatch) => {
+                let _ = writeln!(out, "  check: MISMATCH {mismatch}");
+            }
+        }
+    }
+    out
+}
+
+/// Whether the money read back is what the demo sent.
+pub fn money_check(money: &MoneyReport, expected: &DemoMoney) -> Result<(), String> {
+    let f = &money.figures;
+    let issues: BTreeMap<String, u64> = money
+        .payout_issues
+        .iter()
+        .map(|i| (i.payout_issue.clone(), i.conversions))
+        .collect();
+    let mut wrong = Vec::new();
+    if f.revenue != expected.revenue {
+        wrong.push(format!(
+            "revenue {} (expected {})",
+            f.revenue, expected.revenue
+        ));
+    }
+    if f.cost != expected.cost {
+        wrong.push(format!("cost {} (expected {})", f.cost, expected.cost));
+    }
+    if issues != expected.payout_issues {
+        wrong.push(format!(
+            "payout issues {issues:?} (expected {:?})",
+            expected.payout_issues
+        ));
+    }
+    if money.cost_issues != expected.cost_issues {
+        wrong.push(format!(
+            "click cost issues {} (expected {})",
+            money.cost_issues, expected.cost_issues
+        ));
+    }
+    if f.unvalued > 0 {
+        wrong.push(format!("{} rows without an exchange rate", f.unvalued));
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(wrong.join("; "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,7 +376,6 @@ mod tests {
             clicks: 3,
             attributed: 2,
             repaired: 1,
-            payout: "3.5".into(),
             unattributed: BTreeMap::from([("missing_click_id".to_string(), 2)]),
             repairs: BTreeMap::from([("click_id_other_param".to_string(), 1)]),
             unattributed_hints: BTreeMap::from([
@@ -239,6 +395,7 @@ mod tests {
                 ),
             ]),
             latency_ms: [1, 2, 3],
+            money: MoneyReport::default(),
         };
         let printed = render(&report, None);
         for code in [

@@ -12,7 +12,8 @@
 //!    offer link never filled the network's sub-parameter. A hash-dialect macro left literal
 //!    cuts the URL at the `#`, as it does for the real network.
 //! 4. It waits until a row with the postback's ID is in `conversions` or `unattributed` (FINAL)
-//!    and turns it into a [`Verdict`] with [`verdict`], a pure function.
+//!    and turns it into a [`Verdict`] with [`verdict`], a pure function. A conversion whose
+//!    payout was not booked as sent (its `payout_issue`) fails the test like any other problem.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use clickhouse::Row;
 use clickmatch_clickhouse::ClickHouseSettings;
 use clickmatch_config::Config;
 use clickmatch_core::model::{Route, GLOBAL_ROUTE};
+use clickmatch_core::money::MoneyIssue;
 use clickmatch_core::presets::{self, FireValues, Preset};
 use clickmatch_core::reason::hint_text;
 use rust_decimal::Decimal;
@@ -232,6 +234,10 @@ pub struct ConversionFound {
     pub repair_hint: String,
     pub is_test: u8,
     pub latency_ms: u32,
+    /// The payout parameter as sent (empty when none).
+    pub payout_raw: String,
+    /// Why `payout` is not simply `payout_raw` (a [`MoneyIssue`] code), empty when all is well.
+    pub payout_issue: String,
 }
 
 /// A row of `unattributed`, as the test reads it.
@@ -294,6 +300,35 @@ fn money(value: &str) -> String {
         .unwrap_or_else(|_| value.to_string())
 }
 
+/// The problem line of a conversion whose payout was not booked as sent.
+fn payout_problem(plan: &Plan, row: &ConversionFound) -> String {
+    let booked = format!("{} {}", money(&row.payout), row.currency);
+    let issue = &row.payout_issue;
+    match MoneyIssue::from_code(issue) {
+        Some(MoneyIssue::PayoutMissing) if plan.preset.payout.is_none() => format!(
+            "the payout was not booked as sent ({issue}, booked {booked}): {} sends no payout; \
+             set default_payout (or payout = \"fixed\" with fixed_payout) on offer {}",
+            plan.preset.title, plan.offer
+        ),
+        Some(MoneyIssue::PayoutMissing) => format!(
+            "the payout was not booked as sent ({issue}, booked {booked}): the test sent \
+             {TEST_PAYOUT} but route {} found no payout in the postback; check that its payout \
+             names include the one in the postback URL",
+            plan.route_label()
+        ),
+        Some(MoneyIssue::CurrencyConflict | MoneyIssue::CurrencyUnknown) => format!(
+            "the payout's currency was not booked as sent ({issue}, booked {booked}): the test \
+             sent {TEST_PAYOUT} {}, the route's currency",
+            plan.route.currency
+        ),
+        _ => format!(
+            "the payout was not booked as sent ({issue}, booked {booked}): the test sent \
+             {TEST_PAYOUT}, the row kept {:?}",
+            row.payout_raw
+        ),
+    }
+}
+
 /// Turns what was observed into the verdict and the lines to print. Pure.
 pub fn verdict(plan: &Plan, observed: &Observation) -> Verdict {
     let preset = plan.preset;
@@ -334,8 +369,26 @@ pub fn verdict(plan: &Plan, observed: &Observation) -> Verdict {
                 row.txid,
                 row.is_test
             ));
+            if !row.payout_issue.is_empty() {
+                lines.push(format!(
+                    "  payout issue {}: sent {:?}: {}",
+                    row.payout_issue,
+                    row.payout_raw,
+                    MoneyIssue::hint_of_code(&row.payout_issue)
+                ));
+            }
             latency(&mut lines, row.latency_ms);
             let mut problems = Vec::new();
+            // A payout issue fails the test (a non-zero exit), like any problem here: the test
+            // sent a plain, known payout ({TEST_PAYOUT}) through the very URL the network is
+            // given, so an issue means the setup, not the network, keeps payouts from being
+            // booked (a preset that sends no payout under an offer without default_payout, a
+            // route that reads the payout under another name, a currency the route cannot
+            // read). Every real conversion would then be booked 0 or the default and flagged;
+            // an exit status of 0 would let a scripted check pass a setup that loses revenue.
+            if !row.payout_issue.is_empty() {
+                problems.push(payout_problem(plan, row));
+            }
             if row.click_id != click.click_id {
                 problems.push(format!(
                     "attributed to click {} instead of the test click {}",
@@ -532,7 +585,8 @@ struct IngestAnswer {
 
 const CONVERSION_QUERY: &str = "SELECT conversion_id, click_id, offer_id, route, event, status, \
      toString(payout) AS payout, currency, txid, offer_mismatch, click_id_repaired, repair_hint, \
-     is_test, latency_ms FROM conversions FINAL WHERE postback_id = ? LIMIT 1";
+     is_test, latency_ms, payout_raw, payout_issue FROM conversions FINAL WHERE postback_id = ? \
+     LIMIT 1";
 const UNATTRIBUTED_QUERY: &str = "SELECT reason, hint, raw_click_id, route, offer_id, raw_params, \
      is_test, latency_ms FROM unattributed FINAL WHERE postback_id = ? LIMIT 1";
 
@@ -698,6 +752,8 @@ mod tests {
             repair_hint: String::new(),
             is_test: 1,
             latency_ms: 180,
+            payout_raw: "1.23".into(),
+            payout_issue: String::new(),
         }
     }
 
@@ -818,6 +874,91 @@ mod tests {
         assert!(
             text.ends_with("FAILED: attributed, but not as expected"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_payout_not_booked_as_sent_fails_and_says_why() {
+        let p = plan_for("1", None, None);
+        let mut row = conversion();
+        row.payout = "0.000000".into();
+        row.payout_raw = "{payout}".into();
+        row.payout_issue = "payout_macro".into();
+        let v = verdict(
+            &p,
+            &observe(click(Some(CLICK), "aff_sub"), Landed::Conversion(row)),
+        );
+        assert!(!v.ok, "{v:?}");
+        assert_eq!(v.outcome, "attributed");
+        assert_eq!(
+            v.lines[..2],
+            [
+                "attributed: conversion conv-1",
+                "  offer 1, route global, event sale, status approved, payout 0 USD, txid test-1, is_test 1",
+            ]
+        );
+        assert_eq!(
+            v.lines[2],
+            format!(
+                "  payout issue payout_macro: sent \"{{payout}}\": {}",
+                MoneyIssue::PayoutMacro.hint()
+            )
+        );
+        assert_eq!(
+            v.lines[4],
+            "problem: the payout was not booked as sent (payout_macro, booked 0 USD): the test sent 1.23, the row kept \"{payout}\""
+        );
+        assert_eq!(
+            v.lines.last().unwrap(),
+            "FAILED: attributed, but not as expected"
+        );
+
+        // A network that sends no payout, under an offer without default_payout.
+        let p = plan_for("1", Some("prosper202"), None);
+        assert!(p.preset.payout.is_none());
+        let mut row = conversion();
+        row.payout = "0.000000".into();
+        row.payout_raw = String::new();
+        row.payout_issue = "payout_missing".into();
+        let v = verdict(
+            &p,
+            &observe(click(Some(CLICK), "aff_sub"), Landed::Conversion(row)),
+        );
+        assert!(!v.ok);
+        let text = v.lines.join("\n");
+        assert!(
+            text.contains("  payout issue payout_missing: sent \"\": "),
+            "{text}"
+        );
+        assert!(
+            text.contains("Prosper202 sends no payout; set default_payout"),
+            "{text}"
+        );
+        assert!(text.contains("on offer 1"), "{text}");
+
+        // A code this build does not know still fails, and says so.
+        let mut row = conversion();
+        row.payout_issue = "payout_from_the_future".into();
+        let v = verdict(
+            &plan_for("1", None, None),
+            &observe(click(Some(CLICK), "aff_sub"), Landed::Conversion(row)),
+        );
+        assert!(!v.ok);
+        assert!(v.lines[2].contains("does not know"), "{:?}", v.lines);
+
+        // A currency issue: the amount was booked, its currency not as sent.
+        let mut row = conversion();
+        row.currency = "EUR".into();
+        row.payout_issue = "currency_conflict".into();
+        let v = verdict(
+            &plan_for("1", None, None),
+            &observe(click(Some(CLICK), "aff_sub"), Landed::Conversion(row)),
+        );
+        assert!(!v.ok);
+        assert!(
+            v.lines.contains(&"problem: the payout's currency was not booked as sent (currency_conflict, booked 1.23 EUR): the test sent 1.23 USD, the route's currency".to_string()),
+            "{:?}",
+            v.lines
         );
     }
 

@@ -192,12 +192,14 @@ FROM
         SELECT day AS published_day, currency, toFloat64(per_eur) AS published_per_eur
         FROM {database}.exchange_rates FINAL
     )
-    ARRAY JOIN range(toUInt64((SELECT max_rate_age_days FROM {database}.account)) + 1) AS age
+    ARRAY JOIN range(assumeNotNull((SELECT max_rate_age_days FROM {database}.account)) + 1) AS age
 )
 GROUP BY day, currency;
 
 -- Per day and currency, what one unit is worth in the account currency (cross rates through
--- EUR). The account currency itself needs no row: readers value it at 1.
+-- EUR). The account currency itself needs no row: readers value it at 1. `account_rates` has one
+-- row per day, so ALL joins each rate to it; ANY INNER would keep one row per day on releases
+-- after 18.16 (`any_join_distinct_right_table_keys` = 0), dropping every other currency.
 CREATE VIEW IF NOT EXISTS {database}.currency_factors
 AS SELECT
     day,
@@ -209,7 +211,7 @@ FROM
     SELECT day, currency, per_eur, rate_day
     FROM {database}.exchange_rates_daily
 ) AS rates
-ANY INNER JOIN
+ALL INNER JOIN
 (
     SELECT day, per_eur AS account_per_eur
     FROM {database}.exchange_rates_daily
@@ -219,7 +221,9 @@ ANY INNER JOIN
 -- One row per conversion (its latest version, as `conversions FINAL`) with its payout in the
 -- account currency at the rate of the conversion's day (`rate_day`: the day of the rate used).
 -- `rate_missing` = 1: no rate within `max_rate_age_days`; `payout_account` is 0 until a rate
--- for that day is imported, and the row is valued from then on.
+-- for that day is imported, and the row is valued from then on. `assumeNotNull`: releases after
+-- 18.16 type a scalar subquery Nullable (`account` always has one row), which would make
+-- `account_currency` and `rate_missing` Nullable.
 CREATE VIEW IF NOT EXISTS {database}.conversions_valued
 AS SELECT
     conversion_id, click_id, click_time, conversion_time, conversion_time_ms, postback_id,
@@ -239,7 +243,7 @@ FROM
         payout_issue, txid, offer_mismatch, click_id_repaired, repair_hint, is_test, version,
         latency_ms,
         toDate(conversion_time) AS day,
-        (SELECT currency FROM {database}.account) AS account_currency
+        assumeNotNull((SELECT currency FROM {database}.account)) AS account_currency
     FROM {database}.conversions FINAL
 ) AS latest
 ANY LEFT JOIN
@@ -306,13 +310,16 @@ FROM
         toDecimal64(round(amount * valued, 6), 6) AS part_revenue_or_cost,
         if(is_revenue, part_revenue_or_cost, toDecimal64(0, 6)) AS part_revenue,
         if(is_revenue, toDecimal64(0, 6), part_revenue_or_cost) AS part_cost,
-        toUInt64(amount != 0 AND valued = 0) AS part_unvalued
+        -- A conversion without a rate is unvalued whatever its payout (as in
+        -- conversions_valued.rate_missing); a cell or cost line only when it has an amount.
+        toUInt64((amount != 0 OR is_revenue) AND valued = 0) AS part_unvalued
     FROM
     (
         SELECT
             hour, campaign_id, offer_id, source, is_test, currency, amount, is_revenue,
             part_clicks, part_conversions, part_unattributed,
-            multiIf(currency = (SELECT currency FROM {database}.account), 1, factor) AS valued
+            multiIf(currency = assumeNotNull((SELECT currency FROM {database}.account)), 1, factor)
+                AS valued
         FROM
         (
             SELECT

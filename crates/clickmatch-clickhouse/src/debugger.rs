@@ -53,7 +53,8 @@ impl PostbackEntry {
 pub struct OutcomeCount {
     pub route: String,
     pub offer_id: String,
-    /// `attributed` or the unattributed reason.
+    /// `attributed` or the unattributed reason ([`DebugReader::outcome_counts`]), or the
+    /// payout issue code ([`DebugReader::payout_issue_counts`]).
     pub outcome: String,
     pub postbacks: u64,
 }
@@ -184,6 +185,35 @@ impl DebugReader {
                 .await
                 .map_err(read_error("unattributed counts"))?,
         );
+        counts.sort_by(|a, b| {
+            (&a.route, &a.offer_id, b.postbacks, &a.outcome).cmp(&(
+                &b.route,
+                &b.offer_id,
+                a.postbacks,
+                &b.outcome,
+            ))
+        });
+        Ok(counts)
+    }
+
+    /// Attributed postbacks per route, offer and payout issue (the `payout_issue` code as
+    /// `outcome`) since `since_s`; conversions whose payout was booked as sent are not counted.
+    pub async fn payout_issue_counts(
+        &self,
+        since_s: u32,
+    ) -> Result<Vec<OutcomeCount>, ClickHouseError> {
+        let mut counts = self
+            .client
+            .query(
+                "SELECT route, offer_id, payout_issue AS outcome, \
+                 uniqExact(conversion_id, version) AS postbacks \
+                 FROM conversions WHERE conversion_time >= ? AND payout_issue != '' \
+                 GROUP BY route, offer_id, payout_issue",
+            )
+            .bind(since_s)
+            .fetch_all::<OutcomeCount>()
+            .await
+            .map_err(read_error("payout issue counts"))?;
         counts.sort_by(|a, b| {
             (&a.route, &a.offer_id, b.postbacks, &a.outcome).cmp(&(
                 &b.route,

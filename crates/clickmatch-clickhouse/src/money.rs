@@ -170,7 +170,7 @@ pub async fn figures_since(
     settings
         .client()
         .query(
-            "SELECT (SELECT currency FROM account) AS account_currency, \
+            "SELECT assumeNotNull((SELECT currency FROM account)) AS account_currency, \
                 toUInt64(sum(clicks)) AS clicks, toUInt64(sum(conversions)) AS conversions, \
                 toString(sum(revenue)) AS revenue, toString(sum(cost)) AS cost, \
                 toUInt64(sum(unattributed)) AS unattributed, toUInt64(sum(unvalued)) AS unvalued \
@@ -185,7 +185,9 @@ pub async fn figures_since(
 }
 
 /// [`Figures`] from the base tables for rows from `from_s` on, to the second: what `dev`
-/// reports for its own run, and what the rollups are checked against.
+/// reports for its own run, and what the rollups are checked against. Cost is the clicks' costs,
+/// valued per hour, campaign, offer, source and currency as `figures_hourly` values them, plus
+/// the imported lines of `costs_current`.
 pub async fn figures_from_base_tables(
     settings: &ClickHouseSettings,
     from_s: u32,
@@ -197,18 +199,25 @@ pub async fn figures_from_base_tables(
                 unvalued_conversions + unvalued_clicks AS unvalued \
              FROM \
              ( \
-                SELECT (SELECT currency FROM account) AS account_currency, \
-                    toUInt64(count()) AS clicks, \
-                    toString(sum(toDecimal64(round(toFloat64(cost) \
+                SELECT assumeNotNull((SELECT currency FROM account)) AS account_currency, \
+                    toUInt64(sum(part_clicks)) AS clicks, \
+                    toString(sum(toDecimal64(round(part_amount \
                         * multiIf(currency = account_currency, 1, factor), 6), 6))) AS cost, \
-                    toUInt64(sum(cost != 0 AND currency != account_currency AND factor = 0)) \
-                        AS unvalued_clicks, \
+                    toUInt64(sum(part_amount != 0 AND currency != account_currency \
+                        AND factor = 0)) AS unvalued_clicks, \
                     1 AS one \
                 FROM \
                 ( \
-                    SELECT cost, cost_currency AS currency, toDate(click_time) AS day \
+                    SELECT toUInt64(count()) AS part_clicks, toFloat64(sum(cost)) AS part_amount, \
+                        cost_currency AS currency, toDate(click_time) AS day \
                     FROM clicks FINAL WHERE click_time >= toDateTime(?) AND is_test = 0 \
-                ) AS clicks_since \
+                    GROUP BY toStartOfHour(click_time), day, campaign_id, offer_id, source, \
+                        currency \
+                    UNION ALL \
+                    SELECT toUInt64(0) AS part_clicks, toFloat64(amount) AS part_amount, \
+                        currency, toDate(period_start) AS day \
+                    FROM costs_current WHERE period_start >= toDateTime(?) \
+                ) AS cost_parts \
                 ANY LEFT JOIN (SELECT day, currency, factor FROM currency_factors) AS factors \
                 USING (day, currency) \
              ) AS click_figures \
@@ -219,13 +228,14 @@ pub async fn figures_from_base_tables(
                         AS revenue, \
                     toUInt64(sumIf(rate_missing, status IN ('approved', 'pending', 'hold'))) \
                         AS unvalued_conversions, \
-                    (SELECT count() FROM unattributed FINAL \
+                    assumeNotNull((SELECT count() FROM unattributed FINAL \
                         WHERE received_time >= toDateTime(?) AND reason != 'duplicate' \
-                            AND is_test = 0) AS unattributed, \
+                            AND is_test = 0)) AS unattributed, \
                     1 AS one \
                 FROM conversions_valued WHERE conversion_time >= toDateTime(?) AND is_test = 0 \
              ) AS conversion_figures USING one",
         )
+        .bind(from_s)
         .bind(from_s)
         .bind(from_s)
         .bind(from_s)

@@ -176,7 +176,7 @@ const FIGURES_BASE: &str = "SELECT toString(hour) AS hour, campaign_id, offer_id
          toDecimal64(0, 6) AS revenue, \
          toDecimal64(round(toFloat64(cost_sum) * multiIf(currency = (SELECT currency FROM account), 1, factor), 6), 6) AS cost, \
          toUInt64(0) AS n_unattributed, \
-         toUInt64(cost_sum != 0 AND currency != (SELECT currency FROM account) AND factor = 0) AS n_unvalued \
+         toUInt64(cost_sum != 0 AND currency != assumeNotNull((SELECT currency FROM account)) AND factor = 0) AS n_unvalued \
        FROM ( \
          SELECT toStartOfHour(click_time) AS hour, campaign_id, offer_id, source, is_test, \
            cost_currency AS currency, toDate(hour) AS day, count() AS n_clicks, sum(cost) AS cost_sum \
@@ -193,7 +193,7 @@ const FIGURES_BASE: &str = "SELECT toString(hour) AS hour, campaign_id, offer_id
          toUInt64(0) AS n_clicks, toUInt64(0) AS n_conversions, toDecimal64(0, 6) AS revenue, \
          toDecimal64(round(toFloat64(amount) * multiIf(currency = (SELECT currency FROM account), 1, factor), 6), 6) AS cost, \
          toUInt64(0) AS n_unattributed, \
-         toUInt64(amount != 0 AND currency != (SELECT currency FROM account) AND factor = 0) AS n_unvalued \
+         toUInt64(amount != 0 AND currency != assumeNotNull((SELECT currency FROM account)) AND factor = 0) AS n_unvalued \
        FROM (SELECT period_start, campaign_id, offer_id, source, amount, currency, \
                toDate(period_start) AS day FROM costs_current) AS lines \
        ANY LEFT JOIN (SELECT day, currency, factor FROM currency_factors) AS factors \

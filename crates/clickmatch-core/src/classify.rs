@@ -47,6 +47,21 @@ impl Default for Extracted {
 }
 
 impl Extracted {
+    /// The payout the joiner books for this postback as a conversion of `offer` (the click's)
+    /// through `route`: the route's payout model, else the offer's, else the payout sent, and
+    /// the offer's `default_payout`.
+    pub fn book_conversion_payout(
+        &self,
+        route: Option<&Route>,
+        offer: Option<&Offer>,
+    ) -> BookedPayout {
+        let model = route
+            .and_then(|r| r.payout)
+            .or(offer.map(|o| o.payout))
+            .unwrap_or(PayoutModel::FromPostback);
+        self.book_payout(model, offer.and_then(|o| o.default_payout))
+    }
+
     /// The payout to book under `model`, with what was sent and why it differs (see
     /// [`money::book_payout`]).
     pub fn book_payout(&self, model: PayoutModel, default_payout: Option<Decimal>) -> BookedPayout {

@@ -582,11 +582,7 @@ impl<S: JoinStore> PartitionJoin<S> {
             }
         }
 
-        let payout_model = route
-            .and_then(|r| r.payout)
-            .or(offer.map(|o| o.payout))
-            .unwrap_or(crate::model::PayoutModel::FromPostback);
-        let booked = extracted.book_payout(payout_model, offer.and_then(|o| o.default_payout));
+        let booked = extracted.book_conversion_payout(route, offer);
         let seen = Seen {
             postback_id: record.postback_id.clone(),
             status: extracted.status.clone(),

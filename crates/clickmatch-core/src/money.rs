@@ -660,6 +660,15 @@ impl MoneyIssue {
             .find(|issue| issue.code() == code)
     }
 
+    /// The hint of a stored code, for the pages and reports that print one; a code this build
+    /// does not know (a newer one wrote it) still gets a sentence.
+    pub fn hint_of_code(code: &str) -> &'static str {
+        MoneyIssue::from_code(code).map_or(
+            "an issue this version of clickmatch does not know (written by a newer one)",
+            MoneyIssue::hint,
+        )
+    }
+
     /// How an unreadable payout is recorded.
     fn of_payout(error: &AmountError) -> MoneyIssue {
         match error {

@@ -2,10 +2,16 @@
 //!
 //! - `GET /debug[?hours=24&per=20]`: the latest postbacks of each route and offer with their
 //!   outcome, the unattributed reason, the raw parameters and the fix hint sentence, under a
-//!   summary of outcomes per route and offer. `?click_id=…` jumps to that click's story.
+//!   summary of outcomes (and payout issues) per route and offer. `?click_id=…` jumps to that
+//!   click's story.
 //! - `GET /debug/click/{click_id}`: one click's whole story: what the ID itself says (time,
 //!   signature), the click row, its conversions and every version, the unattributed postbacks
 //!   that name it, and the outbound deliveries to its traffic source with every attempt.
+//!
+//! Money: an attributed conversion whose payout was not booked as sent shows its payout issue
+//! (the code, the payout text as sent and what to fix); an unattributed postback shows what its
+//! payout would book were it attributed ([`payout_preview`], the joiner's own booking), so that
+//! an operator sees a `payout_macro` before any conversion lands with it.
 //!
 //! Guarded by the admin token through [`crate::admin::check`]. Besides its headers (`Authorization:
 //! Bearer`, `X-Clickmatch-Admin-Token`) these pages take HTTP Basic credentials whose password is
@@ -25,8 +31,9 @@ use base64::Engine as _;
 use clickmatch_clickhouse::{
     ClickRow, ClickStory, ConversionRow, OutboundRow, OutcomeCount, PostbackEntry, UnattributedRow,
 };
-use clickmatch_core::classify::diagnose;
+use clickmatch_core::classify::{diagnose, extract};
 use clickmatch_core::model::{Account, GLOBAL_ROUTE};
+use clickmatch_core::money::{BookedPayout, MoneyIssue};
 use clickmatch_core::reason::hint_text;
 use clickmatch_core::records::{IngestVerdict, PostbackRecord, RECORD_VERSION};
 use clickmatch_core::ClickId;
@@ -81,19 +88,22 @@ pub(crate) async fn index(
         .clamp(1, MAX_PER_GROUP);
     let since_s = u32::try_from((now_ms() / 1000).saturating_sub(u64::from(hours) * 3600))
         .unwrap_or(u32::MAX);
-    let (latest, counts) = tokio::join!(
+    let (latest, counts, issues) = tokio::join!(
         reader.latest_postbacks(since_s, per),
-        reader.outcome_counts(since_s)
+        reader.outcome_counts(since_s),
+        reader.payout_issue_counts(since_s)
     );
-    let (latest, counts) = match (latest, counts) {
-        (Ok(latest), Ok(counts)) => (latest, counts),
-        (Err(error), _) | (_, Err(error)) => return clickhouse_error(&error.to_string()),
+    let (latest, counts, issues) = match (latest, counts, issues) {
+        (Ok(latest), Ok(counts), Ok(issues)) => (latest, counts, issues),
+        (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+            return clickhouse_error(&error.to_string())
+        }
     };
     let account = ingest.account.load_full();
     page(
         StatusCode::OK,
         "postback debugger",
-        &render_index(&account, hours, per, &latest, &counts),
+        &render_index(&account, hours, per, &latest, &counts, &issues),
     )
 }
 
@@ -371,8 +381,64 @@ pub fn unattributed_hint(account: &Account, row: &UnattributedRow) -> String {
     }
 }
 
+/// What the joiner would book for an unattributed postback's payout were it attributed: the
+/// route's reading of its parameters under the payout model and `default_payout` the joiner
+/// uses (the route's model, else the offer's; see `attribute` in `clickmatch_core::join`).
+///
+/// The joiner takes the offer of the click; `click_offer` is that when the click is known (a
+/// click's story), else the offer the postback names (or its route's). `None` when today's
+/// configuration does not know the row's route.
+pub fn payout_preview(
+    account: &Account,
+    row: &UnattributedRow,
+    click_offer: Option<&str>,
+) -> Option<BookedPayout> {
+    let route = account.route((row.route != GLOBAL_ROUTE).then_some(row.route.as_str()))?;
+    let extracted = extract(route, &raw_params(&row.raw_params));
+    let offer = click_offer
+        .filter(|id| !id.is_empty())
+        .or_else(|| extracted.offer_id.as_deref().map(str::trim))
+        .and_then(|id| account.offers.get(id));
+    Some(extracted.book_conversion_payout(Some(route), offer))
+}
+
+/// A payout issue for the operator: its code, the payout text as sent (`raw`) and the hint.
+fn payout_issue(code: &str, raw: &str) -> String {
+    let hint = MoneyIssue::hint_of_code(code);
+    let sent = if raw.is_empty() {
+        "<span class=\"muted\">(no payout sent)</span>".to_string()
+    } else {
+        format!("<code>{}</code>", esc(raw))
+    };
+    format!(
+        "<span class=\"warn\">payout issue</span> <code class=\"payout-issue\">{}</code> \
+         (sent {sent}): {}",
+        esc(code),
+        esc(hint)
+    )
+}
+
+/// [`payout_preview`]'s booking, with its issue when there is one; empty without a route.
+fn payout_preview_html(booked: Option<&BookedPayout>) -> String {
+    let Some(booked) = booked else {
+        return String::new();
+    };
+    let issue = booked
+        .issue
+        .map(|issue| format!("<br>{}", payout_issue(issue.code(), &booked.payout_raw)))
+        .unwrap_or_default();
+    format!(
+        "<div class=\"booking\">payout if attributed: {} {}{issue}</div>",
+        booked.payout.normalize(),
+        esc(booked.currency.as_str())
+    )
+}
+
 fn conversion_flags(row: &ConversionRow) -> String {
     let mut flags = Vec::new();
+    if !row.payout_issue.is_empty() {
+        flags.push(payout_issue(&row.payout_issue, &row.payout_raw));
+    }
     if row.click_id_repaired {
         flags.push(format!(
             "<span class=\"warn\">click ID repaired</span> ({}): {}",
@@ -399,6 +465,7 @@ fn render_index(
     per: u64,
     latest: &[PostbackEntry],
     counts: &[OutcomeCount],
+    payout_issues: &[OutcomeCount],
 ) -> String {
     let mut out = String::new();
     let _ = write!(
@@ -415,13 +482,20 @@ fn render_index(
             .or_default()
             .push(count);
     }
+    let mut issues: BTreeMap<(&str, &str), Vec<&OutcomeCount>> = BTreeMap::new();
+    for count in payout_issues {
+        issues
+            .entry((count.route.as_str(), count.offer_id.as_str()))
+            .or_default()
+            .push(count);
+    }
     out.push_str("<h2>Outcomes per route and offer</h2>");
     if summary.is_empty() {
         out.push_str("<p class=\"muted\">No postbacks in this window.</p>");
     } else {
         out.push_str(
             "<table id=\"summary\"><tr><th>route</th><th>offer</th><th>attributed</th>\
-             <th>unattributed</th></tr>",
+             <th>unattributed</th><th>payout issues</th></tr>",
         );
         for ((route, offer), rows) in &summary {
             let attributed: u64 = rows
@@ -434,15 +508,27 @@ fn render_index(
                 .filter(|c| c.outcome != "attributed")
                 .map(|c| format!("{} {}", c.postbacks, esc(&c.outcome)))
                 .collect();
+            let payout: Vec<String> = issues
+                .get(&(*route, *offer))
+                .into_iter()
+                .flatten()
+                .map(|c| format!("{} {}", c.postbacks, esc(&c.outcome)))
+                .collect();
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td class=\"ok\">{attributed}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"ok\">{attributed}</td><td>{}</td>\
+                 <td>{}</td></tr>",
                 esc(route),
                 offer_label(offer),
                 if reasons.is_empty() {
                     "0".to_string()
                 } else {
                     format!("<span class=\"bad\">{}</span>", reasons.join(", "))
+                },
+                if payout.is_empty() {
+                    "0".to_string()
+                } else {
+                    format!("<span class=\"warn\">{}</span>", payout.join(", "))
                 }
             );
         }
@@ -488,7 +574,7 @@ fn render_index(
                     let _ = write!(
                         out,
                         "<tr class=\"unattributed\"><td>{}</td><td class=\"bad\">{}</td>\
-                         <td>{}</td><td>{} {}</td><td>{}</td><td class=\"hint\">{}{}</td></tr>",
+                         <td>{}</td><td>{} {}</td><td>{}</td><td class=\"hint\">{}{}{}</td></tr>",
                         utc(u.received_time_ms),
                         esc(&u.reason),
                         raw_click_id(&u.raw_click_id),
@@ -496,7 +582,8 @@ fn render_index(
                         esc(&u.currency),
                         params_list(&u.raw_params),
                         hint_code(&u.hint),
-                        esc(&unattributed_hint(account, u))
+                        esc(&unattributed_hint(account, u)),
+                        payout_preview_html(payout_preview(account, u, None).as_ref())
                     );
                 }
             }
@@ -603,18 +690,21 @@ fn render_story(account: &Account, click_id: &str, story: &ClickStory) -> String
             "<table id=\"unattributed\"><tr><th>received (UTC)</th><th>route</th><th>reason</th>\
              <th>raw click ID</th><th>raw parameters</th><th>fix hint</th></tr>",
         );
+        // The joiner books under the offer of the click, when there is one.
+        let click_offer = story.click.as_ref().map(|c| c.offer_id.as_str());
         for u in &story.unattributed {
             let _ = write!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td class=\"bad\">{}</td><td><code>{}</code></td>\
-                 <td>{}</td><td class=\"hint\">{}{}</td></tr>",
+                 <td>{}</td><td class=\"hint\">{}{}{}</td></tr>",
                 utc(u.received_time_ms),
                 esc(&u.route),
                 esc(&u.reason),
                 esc(&u.raw_click_id),
                 params_list(&u.raw_params),
                 hint_code(&u.hint),
-                esc(&unattributed_hint(account, u))
+                esc(&unattributed_hint(account, u)),
+                payout_preview_html(payout_preview(account, u, click_offer).as_ref())
             );
         }
         out.push_str("</table>");
@@ -734,6 +824,7 @@ fn render_deliveries(account: &Account, story: &ClickStory) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clickmatch_config::Config;
 
     #[test]
     fn escaping_leaves_no_markup() {
@@ -785,6 +876,255 @@ mod tests {
         let mut bearer = HeaderMap::new();
         bearer.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
         assert!(matches!(bearer_from_basic(&bearer), Cow::Borrowed(_)));
+    }
+
+    /// Offer 1 books what the postback sends, offer 2 the same with a default payout, offer 3 a
+    /// fixed payout; route `eur` reads `amount` in euros.
+    fn money_account() -> Account {
+        Config::from_toml(
+            r#"
+[account]
+secret = "0123456789abcdef"
+currency = "usd"
+
+[[offers]]
+id = "1"
+
+[[offers]]
+id = "2"
+default_payout = "1.50"
+
+[[offers]]
+id = "3"
+payout = "fixed"
+fixed_payout = "4.50"
+
+[[campaigns]]
+id = "c"
+offer = "1"
+url = "https://net.example/?s={click_id}"
+
+[routes.eur]
+offer = "2"
+payout = ["amount"]
+currency = "EUR"
+"#,
+            "money.toml",
+            &Default::default(),
+        )
+        .unwrap()
+        .account
+    }
+
+    fn unattributed_row(route: &str, raw_params: &str) -> UnattributedRow {
+        UnattributedRow {
+            postback_id: "p".into(),
+            received_time: 0,
+            received_time_ms: 0,
+            route: route.into(),
+            reason: "unsubstituted_macro".into(),
+            raw_click_id: "{sub1}".into(),
+            offer_id: String::new(),
+            payout: Default::default(),
+            currency: "USD".into(),
+            remote_ip: "192.0.2.1".into(),
+            raw_params: raw_params.into(),
+            hint: "macro_not_substituted".into(),
+            is_test: false,
+            latency_ms: 0,
+        }
+    }
+
+    fn conversion_row(payout_raw: &str, payout_issue: &str) -> ConversionRow {
+        ConversionRow {
+            conversion_id: "conv".into(),
+            click_id: "01jc0000000000000000000000".into(),
+            click_time: 0,
+            conversion_time: 0,
+            conversion_time_ms: 0,
+            postback_id: "p".into(),
+            campaign_id: "c".into(),
+            offer_id: "1".into(),
+            route: "global".into(),
+            event: "sale".into(),
+            status: "approved".into(),
+            payout: Default::default(),
+            currency: "USD".into(),
+            txid: String::new(),
+            offer_mismatch: false,
+            click_id_repaired: false,
+            repair_hint: String::new(),
+            is_test: false,
+            version: 1,
+            latency_ms: 0,
+            payout_raw: payout_raw.into(),
+            payout_issue: payout_issue.into(),
+            source: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_attributed_conversion_shows_its_payout_issue_escaped() {
+        let flags = conversion_flags(&conversion_row("{payout}<b>", "payout_macro"));
+        assert!(
+            flags.contains("payout issue</span> <code class=\"payout-issue\">payout_macro</code>"),
+            "{flags}"
+        );
+        assert!(
+            flags.contains("(sent <code>{payout}&lt;b&gt;</code>)"),
+            "{flags}"
+        );
+        assert!(!flags.contains("<b>"), "{flags}");
+        assert!(
+            flags.contains(&esc(MoneyIssue::PayoutMacro.hint())),
+            "{flags}"
+        );
+        // Nothing sent at all.
+        let flags = conversion_flags(&conversion_row("", "payout_missing"));
+        assert!(flags.contains("(sent <span class=\"muted\">(no payout sent)</span>)"));
+        assert!(
+            flags.contains(&esc(MoneyIssue::PayoutMissing.hint())),
+            "{flags}"
+        );
+        // A code this build does not know still shows, with a generic sentence.
+        let flags = conversion_flags(&conversion_row("1", "payout_from_the_future"));
+        assert!(flags.contains("payout_from_the_future"), "{flags}");
+        assert!(flags.contains("does not know"), "{flags}");
+        // A clean conversion shows none.
+        let flags = conversion_flags(&conversion_row("2.50", ""));
+        assert!(!flags.contains("payout issue"), "{flags}");
+        assert!(flags.is_empty(), "{flags}");
+    }
+
+    #[test]
+    fn unattributed_postbacks_preview_the_payout_booking() {
+        use clickmatch_core::money::Currency;
+        let account = money_account();
+        let preview = |route: &str, params: &str, click_offer: Option<&str>| {
+            payout_preview(&account, &unattributed_row(route, params), click_offer)
+        };
+        // No rust_decimal in this crate: amounts compared as printed.
+        let printed = |s: &str| s.to_string();
+
+        // The macro left literal: payout_macro, 0 booked without a default payout.
+        let booked = preview(
+            "global",
+            r#"[["cid","{sub1}"],["payout","{payout}"],["offer","1"]]"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(booked.issue, Some(MoneyIssue::PayoutMacro));
+        assert_eq!(booked.payout.to_string(), printed("0"));
+        assert_eq!(booked.payout_raw, "{payout}");
+        assert_eq!(booked.currency, Currency::USD);
+        // Offer 2's default payout is booked instead, still flagged.
+        let booked = preview("global", r#"[["payout","{payout}"],["offer","2"]]"#, None).unwrap();
+        assert_eq!(
+            (booked.payout.to_string(), booked.issue),
+            (printed("1.50"), Some(MoneyIssue::PayoutMacro))
+        );
+        // The click's offer wins over the one the postback names, as in the joiner: offer 3
+        // books its fixed payout whatever was sent.
+        let booked = preview(
+            "global",
+            r#"[["payout","{payout}"],["offer","1"]]"#,
+            Some("3"),
+        )
+        .unwrap();
+        assert_eq!(
+            (booked.payout.to_string(), booked.issue),
+            (printed("4.50"), None)
+        );
+        // A clean payout in the network's format, through a route with its own names and
+        // currency and the route's offer.
+        let booked = preview("eur", r#"{"amount":"1.234,56 €"}"#, None).unwrap();
+        assert_eq!(booked.payout.to_string(), printed("1234.56"));
+        assert_eq!(booked.currency, Currency::EUR);
+        assert_eq!(booked.issue, None);
+        // Nothing sent under a model that needs it: payout_missing, unless a default exists.
+        let booked = preview("global", r#"[["offer","1"]]"#, None).unwrap();
+        assert_eq!(booked.issue, Some(MoneyIssue::PayoutMissing));
+        let booked = preview("eur", r#"[["cid","x"]]"#, None).unwrap();
+        assert_eq!(
+            (booked.payout.to_string(), booked.issue),
+            (printed("1.50"), None)
+        );
+        // A route today's configuration does not know: no preview.
+        assert_eq!(preview("gone", r#"[["payout","1"]]"#, None), None);
+
+        let html = payout_preview_html(
+            preview("global", r#"[["payout","{payout}"],["offer","1"]]"#, None).as_ref(),
+        );
+        assert!(html.starts_with("<div class=\"booking\">payout if attributed: 0 USD<br>"));
+        assert!(
+            html.contains("<code class=\"payout-issue\">payout_macro</code>"),
+            "{html}"
+        );
+        assert!(html.contains("(sent <code>{payout}</code>)"), "{html}");
+        assert!(
+            html.contains(&esc(MoneyIssue::PayoutMacro.hint())),
+            "{html}"
+        );
+        let clean = payout_preview_html(preview("eur", r#"{"amount":"2.5"}"#, None).as_ref());
+        assert_eq!(
+            clean,
+            "<div class=\"booking\">payout if attributed: 2.5 EUR</div>"
+        );
+        assert_eq!(payout_preview_html(None), "");
+    }
+
+    #[test]
+    fn the_index_shows_payout_issues_per_row_and_in_the_summary() {
+        let account = money_account();
+        let mut flagged = conversion_row("{payout}", "payout_macro");
+        flagged.txid = "T-macro".into();
+        let mut clean = conversion_row("3.25", "");
+        clean.txid = "T-clean".into();
+        clean.conversion_id = "conv-2".into();
+        let unattributed = UnattributedRow {
+            offer_id: "1".into(),
+            ..unattributed_row(
+                "global",
+                r#"[["cid","{sub1}"],["payout","{payout}"],["offer","1"]]"#,
+            )
+        };
+        let count = |outcome: &str, postbacks| OutcomeCount {
+            route: "global".into(),
+            offer_id: "1".into(),
+            outcome: outcome.into(),
+            postbacks,
+        };
+        let html = render_index(
+            &account,
+            24,
+            20,
+            &[
+                PostbackEntry::Attributed(flagged),
+                PostbackEntry::Attributed(clean),
+                PostbackEntry::Unattributed(unattributed),
+            ],
+            &[count("attributed", 2), count("unsubstituted_macro", 1)],
+            &[count("payout_macro", 1)],
+        );
+        assert!(
+            html.contains("<td><span class=\"warn\">1 payout_macro</span></td>"),
+            "{html}"
+        );
+        let row_with = |needle: &str| {
+            html.split("<tr")
+                .find(|row| row.contains(needle))
+                .unwrap_or_else(|| panic!("no row with {needle}: {html}"))
+                .to_string()
+        };
+        let row = row_with("T-macro");
+        assert!(row.contains("payout_macro"), "{row}");
+        assert!(row.contains("<code>{payout}</code>"), "{row}");
+        assert!(row.contains(&esc(MoneyIssue::PayoutMacro.hint())), "{row}");
+        let row = row_with("T-clean");
+        assert!(!row.contains("payout issue"), "{row}");
+        let row = row_with("class=\"unattributed\"");
+        assert!(row.contains("payout if attributed: 0 USD"), "{row}");
+        assert!(row.contains("payout_macro"), "{row}");
     }
 
     #[test]

@@ -207,7 +207,7 @@ FROM
         SELECT day AS published_day, currency, toFloat64(per_eur) AS published_per_eur
         FROM {database}.exchange_rates FINAL
     )
-    ARRAY JOIN range(toUInt64((SELECT max_rate_age_days FROM {database}.account)) + 1) AS age
+    ARRAY JOIN range(assumeNotNull((SELECT max_rate_age_days FROM {database}.account)) + 1) AS age
 )
 GROUP BY day, currency;
 
@@ -222,7 +222,7 @@ FROM
     SELECT day, currency, per_eur, rate_day
     FROM {database}.exchange_rates_daily
 ) AS rates
-ANY INNER JOIN
+ALL INNER JOIN
 (
     SELECT day, per_eur AS account_per_eur
     FROM {database}.exchange_rates_daily
@@ -248,7 +248,7 @@ FROM
         payout_issue, txid, offer_mismatch, click_id_repaired, repair_hint, is_test, version,
         latency_ms,
         toDate(conversion_time) AS day,
-        (SELECT currency FROM {database}.account) AS account_currency
+        assumeNotNull((SELECT currency FROM {database}.account)) AS account_currency
     FROM {database}.conversions FINAL
 ) AS latest
 ANY LEFT JOIN
@@ -301,13 +301,14 @@ FROM
         toDecimal64(round(amount * valued, 6), 6) AS part_revenue_or_cost,
         if(is_revenue, part_revenue_or_cost, toDecimal64(0, 6)) AS part_revenue,
         if(is_revenue, toDecimal64(0, 6), part_revenue_or_cost) AS part_cost,
-        toUInt64(amount != 0 AND valued = 0) AS part_unvalued
+        toUInt64((amount != 0 OR is_revenue) AND valued = 0) AS part_unvalued
     FROM
     (
         SELECT
             hour, campaign_id, offer_id, source, is_test, currency, amount, is_revenue,
             part_clicks, part_conversions, part_unattributed,
-            multiIf(currency = (SELECT currency FROM {database}.account), 1, factor) AS valued
+            multiIf(currency = assumeNotNull((SELECT currency FROM {database}.account)), 1, factor)
+                AS valued
         FROM
         (
             SELECT
