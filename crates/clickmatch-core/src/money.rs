@@ -16,7 +16,8 @@
 //!
 //! | text | reads as | why |
 //! |---|---|---|
-//! | `1.5`, `1.234`, `0.123` | decimal point | machine-formatted values (JSON, PHP, SQL) use `.`: a lone `.` is always the decimal point |
+//! | `1.5`, `1.234`, `0.123` | decimal point | machine-formatted values (JSON, PHP, SQL) use `.`: a lone `.` is the decimal point |
+//! | `€1.234`, `1.234 EUR`, `R$ 12.345` | **ambiguous** | with a currency a person's locale wrote it, and de-DE or pt-BR write 1234 so |
 //! | `1,5`, `1,50`, `0,123`, `1,2345`, `1234,567` | decimal comma | not three digits after, or a first group no thousands separator could produce |
 //! | `1,234`, `12,345`, `123,456` | **ambiguous** | one `,` followed by exactly three digits: 1234 in English, 1.234 in German |
 //! | `1,234,567`, `1.234.567`, `1 234`, `1'234` | thousands | a separator repeated, or one that is never a decimal point (space, NBSP, narrow NBSP, `'`, `’`) |
@@ -342,7 +343,7 @@ fn read_amount(text: &str) -> Result<Amount, Refusal> {
         (Some(a), Some(b)) => Some(agree(a, b)?),
         (a, b) => a.or(b),
     };
-    let value = read_number(number, negative)?;
+    let value = read_number(number, negative, marker.is_some())?;
     Ok(Amount {
         value,
         currency: marker.map(|(currency, _)| currency),
@@ -457,7 +458,8 @@ fn symbol_family(text: &str) -> &'static [Currency] {
 }
 
 /// Reads the number (see the module documentation's table) and rounds it to [`SCALE`].
-fn read_number(number: &str, negative: bool) -> Result<Decimal, Refusal> {
+/// `formatted`: the text names a currency, so a person's locale formatted it, not a machine.
+fn read_number(number: &str, negative: bool, formatted: bool) -> Result<Decimal, Refusal> {
     if let Some(at) = number.find(['e', 'E']) {
         let (mantissa, exponent) = (&number[..at], &number[at + 1..]);
         // Scientific notation comes from machines: a plain mantissa only.
@@ -488,17 +490,19 @@ fn read_number(number: &str, negative: bool) -> Result<Decimal, Refusal> {
     }
     groups.push(&number[from..]);
 
+    // `0,123` and `1234,567` cannot be thousands; `1,234` can be either.
+    let could_be_thousands =
+        |int: &str, frac: &str| frac.len() == 3 && int.len() <= 3 && !int.starts_with('0');
     let decimal = match seps.as_slice() {
         [] => false,
-        ['.'] => true,
-        [','] => {
-            let (int, frac) = (groups[0], groups[1]);
-            // `0,123` and `1234,567` cannot be thousands; `1,234` can be either.
-            if frac.len() == 3 && int.len() <= 3 && !int.starts_with('0') {
-                return Err(Refusal::Ambiguous);
-            }
-            true
+        // Machines write `1.234` for 1.234; with a currency, a de-DE or pt-BR locale may have
+        // written it for 1234.
+        ['.'] if formatted && could_be_thousands(groups[0], groups[1]) => {
+            return Err(Refusal::Ambiguous);
         }
+        ['.'] => true,
+        [','] if could_be_thousands(groups[0], groups[1]) => return Err(Refusal::Ambiguous),
+        [','] => true,
         [_] => false,
         [before @ .., last] => {
             if before.iter().any(|s| s != &before[0]) {
@@ -639,7 +643,7 @@ impl MoneyIssue {
         match self {
             MoneyIssue::PayoutMacro => "the network did not substitute its payout macro: check the macro's spelling and case in the postback template (e.g. TUNE {payout}, Everflow {payout_amount}, Affise {sum}, CAKE #price#); the offer's default_payout was booked, else 0",
             MoneyIssue::PayoutUnparsed => "the payout is not a number clickmatch can read (a word, NaN, two numbers, an unknown symbol or grouping): have the network send a plain number such as 1.50; the offer's default_payout was booked, else 0",
-            MoneyIssue::PayoutAmbiguous => "the payout has one comma followed by three digits (1,234), which is either thousands or a decimal comma: have the network send a plain number such as 1234.00 or 1.234; the offer's default_payout was booked, else 0",
+            MoneyIssue::PayoutAmbiguous => "the payout has one separator followed by three digits (1,234, or €1.234 with a currency), which is either thousands or a decimal separator: have the network send a plain number such as 1234.00 or 1.234; the offer's default_payout was booked, else 0",
             MoneyIssue::PayoutOutOfRange => "the payout is 10^12 or more in magnitude (or its revenue share is): no real payout is, so check that the right macro fills the payout parameter; the offer's default_payout was booked, else 0",
             MoneyIssue::PayoutMissing => "the postback has no payout parameter, or an empty one, and the offer has no default_payout: 0 was booked; add the payout macro to the network's postback template or set the offer's default_payout",
             MoneyIssue::CurrencyConflict => "the currency parameter names another currency than the payout text itself ($, EUR): the parameter's currency was booked; check which one the network really pays in",

@@ -86,6 +86,12 @@ const AMOUNTS: &[(&str, Want, &str)] = &[
     // The single dot is always the decimal point (machine-formatted values use `.`).
     ("1.234", Ok("1.234", None), "single dot, three digits: decimal"),
     ("12.345", Ok("12.345", None), "single dot, three digits: decimal"),
+    // With a currency a person's locale wrote it: `1.234 €` is 1234 in de-DE.
+    ("1.234 €", Ambiguous, "de-DE thousands, or a decimal point"),
+    ("€1.234", Ambiguous, "either"),
+    ("R$ 12.345", Ambiguous, "pt-BR thousands, or a decimal point"),
+    ("$0.125", Ok("0.125", Some("USD")), "a leading 0 group is never thousands"),
+    ("1.2345 EUR", Ok("1.2345", Some("EUR")), "four decimals cannot be thousands"),
     // Ambiguous: one comma, three digits, a first group that thousands could produce.
     ("1,234", Ambiguous, "PHP number_format(1234) or decimal comma"),
     ("12,345", Ambiguous, "either"),

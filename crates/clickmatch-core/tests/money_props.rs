@@ -192,12 +192,14 @@ fn render(value: Decimal, style: Style) -> String {
     }
 }
 
-/// What the rules say `render(value, style)` reads as: the value itself, except
+/// What the rules say `render(value, style)` reads as (`marked`: a currency marker goes with
+/// it): the value itself, except
 /// - one `,` followed by exactly three digits after a 1-3 digit group not starting with 0
 ///   (`1,234` as thousands, `1,234` as a decimal comma) is ambiguous;
-/// - one `.` followed by three digits is always the decimal point, so a whole number of 4 to 6
-///   digits grouped by `.` (`1.234` meaning 1234) reads as a thousandth of itself.
-fn expected(value: Decimal, style: Style) -> Result<Decimal, ()> {
+/// - one `.` followed by three digits is the decimal point without a marker, so a whole number
+///   of 4 to 6 digits grouped by `.` (`1.234` meaning 1234) reads as a thousandth of itself;
+///   with a marker it is ambiguous like the comma.
+fn expected(value: Decimal, style: Style, marked: bool) -> Result<Decimal, ()> {
     let text = value.abs().to_string();
     let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
     let ambiguous_comma = |before: &str, after: &str| {
@@ -205,6 +207,13 @@ fn expected(value: Decimal, style: Style) -> Result<Decimal, ()> {
     };
     let one_group = (4..=6).contains(&int.len());
     match style {
+        Style::Plain if marked && ambiguous_comma(int, frac) => Err(()),
+        Style::Grouped { decimal: '.', .. }
+            if marked && int.len() <= 3 && ambiguous_comma(int, frac) =>
+        {
+            Err(())
+        }
+        Style::Grouped { group: ".", .. } if marked && one_group && frac.is_empty() => Err(()),
         Style::DecimalComma if ambiguous_comma(int, frac) => Err(()),
         Style::Grouped { decimal: ',', .. } if int.len() <= 3 && ambiguous_comma(int, frac) => {
             Err(())
@@ -239,7 +248,7 @@ proptest! {
             Some((mark, _)) => format!("{sign}{number}{space}{mark}"),
         };
         let want_currency = marker.map(|(_, code)| Currency::parse(code).unwrap());
-        match (expected(value, style), parse_amount(&text)) {
+        match (expected(value, style, marker.is_some()), parse_amount(&text)) {
             (Ok(want), Ok(got)) => {
                 prop_assert_eq!(got.value, want, "{:?}", text);
                 prop_assert_eq!(got.currency, want_currency, "{:?}", text);
