@@ -1,14 +1,17 @@
-//! The hourly rollups (migration 0003) against the base tables on the dev pipeline's demo
-//! traffic: the same totals, also after a replay of every row and after a status update.
+//! The hourly rollups (migrations 0003 and 0004) against the base tables on the dev pipeline's
+//! demo traffic: the same totals, also after a replay of every row and after a status update;
+//! and the money figures against what the demo sent, computed by hand.
 
 use std::collections::BTreeMap;
 
 use clickmatch_cli::demo;
+use clickmatch_clickhouse::money::{figures_from_base_tables, figures_since, Figures};
 use clickmatch_clickhouse::{
     ClickHouseSink, ClickRow, ConversionRow, RollupCheck, UnattributedRow,
 };
 use clickmatch_e2e::TestPipeline;
 use reqwest::StatusCode;
+use rust_decimal::Decimal;
 
 const ROWS: &str =
     "SELECT (SELECT count() FROM conversions FINAL) + (SELECT count() FROM unattributed FINAL)";
@@ -19,6 +22,14 @@ fn by_reason(check: &RollupCheck) -> BTreeMap<String, usize> {
         *totals.entry(key.reason.clone()).or_default() += *n as usize;
     }
     totals
+}
+
+/// The money figures of the rollup, checked equal to those of the base tables.
+async fn figures(t: &TestPipeline) -> Figures {
+    let rollup = figures_since(&t.settings, 0).await.unwrap();
+    let base = figures_from_base_tables(&t.settings, 0).await.unwrap();
+    assert_eq!(rollup, base, "figures_hourly against the base tables");
+    rollup
 }
 
 /// The rollups once they agree with the base tables (at most 10 s). A view's part is committed
@@ -45,6 +56,12 @@ async fn rollups_equal_the_base_tables_on_demo_traffic_after_replays_and_status_
         .execute()
         .await
         .unwrap();
+    clickmatch_cli::money::write_account(&t.settings, &t.config.account)
+        .await
+        .unwrap();
+    clickmatch_cli::money::import_demo_rates(&t.settings, clickmatch_cli::money::today_utc())
+        .await
+        .unwrap();
     let traffic = demo::run(&t.base, &t.config.account).await.unwrap();
     let total = traffic.postbacks as u64;
     assert_eq!(t.wait_count(ROWS, total).await.unwrap(), total);
@@ -61,6 +78,24 @@ async fn rollups_equal_the_base_tables_on_demo_traffic_after_replays_and_status_
         demo_check.latest, demo_check.ledger,
         "one version per conversion"
     );
+    // The money, by hand: what the demo booked (a fixed CPC, the source's per-click cost with
+    // its decimal comma and literal `{cost}`, payouts in USD and EUR, the `{payout}` default),
+    // valued at the demo's rates.
+    let money = figures(&t).await;
+    assert_eq!(money.account_currency, "USD");
+    assert_eq!(money.clicks, traffic.clicks as u64);
+    assert_eq!(money.conversions as usize, attributed);
+    assert_eq!(money.revenue, traffic.money.revenue, "{money:?}");
+    assert_eq!(money.cost, traffic.money.cost, "{money:?}");
+    assert_eq!(
+        money.revenue,
+        Decimal::new(52_705, 3),
+        "the README's figure"
+    );
+    assert_eq!(money.cost, Decimal::new(218, 2));
+    assert_eq!(money.unvalued, 0);
+    let unattributed_counted = expected.values().sum::<usize>() - expected["duplicate"];
+    assert_eq!(money.unattributed as usize, unattributed_counted);
 
     // 2. A replay: every row the joiner wrote, written again twice, as a joiner restarted after
     //    a crash before its Kafka commit would.
@@ -95,6 +130,7 @@ async fn rollups_equal_the_base_tables_on_demo_traffic_after_replays_and_status_
     let replayed = RollupCheck::read(&client).await.unwrap();
     assert!(replayed.agrees(), "{replayed:#?}");
     assert_eq!(replayed, demo_check, "a replay changes no figure");
+    assert_eq!(figures(&t).await, money, "a replay changes no money figure");
 
     // 3. A status update over HTTP: the network charges back one TUNE conversion (same click,
     //    status=chargeback, payout 0). A new version of the same conversion, not a new one.
@@ -103,6 +139,14 @@ async fn rollups_equal_the_base_tables_on_demo_traffic_after_replays_and_status_
         .find(|c| c.route == "global" && c.offer_id == "1" && c.status == "approved")
         .cloned()
         .expect("a TUNE conversion");
+    let charged_value: String = client
+        .query("SELECT toString(payout_account) FROM conversions_valued WHERE conversion_id = ?")
+        .bind(&charged.conversion_id)
+        .fetch_one()
+        .await
+        .unwrap();
+    let charged_value: Decimal = charged_value.parse().unwrap();
+    assert!(charged_value > Decimal::ZERO);
     let status = demo::postback_get(
         &demo::http_client(),
         &t.base,
@@ -133,6 +177,11 @@ async fn rollups_equal_the_base_tables_on_demo_traffic_after_replays_and_status_
     // The ledger keeps the approval as well: one more version than conversions.
     let versions: u64 = updated.ledger.values().map(|f| f.versions).sum();
     assert_eq!(versions as usize, attributed + 1);
+    // A chargeback is not revenue: exactly that conversion's value leaves it.
+    let charged_back = figures(&t).await;
+    assert_eq!(charged_back.conversions, money.conversions - 1);
+    assert_eq!(charged_back.revenue, money.revenue - charged_value);
+    assert_eq!(charged_back.cost, money.cost);
 
     // 4. The update replayed as well.
     let rows: Vec<ConversionRow> = client
@@ -142,5 +191,6 @@ async fn rollups_equal_the_base_tables_on_demo_traffic_after_replays_and_status_
         .unwrap();
     sink.write_rows(&[], &rows, &[]).await.unwrap();
     assert_eq!(RollupCheck::read(&client).await.unwrap(), updated);
+    assert_eq!(figures(&t).await, charged_back);
     t.cleanup().await.unwrap();
 }

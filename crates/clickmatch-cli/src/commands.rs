@@ -505,10 +505,7 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
         .await?;
     let mut exit = ExitCode::SUCCESS;
     if !args.no_demo {
-        let today = chrono::DateTime::from_timestamp(i64::from(since_s), 0)
-            .map(|t| t.date_naive())
-            .context("today's date")?;
-        money::import_demo_rates(&settings, today).await?;
+        money::import_demo_rates(&settings, money::today_utc()).await?;
         let traffic = demo::run(&base, &config.account).await?;
         println!(
             "\ndemo traffic: {} clicks, {} postbacks",

@@ -31,6 +31,14 @@ pub async fn write_account(settings: &ClickHouseSettings, account: &Account) -> 
     .context("recording the account currency")
 }
 
+/// Today in UTC, the day the demo's rates are dated.
+pub fn today_utc() -> chrono::NaiveDate {
+    let seconds = i64::try_from(now_ms() / 1000).unwrap_or_default();
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .unwrap_or_default()
+        .date_naive()
+}
+
 /// Imports [`crate::demo::DEMO_RATES`] dated `day`, through the same reader as a real file.
 pub async fn import_demo_rates(
     settings: &ClickHouseSettings,
