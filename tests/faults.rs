@@ -9,24 +9,18 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use clickmatch_cli::demo;
 use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
 use clickmatch_clickhouse::{migrate, ClickHouseSettings, LocalServer};
 use clickmatch_config::Config;
+use clickmatch_core::clock::now_ms;
 use clickmatch_e2e::process::{demo_config_path, services_env, start_broker, Process};
 use clickmatch_e2e::scenario::{Scenario, Snapshot};
 use clickmatch_e2e::{accounting, clickhouse_server, free_port};
 use clickmatch_kafka::{LocalBroker, Publisher};
 use reqwest::StatusCode;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 /// Sum of the samples of `name` (whose labels contain `labels`, e.g. `result="spooled"`) in a
 /// Prometheus text page.

@@ -1,18 +1,12 @@
 //! The production joiner: takeover between group members, restore from a checkpoint or from
 //! the topics, and the outcomes that need state (late postbacks, duplicates, status updates).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clickmatch_cli::pipeline::Roles;
+use clickmatch_core::clock::now_ms;
 use clickmatch_e2e::scenario::{Scenario, Snapshot};
 use clickmatch_e2e::TestPipeline;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 async fn produce(t: &TestPipeline, scenario: &Scenario, range: std::ops::Range<usize>) {
     let kafka = &t.config.kafka;

@@ -3,9 +3,9 @@
 //! Each postback's expected outcome is recorded, so the report can check ClickHouse against it.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
+use clickmatch_core::clock::now_ms;
 use clickmatch_core::model::{Account, DAY_MS};
 use clickmatch_core::money::{Currency, MoneyIssue};
 use clickmatch_core::reason::hints;
@@ -220,13 +220,6 @@ pub async fn postback_get(
         .await
         .context("postback request")?;
     Ok(response.status())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
 }
 
 fn recorded(status: StatusCode) -> bool {

@@ -2,12 +2,12 @@
 //! the first bad line (file, line and column named), written in one insert.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clickmatch_clickhouse::money::{self as store, CostRow, RateRow};
 use clickmatch_clickhouse::ClickHouseSettings;
 use clickmatch_config::Config;
+use clickmatch_core::clock::now_ms;
 use clickmatch_core::model::Account;
 use clickmatch_import::{parse_costs, parse_ecb_rates, ImportError, Period};
 
@@ -180,11 +180,4 @@ fn distinct_days(rates: &[clickmatch_import::Rate]) -> usize {
     let mut days: Vec<_> = rates.iter().map(|r| r.day).collect();
     days.dedup();
     days.len()
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
 }

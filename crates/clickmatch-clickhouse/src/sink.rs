@@ -2,9 +2,10 @@
 //! acknowledged every one of them.
 
 use std::borrow::Borrow;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clickhouse::{Client, Row, RowWrite};
+use clickmatch_core::clock::now_ms;
 use clickmatch_core::records::{Click, Outcome};
 
 use crate::error::ClickHouseError;
@@ -250,12 +251,4 @@ where
         .end()
         .await
         .map_err(|e| ClickHouseError::from_client(context(), e))
-}
-
-/// Unix time in ms.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }

@@ -8,17 +8,11 @@ use clickmatch_clickhouse::{
     check_schema, ClickHouseSink, DebugReader, DeliveryState, OutboundRow, OutboundStore,
     PostbackEntry, Recorded,
 };
+use clickmatch_core::clock::now_ms;
 use clickmatch_core::records::{ClickRecord, Conversion, Outcome, Unattributed, RECORD_VERSION};
 use clickmatch_core::Reason;
 use common::TestDb;
 use rust_decimal::Decimal;
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 fn click(id: &str, time_ms: u64) -> ClickRecord {
     ClickRecord {

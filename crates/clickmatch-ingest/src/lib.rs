@@ -16,8 +16,9 @@ mod server;
 pub mod spool;
 pub mod undelivered;
 
+pub(crate) use clickmatch_core::clock::now_ms;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use axum::extract::{MatchedPath, Request, State};
@@ -194,13 +195,6 @@ async fn ready(State(ingest): State<Shared>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "kafka unreachable\n").into_response()
     }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
 }
 
 /// A random 128-bit identifier in hex (postback IDs).

@@ -25,11 +25,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use clickmatch_clickhouse::{ClickHouseError, ClickHouseSink};
 use clickmatch_config::{JoinerConfig, KafkaConfig};
 use clickmatch_core::backoff::Backoff;
+use clickmatch_core::clock::now_ms;
 use clickmatch_core::join::{JoinStore, PartitionJoin, Positioned, StoreError};
 use clickmatch_core::model::Account;
 use clickmatch_core::records::{ClickRecord, Conversion, OutboundRecord, Outcome, PostbackRecord};
@@ -901,11 +902,4 @@ fn count_outcomes(joiner: &Joiner, outcomes: &[Outcome], now: u64) {
 
 fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(3600)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
 }

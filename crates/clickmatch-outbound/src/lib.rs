@@ -27,12 +27,13 @@ pub mod metrics;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use clickmatch_clickhouse::{ClickHouseError, ClickHouseSettings, OutboundRow, OutboundStore};
 use clickmatch_config::{KafkaConfig, OutboundConfig};
 use clickmatch_core::backoff::Backoff;
+use clickmatch_core::clock::now_ms;
 use clickmatch_core::model::Account;
 use clickmatch_core::records::OutboundRecord;
 use clickmatch_kafka::consumer::consumer_config;
@@ -503,11 +504,4 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
 }
