@@ -481,8 +481,8 @@ fn truncated_recent_id(account: &Account, record: &PostbackRecord, value: &str) 
     low <= latest && high >= earliest
 }
 
-/// Which tracker or platform a foreign click ID looks like, from its shape (DESIGN.md, "Facts
-/// from real networks"). Mixed case matters: clickmatch IDs are all one case.
+/// Which tracker or platform a foreign click ID looks like, from its shape (docs/architecture.md,
+/// "Facts from real networks"). Mixed case matters: clickmatch IDs are all one case.
 pub fn foreign_tracker(value: &str) -> Option<&'static str> {
     let len = value.len();
     let alnum = value.bytes().all(|b| b.is_ascii_alphanumeric());

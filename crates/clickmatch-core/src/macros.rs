@@ -198,7 +198,8 @@ pub fn find_macro(raw: &str) -> Option<LiteralMacro> {
 }
 
 /// A network's or tracker's macro dialect: the form its postback macros take and their exact
-/// spellings (from the networks' documentation and support threads, see DESIGN.md).
+/// spellings (from the networks' documentation and support threads, see docs/architecture.md,
+/// "Facts from real networks").
 #[derive(Debug, Clone, Copy)]
 pub struct NetworkMacros {
     /// Names an offer's `network` may use for it (lowercase, letters and digits only).

@@ -4,7 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// Unattributed reasons, in DESIGN.md's order (most specific first).
+/// Unattributed reasons, in the order of docs/architecture.md, "Outcomes and hints" (most
+/// specific first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {

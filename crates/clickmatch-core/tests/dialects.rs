@@ -2,7 +2,8 @@
 //! its exact outcome before the join: a clean or repaired click (with the repair's hint code) or
 //! an unattributed reason with its hint code.
 //!
-//! The dialects and their failure modes come from DESIGN.md ("Facts from real networks") and
+//! The dialects and their failure modes come from docs/architecture.md ("Facts from real
+//! networks") and
 //! the networks' own documentation: TUNE/HasOffers `{aff_sub}`, CAKE `#s2#` (a URL fragment
 //! when unencoded), MaxBounty `#S2#`, Everflow `{sub1}` (lower case, `{Sub5}` arrives
 //! literally), Affise `{clickid}` with numeric statuses, Impact `{SubId1}` (PascalCase,
