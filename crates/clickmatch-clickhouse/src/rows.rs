@@ -9,7 +9,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
 /// Sub-parameters stored per click (`sub1`…`sub10`).
-pub const SUB_COUNT: usize = 10;
+pub use clickmatch_core::records::SUB_COUNT;
 
 /// Decimal places of the `payout` columns.
 pub const PAYOUT_SCALE: u32 = 6;

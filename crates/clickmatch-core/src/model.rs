@@ -17,6 +17,8 @@ use crate::records::ClickCostRecord;
 
 /// Route label of the account-level route `/postback`.
 pub const GLOBAL_ROUTE: &str = "global";
+/// Metric label of the postbacks to routes that are not configured.
+pub const UNKNOWN_ROUTE_LABEL: &str = "unknown";
 
 pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 /// Default attribution window.
@@ -55,6 +57,18 @@ impl Account {
             None => Some(&self.global_route),
             Some(name) => self.routes.get(name),
         }
+    }
+
+    /// The configured route a URL or a row names (`global` for `/postback`), as a label:
+    /// metrics and rate limits key on it, so made-up route names never grow their label sets.
+    /// `None` for a route that is not configured.
+    pub fn route_label<'a>(&'a self, name: &str) -> Option<&'a str> {
+        let route = if name == GLOBAL_ROUTE {
+            Some(&self.global_route)
+        } else {
+            self.routes.get(name)
+        };
+        route.map(|r| r.name.as_str())
     }
 
     /// The longest window of any offer: past it a click is expired whatever its offer.

@@ -12,6 +12,9 @@ use crate::reason::Reason;
 /// Version written into every record; readers accept this one and ignore unknown fields.
 pub const RECORD_VERSION: u32 = 1;
 
+/// Sub-parameters a click keeps: `sub1` … `sub10` (the visitor's, and a cost file's columns).
+pub const SUB_COUNT: usize = 10;
+
 /// A recorded click, as published to `clickmatch.clicks` keyed by its click ID.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClickRecord {

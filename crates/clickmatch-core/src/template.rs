@@ -182,10 +182,14 @@ fn is_known_token(token: &str) -> bool {
     NAMED_TOKENS.contains(&token) || sub_index(token).is_some()
 }
 
-/// `sub1` → 0 … `sub10` → 9.
+/// `sub1` → 0 … `sub10` → 9; nothing else (not `sub01`, `sub+1`, `sub11`).
 pub fn sub_index(token: &str) -> Option<usize> {
-    let n: usize = token.strip_prefix("sub")?.parse().ok()?;
-    (1..=10).contains(&n).then(|| n - 1)
+    let digits = token.strip_prefix("sub")?;
+    if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: usize = digits.parse().ok()?;
+    (1..=crate::records::SUB_COUNT).contains(&n).then(|| n - 1)
 }
 
 fn tokens(template: &str) -> Result<Vec<&str>, TemplateError> {

@@ -25,7 +25,7 @@ use crate::text::{
 use crate::{ErrorKind, ImportError};
 
 /// How many `subN` columns a cost row can break down by (`sub1` … `sub10`), as clicks have.
-pub const SUBS: usize = 10;
+pub use clickmatch_core::records::SUB_COUNT as SUBS;
 
 /// The time a cost row covers, in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

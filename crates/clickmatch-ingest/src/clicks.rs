@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use clickmatch_core::model::Campaign;
-use clickmatch_core::records::{ClickCostRecord, ClickRecord, RECORD_VERSION};
+use clickmatch_core::records::{ClickCostRecord, ClickRecord, RECORD_VERSION, SUB_COUNT};
 use clickmatch_core::template;
 use serde::{Deserialize, Serialize};
 
@@ -21,11 +21,6 @@ const MAX_SUB_LEN: usize = 500;
 const MAX_USER_AGENT_LEN: usize = 512;
 /// Foreign click IDs: printable ASCII, bounded.
 const MAX_FOREIGN_ID_LEN: usize = 128;
-
-/// The sub-parameters a click keeps, in order: `sub1` … `sub10`.
-const SUB_NAMES: [&str; 10] = [
-    "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10",
-];
 
 /// `value` cut to `max_chars` characters. Most values are short: they are copied whole.
 fn truncated(value: &str, max_chars: usize) -> String {
@@ -42,7 +37,7 @@ fn truncated(value: &str, max_chars: usize) -> String {
 /// Puts `value` in the slot of sub-parameter `name` (`sub1` … `sub10`), cut to
 /// [`MAX_SUB_LEN`]; other names are ignored. A later value of the same name wins.
 fn set_sub(subs: &mut [String], name: &str, value: &str) {
-    if let Some(slot) = SUB_NAMES.iter().position(|sub| *sub == name) {
+    if let Some(slot) = template::sub_index(name) {
         subs[slot] = truncated(value, MAX_SUB_LEN);
     }
 }
@@ -50,7 +45,7 @@ fn set_sub(subs: &mut [String], name: &str, value: &str) {
 /// The ten sub-parameters among `params` (missing ones empty, long ones cut); a repeated name
 /// keeps its last value.
 fn subs_from<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {
-    let mut subs = vec![String::new(); SUB_NAMES.len()];
+    let mut subs = vec![String::new(); SUB_COUNT];
     for (name, value) in params {
         set_sub(&mut subs, name, value);
     }
@@ -68,7 +63,7 @@ struct ClickQuery {
 /// Decodes the query string once, in one pass, without collecting its parameters.
 fn click_query(query: Option<&str>, cost_param: Option<&str>) -> ClickQuery {
     let mut query_read = ClickQuery {
-        subs: vec![String::new(); SUB_NAMES.len()],
+        subs: vec![String::new(); SUB_COUNT],
         is_test: false,
         cost: None,
     };

@@ -236,13 +236,12 @@ pub fn refusal(ingest: &Ingest, request: &Request) -> Option<Response> {
         }
     }
     if let (Some(limiter), Some(route)) = (&protection.per_route, route) {
-        let key = if ingest.account.load().route(Some(route)).is_some()
-            || route == clickmatch_core::model::GLOBAL_ROUTE
-        {
-            route.to_string()
-        } else {
-            UNKNOWN_ROUTE_KEY.to_string()
-        };
+        let key = ingest
+            .account
+            .load()
+            .route_label(route)
+            .unwrap_or(UNKNOWN_ROUTE_KEY)
+            .to_string();
         if limiter.check_key(&key).is_err() {
             return Some(too_many(protection, "rate_limited_route"));
         }

@@ -12,7 +12,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use clickmatch_core::classify::{param, partition_key};
-use clickmatch_core::model::GLOBAL_ROUTE;
+use clickmatch_core::model::{GLOBAL_ROUTE, UNKNOWN_ROUTE_LABEL};
 use clickmatch_core::params;
 use clickmatch_core::records::{IngestVerdict, PostbackRecord, RECORD_VERSION};
 use clickmatch_kafka::PublishError;
@@ -22,7 +22,6 @@ use serde_json::json;
 use crate::{now_ms, random_id, Ingest};
 
 /// Route label for metrics when the route is not configured (keeps label values bounded).
-const UNKNOWN_ROUTE_LABEL: &str = "unknown";
 const REDACTED: &str = "***";
 
 pub(crate) async fn global(
@@ -77,12 +76,10 @@ async fn handle(
 
     let account = ingest.account.load_full();
     let route = account.route(route_name.as_deref());
-    let route_label = match (&route_name, route) {
-        (_, Some(route)) => route.name.as_str(),
-        (None, None) => GLOBAL_ROUTE,
-        (Some(_), None) => UNKNOWN_ROUTE_LABEL,
-    }
-    .to_string();
+    let route_label = account
+        .route_label(route_name.as_deref().unwrap_or(GLOBAL_ROUTE))
+        .unwrap_or(UNKNOWN_ROUTE_LABEL)
+        .to_string();
     // Route IP allowlists see the client behind a trusted proxy, never a claimed one.
     let remote_ip: IpAddr = ingest.protection.client_ip(peer.ip(), &headers);
     let verdict = match route {

@@ -853,14 +853,9 @@ fn count_outcomes(joiner: &Joiner, outcomes: &[Outcome], now: u64) {
             Outcome::Attributed(c) => (c.route.as_str(), "attributed", ""),
             Outcome::Unattributed(u) => (u.route.as_str(), "unattributed", u.reason.as_str()),
         };
-        // Only configured routes become label values.
-        let route = if route == clickmatch_core::model::GLOBAL_ROUTE
-            || account.routes.contains_key(route)
-        {
-            route
-        } else {
-            "unknown"
-        };
+        let route = account
+            .route_label(route)
+            .unwrap_or(clickmatch_core::model::UNKNOWN_ROUTE_LABEL);
         *postbacks.entry([route, kind, reason]).or_default() += 1;
         if let Outcome::Attributed(conversion) = outcome {
             if conversion.click_id_repaired {
