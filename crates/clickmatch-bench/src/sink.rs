@@ -12,7 +12,7 @@ use clickmatch_clickhouse::{
     ClickHouseSettings, ClickHouseSink, ClickRow, ConversionRow, UnattributedRow,
 };
 use clickmatch_core::join::{MemoryStore, PartitionJoin};
-use clickmatch_core::records::{Click, Outcome};
+use clickmatch_core::records::{ClickRecord, Outcome};
 use serde::{Deserialize, Serialize};
 
 use crate::traffic::{Record, Traffic};
@@ -20,7 +20,7 @@ use crate::traffic::{Record, Traffic};
 /// What the joiner hands its sink for benchmark traffic: the clicks and the outcomes their
 /// postbacks end in, with the insert time the rows' `latency_ms` is measured against.
 pub struct Batch {
-    pub clicks: Vec<Click>,
+    pub clicks: Vec<ClickRecord>,
     pub outcomes: Vec<Outcome>,
     pub now_ms: u64,
 }

@@ -24,7 +24,7 @@
 use std::collections::BTreeSet;
 
 use crate::error::ClickHouseError;
-use crate::migrate::Migration;
+use crate::migrations::Migration;
 
 /// Suffix of the per-host tables behind each `Distributed` table.
 pub const LOCAL_SUFFIX: &str = "_local";
@@ -450,7 +450,7 @@ fn first_order_by(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrate::MIGRATIONS;
+    use crate::migrations::MIGRATIONS;
 
     fn replicated() -> Layout {
         Layout::Cluster(ClusterLayout {

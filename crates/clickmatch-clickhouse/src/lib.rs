@@ -10,6 +10,7 @@ pub mod debugger;
 pub mod error;
 pub mod local_server;
 pub mod migrate;
+pub mod migrations;
 pub mod money;
 pub mod outbound;
 pub mod rollups;
@@ -22,7 +23,8 @@ pub use cluster::{ClusterLayout, Layout};
 pub use debugger::{ClickStory, DebugReader, OutcomeCount, PostbackEntry};
 pub use error::ClickHouseError;
 pub use local_server::{ping, LocalServer};
-pub use migrate::{migrate, migrate_with, MigrationReport, MIGRATIONS};
+pub use migrate::{migrate, migrate_with, MigrationReport};
+pub use migrations::{Migration, MIGRATIONS};
 pub use outbound::{ClickSubs, DeliveryState, OutboundRow, OutboundStore, Recorded};
 pub use rollups::RollupCheck;
 pub use rows::{

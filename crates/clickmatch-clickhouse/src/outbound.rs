@@ -276,7 +276,7 @@ mod tests {
     fn columns_match_the_row_type_and_the_migration() {
         let names: Vec<&str> = OUTBOUND_COLUMNS.iter().map(|(n, _)| *n).collect();
         assert_eq!(OutboundRow::COLUMN_NAMES, names.as_slice());
-        let sql = crate::migrate::MIGRATIONS[1].sql;
+        let sql = crate::migrations::MIGRATIONS[1].sql;
         for (name, ty) in OUTBOUND_COLUMNS {
             assert!(sql.contains(&format!("    {name} {ty}")), "{name} {ty}");
         }

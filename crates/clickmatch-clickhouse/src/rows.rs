@@ -4,7 +4,7 @@
 //! a `*_ms` `UInt64` column keeps the milliseconds. Payouts are `Decimal(18, 6)`: RowBinary
 //! carries them as `i64` scaled by 10^6.
 
-use clickmatch_core::records::{Click, Conversion, Unattributed};
+use clickmatch_core::records::{ClickRecord, Conversion, Unattributed};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
@@ -257,7 +257,7 @@ pub const UNATTRIBUTED_COLUMNS: &[(&str, &str)] = &[
 ];
 
 impl<'a> ClickRowRef<'a> {
-    pub fn new(click: &'a Click) -> ClickRowRef<'a> {
+    pub fn new(click: &'a ClickRecord) -> ClickRowRef<'a> {
         let sub = |i: usize| click.subs.get(i).map_or("", String::as_str);
         ClickRowRef {
             click_id: &click.click_id,
@@ -290,7 +290,7 @@ impl<'a> ClickRowRef<'a> {
 }
 
 impl ClickRow {
-    pub fn new(click: &Click) -> ClickRow {
+    pub fn new(click: &ClickRecord) -> ClickRow {
         let row = ClickRowRef::new(click);
         ClickRow {
             click_id: row.click_id.to_owned(),
@@ -516,7 +516,10 @@ mod tests {
             row(UnattributedRowRef::COLUMN_NAMES),
             names(UNATTRIBUTED_COLUMNS)
         );
-        let sql: String = crate::migrate::MIGRATIONS.iter().map(|m| m.sql).collect();
+        let sql: String = crate::migrations::MIGRATIONS
+            .iter()
+            .map(|m| m.sql)
+            .collect();
         for (name, ty) in CLICK_COLUMNS
             .iter()
             .chain(CONVERSION_COLUMNS)

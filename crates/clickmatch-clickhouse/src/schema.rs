@@ -5,7 +5,8 @@
 use serde::Deserialize;
 
 use crate::error::ClickHouseError;
-use crate::migrate::{applied_versions, MIGRATIONS};
+use crate::migrate::applied_versions;
+use crate::migrations::MIGRATIONS;
 use crate::outbound::OUTBOUND_COLUMNS;
 use crate::rows::{CLICK_COLUMNS, CONVERSION_COLUMNS, UNATTRIBUTED_COLUMNS};
 use crate::settings::ClickHouseSettings;

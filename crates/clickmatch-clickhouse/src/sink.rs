@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clickhouse::{Client, Row, RowWrite};
 use clickmatch_core::clock::now_ms;
-use clickmatch_core::records::{Click, Outcome};
+use clickmatch_core::records::{ClickRecord, Outcome};
 
 use crate::error::ClickHouseError;
 use crate::rows::{
@@ -86,7 +86,7 @@ impl ClickHouseSink {
     /// ClickHouse has acknowledged all of them. `latency_ms` is measured against the clock now.
     pub async fn write(
         &self,
-        clicks: &[Click],
+        clicks: &[ClickRecord],
         outcomes: &[Outcome],
     ) -> Result<WriteStats, ClickHouseError> {
         self.write_at(clicks, outcomes, now_ms()).await
@@ -95,7 +95,7 @@ impl ClickHouseSink {
     /// [`write`](Self::write) with the insert time given, for deterministic `latency_ms`.
     pub async fn write_at(
         &self,
-        clicks: &[Click],
+        clicks: &[ClickRecord],
         outcomes: &[Outcome],
         now_ms: u64,
     ) -> Result<WriteStats, ClickHouseError> {

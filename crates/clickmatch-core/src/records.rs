@@ -97,9 +97,6 @@ impl PostbackRecord {
     }
 }
 
-/// A click as the joiner keeps it in state and writes it to ClickHouse.
-pub type Click = ClickRecord;
-
 /// An attributed conversion (one version of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversion {
