@@ -1,4 +1,5 @@
-//! Applies the versioned schema migrations (`crate::migrations`) for `clickmatch migrate`: once each, recorded in `schema_migrations`, on one server or a cluster.
+//! Applies the versioned schema migrations (`crate::migrations`) for `clickmatch migrate`: once
+//! each, recorded in `schema_migrations`, on one server or a cluster.
 
 use clickhouse::Client;
 
