@@ -24,14 +24,7 @@ use tokio::task::JoinHandle;
 
 /// ClickHouse settings from the configuration.
 pub fn clickhouse_settings(config: &Config) -> ClickHouseSettings {
-    ClickHouseSettings {
-        url: config.clickhouse.url.clone(),
-        database: config.clickhouse.database.clone(),
-        user: config.clickhouse.user.clone(),
-        password: config.clickhouse.password.clone(),
-        validation: config.clickhouse.validation,
-        cluster: config.clickhouse.cluster.clone(),
-    }
+    ClickHouseSettings::from(&config.clickhouse)
 }
 
 async fn axum_serve(

@@ -129,43 +129,31 @@ impl fmt::Debug for ClickHouseSettings {
 
 /// Checks that `value` is a plain SQL identifier: `[A-Za-z_][A-Za-z0-9_]*`, at most 64 bytes.
 pub fn validate_identifier(field: &'static str, value: &str) -> Result<(), ClickHouseError> {
-    let mut chars = value.chars();
-    let valid = match chars.next() {
-        Some(first) => {
-            (first.is_ascii_alphabetic() || first == '_')
-                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        }
-        None => false,
-    };
-    if valid && value.len() <= 64 {
-        Ok(())
-    } else {
-        Err(ClickHouseError::InvalidSetting {
-            field,
-            reason: format!(
-                "{value:?} is not an identifier ([A-Za-z_][A-Za-z0-9_]*, at most 64 characters)"
-            ),
-        })
-    }
+    clickmatch_config::names::sql_identifier(value)
+        .map_err(|reason| ClickHouseError::InvalidSetting { field, reason })
 }
 
-/// Checks a cluster name: letters, digits, `_`, `-` and `.` (what `remote_servers` tags allow),
-/// at most 64 bytes. It is pasted into SQL inside single quotes.
+/// Checks a cluster name (what `remote_servers` tags allow); it is pasted into SQL inside
+/// single quotes. The configuration checks it with the same rule.
 pub fn validate_cluster_name(value: &str) -> Result<(), ClickHouseError> {
-    let valid = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(ClickHouseError::InvalidSetting {
+    clickmatch_config::names::cluster_name(value).map_err(|reason| {
+        ClickHouseError::InvalidSetting {
             field: "cluster",
-            reason: format!(
-                "{value:?} is not a cluster name (letters, digits, _ - ., at most 64 characters)"
-            ),
-        })
+            reason,
+        }
+    })
+}
+
+impl From<&clickmatch_config::ClickHouseConfig> for ClickHouseSettings {
+    fn from(config: &clickmatch_config::ClickHouseConfig) -> Self {
+        ClickHouseSettings {
+            url: config.url.clone(),
+            database: config.database.clone(),
+            user: config.user.clone(),
+            password: config.password.clone(),
+            validation: config.validation,
+            cluster: config.cluster.clone(),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! Every error names the file and the key, so an operator can fix it without reading code.
 
 mod money;
+pub mod names;
 mod raw;
 
 use std::collections::BTreeMap;

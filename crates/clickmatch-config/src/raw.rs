@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::money;
+use crate::names;
 use crate::{
     ClickHouseConfig, Config, ConfigError, HttpLimits, IngestConfig, JoinerConfig, KafkaConfig,
     OutboundConfig, RateLimits, SpoolConfig, SpoolFsync,
@@ -491,7 +492,7 @@ impl RawConfig {
         let mut campaigns = BTreeMap::new();
         for (i, raw) in self.campaigns.iter().enumerate() {
             let key = |field: &str| format!("campaigns[{i}].{field}");
-            check_identifier(&raw.id).map_err(|m| invalid(file, key("id"), m))?;
+            names::config_id(&raw.id).map_err(|m| invalid(file, key("id"), m))?;
             if !offers.contains_key(&raw.offer) {
                 return Err(invalid(
                     file,
@@ -540,7 +541,7 @@ impl RawConfig {
             if name == GLOBAL_ROUTE {
                 global_route = route;
             } else {
-                check_identifier(name).map_err(|m| invalid(file, format!("routes.{name}"), m))?;
+                names::config_id(name).map_err(|m| invalid(file, format!("routes.{name}"), m))?;
                 routes.insert(name.clone(), route);
             }
         }
@@ -563,7 +564,7 @@ impl RawConfig {
                 "must differ from kafka.clicks_topic",
             ));
         }
-        check_identifier(&self.clickhouse.database)
+        names::sql_identifier(&self.clickhouse.database)
             .map_err(|m| invalid(file, "clickhouse.database", m))?;
         let cluster = self
             .clickhouse
@@ -573,17 +574,7 @@ impl RawConfig {
             .filter(|c| !c.is_empty())
             .map(str::to_owned);
         if let Some(name) = &cluster {
-            let ok = name.len() <= 64
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-            if !ok {
-                return Err(invalid(
-                    file,
-                    "clickhouse.cluster",
-                    format!("{name:?} must be 1-64 characters of letters, digits, '_', '-' or '.'"),
-                ));
-            }
+            names::cluster_name(name).map_err(|m| invalid(file, "clickhouse.cluster", m))?;
         }
         if !self.clickhouse.url.starts_with("http://")
             && !self.clickhouse.url.starts_with("https://")
@@ -787,22 +778,6 @@ fn apply_env(
     Ok(())
 }
 
-/// Identifiers end up in URLs, SQL and metric labels: keep them plain.
-fn check_identifier(value: &str) -> Result<(), String> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{value:?} must be 1-64 characters of letters, digits, '_' or '-'"
-        ))
-    }
-}
-
 fn parse_decimal(value: &str, file: &str, key: String) -> Result<Decimal, ConfigError> {
     Decimal::from_str(value.trim())
         .map_err(|_| invalid(file, key, format!("{value:?} is not a decimal number")))
@@ -870,7 +845,7 @@ fn validate_offer(
     file: &str,
     key: &dyn Fn(&str) -> String,
 ) -> Result<Offer, ConfigError> {
-    check_identifier(&raw.id).map_err(|m| invalid(file, key("id"), m))?;
+    names::config_id(&raw.id).map_err(|m| invalid(file, key("id"), m))?;
     let network = raw
         .network
         .as_deref()

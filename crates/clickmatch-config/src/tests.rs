@@ -80,6 +80,11 @@ fn errors_name_file_and_key() {
             "key `routes.r.allow_ips[0]`",
         ),
         ("[account]\nsecret = \"0123456789abcdef\"\nbogus = 1", "unknown field `bogus`"),
+        // The database is pasted into SQL unquoted: the sink's rule, checked at load.
+        (
+            "[account]\nsecret = \"0123456789abcdef\"\n[clickhouse]\ndatabase = \"click-match\"",
+            "key `clickhouse.database`: \"click-match\" is not an identifier",
+        ),
         ("[account\n", "x.toml"),
     ];
     for (text, expected) in cases {
