@@ -230,59 +230,73 @@ pub fn diagnose(account: &Account, record: &PostbackRecord) -> Diagnosis {
         return final_outcome(record, Reason::Unauthorized, hint, &extracted);
     }
 
-    let raw = extracted.raw_click_id.as_deref();
+    let found = find_click(account, route, record, extracted.raw_click_id.as_deref());
+    match found {
+        Ok(found) => Diagnosis {
+            classified: Classified::Joinable(Candidate {
+                click: found.click,
+                extracted,
+                repair: found.repair,
+            }),
+            hint: found.repair,
+            detail: found.found_in.map(|key| format!("`{key}`")),
+        },
+        Err(failure) => {
+            let raw = extracted.raw_click_id.as_deref();
+            let hint = failure_hint(account, route, record, failure, raw);
+            final_outcome(record, failure, hint, &extracted)
+        }
+    }
+}
+
+/// The click a postback names, as the join looks it up.
+struct Found {
+    click: ClickRef,
+    /// The repair's hint code when the signed ID was salvaged from a mangled postback.
+    repair: Option<&'static str>,
+    /// The parameter a salvaged ID was found under, when not the click-ID one.
+    found_in: Option<String>,
+}
+
+/// Finds the click `raw` (the value under the route's click-ID names) refers to, salvaging a
+/// signed ID from a mangled postback; else the reason it names none. No hint is worked out:
+/// ingest calls this on the request path for the Kafka key alone.
+fn find_click(
+    account: &Account,
+    route: &Route,
+    record: &PostbackRecord,
+    raw: Option<&str>,
+) -> Result<Found, Reason> {
+    let found = |click| Found {
+        click,
+        repair: None,
+        found_in: None,
+    };
     let failure = match raw.map(macros::shape) {
         None | Some(ValueShape::Missing) => Reason::MissingClickId,
         Some(ValueShape::LiteralMacro) => Reason::UnsubstitutedMacro,
         Some(ValueShape::Value) => {
             let value = raw.unwrap_or_default();
             match ClickId::parse(value) {
-                Ok(id) if account.signer.verify(id) => {
-                    return Diagnosis {
-                        classified: Classified::Joinable(Candidate {
-                            click: ClickRef::Signed(id),
-                            extracted,
-                            repair: None,
-                        }),
-                        hint: None,
-                        detail: None,
-                    };
-                }
+                Ok(id) if account.signer.verify(id) => return Ok(found(ClickRef::Signed(id))),
                 _ if route.accept_foreign_ids => {
-                    return Diagnosis {
-                        classified: Classified::Joinable(Candidate {
-                            click: ClickRef::Foreign(value.trim().to_string()),
-                            extracted,
-                            repair: None,
-                        }),
-                        hint: None,
-                        detail: None,
-                    };
+                    return Ok(found(ClickRef::Foreign(value.trim().to_string())))
                 }
                 Ok(_) => Reason::InvalidSignature,
                 Err(_) => Reason::MalformedClickId,
             }
         }
     };
-
     // Signed IDs can be recovered safely from a mangled postback: only one that verifies counts.
     let click_id_names = &route.params.click_id;
-    if let Some(found) =
-        salvage::salvage_located(raw, &record.params, click_id_names, &account.signer)
-    {
-        let hint = found.repaired.hint;
-        return Diagnosis {
-            classified: Classified::Joinable(Candidate {
-                click: ClickRef::Signed(found.repaired.id),
-                extracted,
-                repair: Some(hint),
-            }),
-            hint: Some(hint),
-            detail: found.found_in.map(|key| format!("`{key}`")),
-        };
+    match salvage::salvage_located(raw, &record.params, click_id_names, &account.signer) {
+        Some(salvaged) => Ok(Found {
+            click: ClickRef::Signed(salvaged.repaired.id),
+            repair: Some(salvaged.repaired.hint),
+            found_in: salvaged.found_in,
+        }),
+        None => Err(failure),
     }
-    let hint = failure_hint(account, route, record, failure, raw);
-    final_outcome(record, failure, hint, &extracted)
 }
 
 /// The most specific hint for a postback that ends unattributed before the join.
@@ -557,9 +571,14 @@ fn unauthorized_hint(account: &Account, route: &Route, record: &PostbackRecord) 
 /// The Kafka key of a postback: its click's key when it names one, else its postback ID, so
 /// that a postback lands on the partition of its click.
 pub fn partition_key(account: &Account, record: &PostbackRecord) -> String {
-    match classify(account, record) {
-        Classified::Joinable(candidate) => candidate.click.key(),
-        Classified::Final(_) => record.postback_id.clone(),
+    let route = match (record.verdict, account.route(record.route.as_deref())) {
+        (IngestVerdict::Accepted, Some(route)) => route,
+        _ => return record.postback_id.clone(),
+    };
+    let raw = param(&record.params, &route.params.click_id);
+    match find_click(account, route, record, raw) {
+        Ok(found) => found.click.key(),
+        Err(_) => record.postback_id.clone(),
     }
 }
 
