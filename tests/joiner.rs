@@ -124,3 +124,67 @@ async fn restore_from_checkpoint_and_from_the_topics_give_the_same_outcomes() {
     from_topics.assert_matches(&scenario);
     assert_eq!(from_checkpoint.outcomes(), from_topics.outcomes());
 }
+
+/// Offsets the broker holds for the joiner's group on both topics, summed over partitions.
+fn committed_total(t: &TestPipeline) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let kafka = &t.config.kafka;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", t.broker.bootstrap_servers())
+        .set("group.id", &kafka.group_id)
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for topic in [&kafka.clicks_topic, &kafka.postbacks_topic] {
+        for partition in 0..4 {
+            list.add_partition(topic, partition);
+        }
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .unwrap();
+    committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// A commit the broker rejects is counted as an error, not as done, and is tried again until
+/// the broker holds the offsets, even when no new record moves the positions on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rejected_offset_commits_are_counted_and_tried_again() {
+    let t = TestPipeline::start_with(&[], 4, Roles::JOIN).await.unwrap();
+    let scenario = Scenario::generate(&t.config.account, 40, now_ms() - 60_000);
+    // Every commit of the first batches is refused by the broker.
+    t.broker.fail_commits(6).unwrap();
+    produce(&t, &scenario, 0..scenario.records.len()).await;
+    let snapshot = t
+        .wait_rows(scenario.total_rows(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(snapshot.rows(), scenario.total_rows());
+    let records = scenario.records.len() as i64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while committed_total(&t) < records && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let pipeline = t.pipeline();
+    let errors = pipeline.counter("clickmatch_joiner_commits_total", &[("result", "error")]);
+    let ok = pipeline.counter("clickmatch_joiner_commits_total", &[("result", "ok")]);
+    assert!(errors >= 1.0, "rejected commits counted: {errors}");
+    assert!(
+        ok >= 1.0,
+        "a commit went through after the rejections: {ok}"
+    );
+    assert_eq!(
+        committed_total(&t),
+        records,
+        "the broker holds every record's offset"
+    );
+    t.cleanup().await.unwrap();
+}

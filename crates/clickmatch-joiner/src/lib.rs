@@ -169,6 +169,7 @@ impl Joiner {
             in_flight: None,
             spare: None,
             committed: CommitPositions::default(),
+            to_commit: CommitPositions::default(),
             deferred: Vec::new(),
         };
         let result = run.main_loop(shutdown).await;
@@ -200,8 +201,11 @@ struct Run {
     in_flight: Option<InFlight>,
     /// The last batch written, emptied, to be filled again.
     spare: Option<Batch>,
-    /// What was last committed to Kafka, to skip commits that would change nothing.
+    /// What Kafka last confirmed committed, to skip commits that would change nothing; a
+    /// rejected commit leaves it as it was, so the next tick tries again.
     committed: CommitPositions,
+    /// The positions of the last batch acknowledged by ClickHouse: what Kafka should hold.
+    to_commit: CommitPositions,
     /// Records received while waiting for a batch, processed after it.
     deferred: Vec<OwnedMessage>,
 }
@@ -246,6 +250,8 @@ impl Run {
                 _ = tick.tick() => {
                     self.apply_rebalance_events().await?;
                     tokio::task::block_in_place(|| self.on_tick())?;
+                    // A commit Kafka rejected is tried again even when no batch moves on.
+                    self.commit_kafka();
                 }
             }
             if self.batch_due() {
@@ -329,6 +335,7 @@ impl Run {
                     .with_label_values(&[&topic])
                     .dec();
                 self.committed.remove_partition(&topic, partition);
+                self.to_commit.remove_partition(&topic, partition);
                 let Some(state) = self.partitions.get_mut(&partition) else {
                     return Ok(());
                 };
@@ -598,7 +605,8 @@ impl Run {
                 .collect();
             state.commit_sealed(&mut stores, in_flight.number)
         })?;
-        self.commit_kafka(in_flight.positions);
+        self.to_commit = in_flight.positions;
+        self.commit_kafka();
         Ok(())
     }
 
@@ -674,17 +682,19 @@ impl Run {
         Ok(())
     }
 
-    fn commit_kafka(&mut self, positions: CommitPositions) {
-        if positions.is_empty() || positions == self.committed {
+    /// Commits the positions of the last acknowledged batch, and waits for the broker's answer
+    /// (off the async workers): an asynchronous commit's `Ok` only means it was queued, so it
+    /// would count a rejected commit as done and never try it again.
+    fn commit_kafka(&mut self) {
+        if self.to_commit.is_empty() || self.to_commit == self.committed {
             return;
         }
-        match self
-            .consumer
-            .commit(&positions.to_list(), CommitMode::Async)
-        {
+        let list = self.to_commit.to_list();
+        let result = tokio::task::block_in_place(|| self.consumer.commit(&list, CommitMode::Sync));
+        match result {
             Ok(()) => {
                 self.joiner.metrics.commits.with_label_values(&["ok"]).inc();
-                self.committed = positions;
+                self.committed = self.to_commit.clone();
             }
             Err(error) => {
                 self.joiner
@@ -692,7 +702,7 @@ impl Run {
                     .commits
                     .with_label_values(&["error"])
                     .inc();
-                tracing::warn!(error = %error, "offset commit failed; will retry with the next batch");
+                tracing::warn!(error = %error, "offset commit failed; will retry");
             }
         }
     }
