@@ -4,13 +4,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use anyhow::Context;
-use clickhouse::Row;
 use clickmatch_clickhouse::money::{self, Figures, PayoutIssueCount, RevenueByCurrency};
 use clickmatch_clickhouse::ClickHouseSettings;
 use clickmatch_core::money::MoneyIssue;
 use clickmatch_core::reason::hint_text;
 use rust_decimal::Decimal;
-use serde::Deserialize;
 
 use crate::demo::DemoMoney;
 
@@ -68,99 +66,15 @@ impl Report {
     }
 }
 
-#[derive(Row, Deserialize)]
-struct Count {
-    n: u64,
-}
-
-#[derive(Row, Deserialize)]
-struct Attributed {
-    n: u64,
-    repaired: u64,
-}
-
-#[derive(Row, Deserialize)]
-struct ReasonHintCount {
-    reason: String,
-    hint: String,
-    n: u64,
-}
-
-#[derive(Row, Deserialize)]
-struct HintCount {
-    hint: String,
-    n: u64,
-}
-
-#[derive(Row, Deserialize)]
-struct Latency {
-    p50: u32,
-    p90: u32,
-    p99: u32,
-}
-
 /// Reads the report for rows since `since_s` from ClickHouse.
 pub async fn read(settings: &ClickHouseSettings, since_s: u32) -> anyhow::Result<Report> {
-    let client = settings.client();
-    let clicks = client
-        .query("SELECT count() AS n FROM clicks FINAL WHERE click_time >= toDateTime(?)")
-        .bind(since_s)
-        .fetch_one::<Count>()
+    let outcomes = clickmatch_clickhouse::outcomes::outcomes_since(settings, since_s)
         .await
-        .context("counting clicks")?;
-    let attributed = client
-        .query(
-            "SELECT count() AS n, toUInt64(sum(click_id_repaired)) AS repaired \
-             FROM conversions FINAL WHERE conversion_time >= toDateTime(?)",
-        )
-        .bind(since_s)
-        .fetch_one::<Attributed>()
-        .await
-        .context("counting conversions")?;
-    let repairs = client
-        .query(
-            "SELECT repair_hint AS hint, count() AS n FROM conversions FINAL \
-             WHERE conversion_time >= toDateTime(?) AND click_id_repaired = 1 \
-             GROUP BY repair_hint ORDER BY repair_hint",
-        )
-        .bind(since_s)
-        .fetch_all::<HintCount>()
-        .await
-        .context("counting repairs")?;
-    let reasons = client
-        .query(
-            "SELECT reason, hint, count() AS n FROM unattributed FINAL WHERE received_time >= toDateTime(?) \
-             GROUP BY reason, hint ORDER BY reason, hint",
-        )
-        .bind(since_s)
-        .fetch_all::<ReasonHintCount>()
-        .await
-        .context("counting unattributed")?;
+        .context("reading outcomes")?;
     let mut unattributed: BTreeMap<String, u64> = BTreeMap::new();
-    for row in &reasons {
-        *unattributed.entry(row.reason.clone()).or_default() += row.n;
+    for ((reason, _), n) in &outcomes.unattributed {
+        *unattributed.entry(reason.clone()).or_default() += n;
     }
-    let latency = client
-        .query(
-            "SELECT toUInt32(quantileExact(0.5)(latency_ms)) AS p50, toUInt32(quantileExact(0.9)(latency_ms)) AS p90, \
-             toUInt32(quantileExact(0.99)(latency_ms)) AS p99 FROM ( \
-               SELECT latency_ms FROM conversions FINAL WHERE conversion_time >= toDateTime(?) \
-               UNION ALL SELECT latency_ms FROM unattributed FINAL WHERE received_time >= toDateTime(?))",
-        )
-        .bind(since_s)
-        .bind(since_s)
-        .fetch_one::<Latency>()
-        .await
-        .context("latency percentiles")?;
-    let cost_issues = client
-        .query(
-            "SELECT count() AS n FROM clicks FINAL WHERE click_time >= toDateTime(?) \
-             AND cost_issue != '' AND is_test = 0",
-        )
-        .bind(since_s)
-        .fetch_one::<Count>()
-        .await
-        .context("counting click cost issues")?;
     let money = MoneyReport {
         figures: money::figures_from_base_tables(settings, since_s)
             .await
@@ -171,20 +85,17 @@ pub async fn read(settings: &ClickHouseSettings, since_s: u32) -> anyhow::Result
         payout_issues: money::payout_issues_since(settings, since_s)
             .await
             .context("reading payout issues")?,
-        cost_issues: cost_issues.n,
+        cost_issues: outcomes.click_cost_issues,
     };
     Ok(Report {
         money,
-        clicks: clicks.n,
-        attributed: attributed.n,
-        repaired: attributed.repaired,
+        clicks: outcomes.clicks,
+        attributed: outcomes.attributed,
+        repaired: outcomes.repaired,
         unattributed,
-        repairs: repairs.into_iter().map(|r| (r.hint, r.n)).collect(),
-        unattributed_hints: reasons
-            .into_iter()
-            .map(|r| ((r.reason, r.hint), r.n))
-            .collect(),
-        latency_ms: [latency.p50, latency.p90, latency.p99],
+        repairs: outcomes.repairs.into_iter().collect(),
+        unattributed_hints: outcomes.unattributed.into_iter().collect(),
+        latency_ms: outcomes.latency_ms,
     })
 }
 

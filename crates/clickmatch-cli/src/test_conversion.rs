@@ -18,7 +18,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clickhouse::Row;
+use clickmatch_clickhouse::outcomes::{find_postback, Found};
 use clickmatch_clickhouse::ClickHouseSettings;
 use clickmatch_config::Config;
 use clickmatch_core::model::{Route, GLOBAL_ROUTE};
@@ -217,41 +217,7 @@ pub fn fire_values(plan: &Plan, click: &TestClick, txid: &str) -> FireValues {
     }
 }
 
-/// A row of `conversions`, as the test reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
-pub struct ConversionFound {
-    pub conversion_id: String,
-    pub click_id: String,
-    pub offer_id: String,
-    pub route: String,
-    pub event: String,
-    pub status: String,
-    pub payout: String,
-    pub currency: String,
-    pub txid: String,
-    pub offer_mismatch: u8,
-    pub click_id_repaired: u8,
-    pub repair_hint: String,
-    pub is_test: u8,
-    pub latency_ms: u32,
-    /// The payout parameter as sent (empty when none).
-    pub payout_raw: String,
-    /// Why `payout` is not simply `payout_raw` (a [`MoneyIssue`] code), empty when all is well.
-    pub payout_issue: String,
-}
-
-/// A row of `unattributed`, as the test reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
-pub struct UnattributedFound {
-    pub reason: String,
-    pub hint: String,
-    pub raw_click_id: String,
-    pub route: String,
-    pub offer_id: String,
-    pub raw_params: String,
-    pub is_test: u8,
-    pub latency_ms: u32,
-}
+pub use clickmatch_clickhouse::outcomes::{ConversionFound, UnattributedFound};
 
 /// What happened to the test postback.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -583,44 +549,23 @@ struct IngestAnswer {
     postback_id: Option<String>,
 }
 
-const CONVERSION_QUERY: &str = "SELECT conversion_id, click_id, offer_id, route, event, status, \
-     toString(payout) AS payout, currency, txid, offer_mismatch, click_id_repaired, repair_hint, \
-     is_test, latency_ms, payout_raw, payout_issue FROM conversions FINAL WHERE postback_id = ? \
-     LIMIT 1";
-const UNATTRIBUTED_QUERY: &str = "SELECT reason, hint, raw_click_id, route, offer_id, raw_params, \
-     is_test, latency_ms FROM unattributed FINAL WHERE postback_id = ? LIMIT 1";
-
 /// Polls ClickHouse for the row of `postback_id` until `timeout`.
 async fn wait_for_row(
     settings: &ClickHouseSettings,
     postback_id: &str,
     timeout: Duration,
 ) -> anyhow::Result<Option<Landed>> {
-    let client = settings.client();
     let deadline = Instant::now() + timeout;
     loop {
-        let conversions: Vec<ConversionFound> = client
-            .query(CONVERSION_QUERY)
-            .bind(postback_id)
-            .fetch_all()
+        let found = find_postback(settings, postback_id)
             .await
-            .with_context(|| format!("reading conversions from ClickHouse at {}", settings.url))?;
-        if let Some(row) = conversions.into_iter().next() {
-            return Ok(Some(Landed::Conversion(row)));
+            .with_context(|| format!("reading ClickHouse at {}", settings.url))?;
+        match found {
+            Some(Found::Conversion(row)) => return Ok(Some(Landed::Conversion(row))),
+            Some(Found::Unattributed(row)) => return Ok(Some(Landed::Unattributed(row))),
+            None if Instant::now() >= deadline => return Ok(None),
+            None => tokio::time::sleep(Duration::from_millis(150)).await,
         }
-        let unattributed: Vec<UnattributedFound> = client
-            .query(UNATTRIBUTED_QUERY)
-            .bind(postback_id)
-            .fetch_all()
-            .await
-            .with_context(|| format!("reading unattributed from ClickHouse at {}", settings.url))?;
-        if let Some(row) = unattributed.into_iter().next() {
-            return Ok(Some(Landed::Unattributed(row)));
-        }
-        if Instant::now() >= deadline {
-            return Ok(None);
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
     }
 }
 

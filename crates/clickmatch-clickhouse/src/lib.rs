@@ -13,6 +13,7 @@ pub mod migrate;
 pub mod migrations;
 pub mod money;
 pub mod outbound;
+pub mod outcomes;
 pub mod rollups;
 pub mod rows;
 pub mod schema;
