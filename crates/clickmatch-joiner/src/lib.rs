@@ -613,7 +613,8 @@ impl Run {
     /// Waits for the batch in flight while still polling the consumer, so that the group keeps
     /// this member (heartbeats, rebalance callbacks) and statistics keep coming. Records that
     /// arrive are kept, unprocessed, for after it: the open batch is full. While ClickHouse
-    /// fails, partitions are paused so that only records fetched before the pause arrive.
+    /// fails, or once [`deferred_cap`] records wait (a slow but successful insert), partitions
+    /// are paused so that only records fetched before the pause arrive.
     async fn wait_polling(&mut self, in_flight: &mut InFlight) -> Batch {
         let consumer = self.consumer.clone();
         let mut paused: Option<TopicPartitionList> = None;
@@ -621,18 +622,19 @@ impl Run {
         let written = loop {
             tokio::select! {
                 written = &mut in_flight.task => break propagate_panic(written),
-                message = consumer.recv() => match message {
-                    Ok(message) => self.deferred.push(message.detach()),
-                    Err(error) => tracing::warn!(error = %error, "consumer error"),
-                },
+                message = consumer.recv() => {
+                    match message {
+                        Ok(message) => self.deferred.push(message.detach()),
+                        Err(error) => tracing::warn!(error = %error, "consumer error"),
+                    }
+                    if paused.is_none() && self.deferred.len() >= deferred_cap(&self.joiner.config) {
+                        paused = self.pause_assignment();
+                    }
+                }
                 _ = check.tick() => {
                     self.refresh_lag_metrics();
                     if paused.is_none() && in_flight.failing.load(Ordering::Relaxed) {
-                        if let Ok(assignment) = self.consumer.assignment() {
-                            if self.consumer.pause(&assignment).is_ok() {
-                                paused = Some(assignment);
-                            }
-                        }
+                        paused = self.pause_assignment();
                     }
                 }
             }
@@ -644,6 +646,13 @@ impl Run {
             self.pause_restoring_postbacks();
         }
         written
+    }
+
+    /// Pauses every assigned partition; the list to resume, when it worked.
+    fn pause_assignment(&self) -> Option<TopicPartitionList> {
+        let assignment = self.consumer.assignment().ok()?;
+        self.consumer.pause(&assignment).ok()?;
+        Some(assignment)
     }
 
     /// Consumer lag from the latest statistics, without touching the join.
@@ -706,6 +715,15 @@ impl Run {
             }
         }
     }
+}
+
+/// How many records may wait, unprocessed, for the batch in flight before the partitions are
+/// paused: what one more batch would take, so memory stays bounded however slow an insert.
+fn deferred_cap(config: &JoinerConfig) -> usize {
+    config
+        .batch_max_rows
+        .saturating_mul(BATCH_GROWTH)
+        .max(CHUNK)
 }
 
 /// Resolves when the batch in flight has been written; never when there is none.
