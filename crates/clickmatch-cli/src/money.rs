@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use clickmatch_clickhouse::money::{self as store, CostRow, RateRow};
+use clickmatch_clickhouse::money::{self as store, CostImport, CostRow, RateRow};
 use clickmatch_clickhouse::ClickHouseSettings;
 use clickmatch_config::Config;
 use clickmatch_core::clock::now_ms;
@@ -116,34 +116,12 @@ pub async fn import_costs(
                 config.account.campaigns.keys().cloned().collect::<Vec<_>>().join(", ")
             );
         };
-        let sub = |i: usize| line.subs[i].clone();
-        rows.push(CostRow {
-            period_start: u32::try_from(line.period.start_unix()).unwrap_or(0),
-            period_hours: u8::try_from(line.period.length_hours()).unwrap_or(24),
-            campaign_id: campaign.id.clone(),
-            offer_id: campaign.offer_id.clone(),
-            source: if line.source.is_empty() {
-                campaign.source.clone()
-            } else {
-                line.source.clone()
-            },
-            sub1: sub(0),
-            sub2: sub(1),
-            sub3: sub(2),
-            sub4: sub(3),
-            sub5: sub(4),
-            sub6: sub(5),
-            sub7: sub(6),
-            sub8: sub(7),
-            sub9: sub(8),
-            sub10: sub(9),
-            amount: line.amount,
-            currency: line.currency.to_string(),
-            file: name.clone(),
-            line: line.line,
-            import_id: import_id.clone(),
+        let import = CostImport {
+            file: &name,
+            import_id: &import_id,
             imported_ms,
-        });
+        };
+        rows.push(CostRow::of_line(line, campaign, import));
     }
     store::insert_costs(settings, &rows)
         .await

@@ -54,6 +54,53 @@ pub struct CostRow {
     pub imported_ms: u64,
 }
 
+/// Which import a cost line belongs to: every line of one shares it.
+#[derive(Debug, Clone, Copy)]
+pub struct CostImport<'a> {
+    pub file: &'a str,
+    pub import_id: &'a str,
+    pub imported_ms: u64,
+}
+
+impl CostRow {
+    /// The row of one line of a cost file, for `campaign` (its offer, and its source unless
+    /// the line names one).
+    pub fn of_line(
+        line: &clickmatch_import::CostRow,
+        campaign: &clickmatch_core::model::Campaign,
+        import: CostImport<'_>,
+    ) -> CostRow {
+        let sub = |i: usize| line.subs[i].clone();
+        CostRow {
+            period_start: u32::try_from(line.period.start_unix()).unwrap_or(0),
+            period_hours: u8::try_from(line.period.length_hours()).unwrap_or(24),
+            campaign_id: campaign.id.clone(),
+            offer_id: campaign.offer_id.clone(),
+            source: if line.source.is_empty() {
+                campaign.source.clone()
+            } else {
+                line.source.clone()
+            },
+            sub1: sub(0),
+            sub2: sub(1),
+            sub3: sub(2),
+            sub4: sub(3),
+            sub5: sub(4),
+            sub6: sub(5),
+            sub7: sub(6),
+            sub8: sub(7),
+            sub9: sub(8),
+            sub10: sub(9),
+            amount: line.amount,
+            currency: line.currency.to_string(),
+            file: import.file.to_string(),
+            line: line.line,
+            import_id: import.import_id.to_string(),
+            imported_ms: import.imported_ms,
+        }
+    }
+}
+
 /// Records the account's currency and rate age (read by the views through `account`).
 pub async fn write_account(
     settings: &ClickHouseSettings,

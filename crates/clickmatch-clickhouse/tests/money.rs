@@ -22,8 +22,9 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use chrono::NaiveDate;
-use clickmatch_clickhouse::money::{self, CostRow, Figures, RateRow};
+use clickmatch_clickhouse::money::{self, CostImport, CostRow, Figures, RateRow};
 use clickmatch_clickhouse::{ClickHouseSettings, ClickHouseSink, RollupCheck};
+use clickmatch_core::model::Campaign;
 use clickmatch_core::records::{
     ClickCostRecord, ClickRecord, Conversion, Outcome, Unattributed, RECORD_VERSION,
 };
@@ -115,30 +116,20 @@ async fn import_costs(settings: &ClickHouseSettings, csv: &str, file: &str, impo
         .unwrap()
         .into_iter()
         .map(|line| {
-            let sub = |i: usize| line.subs[i].clone();
-            CostRow {
-                period_start: u32::try_from(line.period.start_unix()).unwrap(),
-                period_hours: u8::try_from(line.period.length_hours()).unwrap(),
-                campaign_id: line.campaign.clone(),
+            let campaign = Campaign {
+                id: line.campaign.clone(),
                 offer_id: OFFER.into(),
-                source: line.source.clone(),
-                sub1: sub(0),
-                sub2: sub(1),
-                sub3: sub(2),
-                sub4: sub(3),
-                sub5: sub(4),
-                sub6: sub(5),
-                sub7: sub(6),
-                sub8: sub(7),
-                sub9: sub(8),
-                sub10: sub(9),
-                amount: line.amount,
-                currency: line.currency.to_string(),
-                file: file.into(),
-                line: line.line,
-                import_id: import_id.clone(),
+                url_template: String::new(),
+                source: String::new(),
+                postback_url: None,
+                cost: None,
+            };
+            let import = CostImport {
+                file,
+                import_id: &import_id,
                 imported_ms,
-            }
+            };
+            CostRow::of_line(&line, &campaign, import)
         })
         .collect();
     money::insert_costs(settings, &rows).await.unwrap();
