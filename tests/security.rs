@@ -313,7 +313,8 @@ async fn rate_limits_answer_429_per_ip_and_per_route() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_require_the_token() {
-    // (Without a configured token the admin endpoints answer 404: see the ingest unit tests.)
+    // (Without a configured token the admin endpoints answer 404: see clickmatch-admin's unit
+    // tests.)
     let http = demo::http_client();
     let token = "admin-token-0123456789abcdef";
     let t = TestPipeline::start_with(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use clickmatch_admin::{Admin, AdminGuard};
 use clickmatch_clickhouse::{ClickHouseSettings, ClickHouseSink, DebugReader};
 use clickmatch_config::Config;
 use clickmatch_core::model::Account;
@@ -29,25 +30,37 @@ pub fn clickhouse_settings(config: &Config) -> ClickHouseSettings {
 
 async fn axum_serve(
     listener: tokio::net::TcpListener,
-    router: clickmatch_ingest::OpsRouter,
+    router: clickmatch_ops::OpsRouter,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    clickmatch_ingest::serve_router(listener, router, shutdown)
+    clickmatch_ops::serve(listener, router, shutdown)
         .await
         .context("metrics server")
 }
 
-/// Size and rate limits, trusted proxies and admin token of ingest.
+/// Size and rate limits and trusted proxies of ingest.
 fn ingest_protection(config: &Config, registry: &Registry) -> anyhow::Result<Protection> {
-    let mut protection = Protection::new(
+    Protection::new(
         config.ingest.http_limits,
         config.ingest.rate_limits,
         config.ingest.trusted_proxies.clone(),
         registry,
     )
-    .context("ingest limits")?;
-    protection.admin_token = config.ingest.admin_token.clone();
-    Ok(protection)
+    .context("ingest limits")
+}
+
+/// What the admin pages ingest serves read (`/admin/spool`, the postback debugger `/debug…`):
+/// ingest's account and spool, `[ingest] admin_token`, ClickHouse.
+fn admin_pages(config: &Config, registry: &Registry, ingest: &Ingest) -> anyhow::Result<Admin> {
+    Ok(Admin {
+        account: ingest.account.clone(),
+        guard: AdminGuard::new(config.ingest.admin_token.clone(), registry)
+            .context("admin metrics")?,
+        spool: ingest.spool.clone(),
+        debug: DebugReader::new(&clickhouse_settings(config))
+            .map_err(|e| tracing::warn!(error = %e, "postback debugger off"))
+            .ok(),
+    })
 }
 
 /// Which services a process runs.
@@ -167,7 +180,7 @@ impl Pipeline {
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             http_addr = Some(listener.local_addr()?);
-            let router = clickmatch_ingest::ops_router(registry.clone());
+            let router = clickmatch_ops::router(registry.clone());
             let mut stop = shutdown.subscribe();
             tasks.push(tokio::spawn(async move {
                 axum_serve(listener, router, async move {
@@ -208,10 +221,9 @@ impl Pipeline {
                     )
                     .with_context(|| format!("click spool in {}", config.ingest.spool.dir))?,
                 )),
-                debug: DebugReader::new(&clickhouse_settings(config))
-                    .map_err(|e| tracing::warn!(error = %e, "postback debugger off"))
-                    .ok(),
             });
+            let pages =
+                clickmatch_admin::router(Arc::new(admin_pages(config, &registry, &ingest)?));
             tasks.push(tokio::spawn(ingest.clicks.clone().run().map(Ok)));
             // Spools the clicks the click producer gave up on; ends once that producer is dropped
             // (after the server's last flush), so no click reported late is left out.
@@ -238,7 +250,7 @@ impl Pipeline {
             let mut stop = shutdown.subscribe();
             tasks.push(tokio::spawn(async move {
                 let clicks = ingest.clicks.clone();
-                clickmatch_ingest::serve(ingest, listener, async move {
+                clickmatch_ingest::serve(ingest, pages, listener, async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .await

@@ -3,11 +3,13 @@
 //!
 //! Handlers parse, ask `clickmatch-core`, publish, and map the result to a status code; no
 //! attribution logic lives here.
+//!
+//! Ingest serves, besides its own routes, the pages it is handed ([`router`]'s `pages`): the
+//! admin pages and postback debugger of `clickmatch-admin`, which read ClickHouse, so that this
+//! crate does not. `/metrics` and `/healthz` are `clickmatch-ops`'s.
 
-pub mod admin;
 pub mod click_buffer;
 mod clicks;
-pub mod debugger;
 pub mod limits;
 pub mod metrics;
 mod postbacks;
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,7 +32,7 @@ use axum::Router;
 use clickmatch_core::model::Account;
 use clickmatch_core::params::ParamLimits;
 use clickmatch_kafka::Publisher;
-use prometheus::{Encoder, Registry, TextEncoder};
+use prometheus::Registry;
 
 pub use metrics::IngestMetrics;
 pub use producers::Publishers;
@@ -57,19 +59,20 @@ pub struct Ingest {
     pub registry: Registry,
     pub limits: ParamLimits,
     pub max_body_bytes: usize,
-    /// Size and rate limits, trusted proxies, admin token (see [`limits`], [`admin`]).
+    /// Size and rate limits, trusted proxies (see [`limits`]).
     pub protection: limits::Protection,
     /// Where clicks go that the broker did not acknowledge (see [`spool`]).
     pub spool: Option<Arc<spool::Spool>>,
-    /// ClickHouse reads of the postback debugger (`/debug`, see [`debugger`]); `None`: off.
-    pub debug: Option<clickmatch_clickhouse::DebugReader>,
 }
 
 type Shared = Arc<Ingest>;
 
-/// The ingest router. Serve it with [`serve`] (or any server that inserts
-/// `ConnectInfo<std::net::SocketAddr>`).
-pub fn router(ingest: Arc<Ingest>) -> Router {
+/// The ingest router, with `pages` (routes with their state applied, such as
+/// `clickmatch_admin::router`; `Router::new()` for none) served as ingest's own: behind the
+/// same limits and metrics by endpoint, and, as handlers that wait (for ClickHouse, say), under
+/// the request deadline. A path of `pages` that ingest serves too panics here. Serve it with
+/// [`serve`] (or any server that inserts `ConnectInfo<std::net::SocketAddr>`).
+pub fn router(ingest: Arc<Ingest>, pages: Router) -> Router {
     let max_body = ingest.max_body_bytes;
     // Only handlers that wait (for a body, the broker's ack or ClickHouse) get a deadline: the
     // redirect and the health and metrics pages answer from memory, and a timer per redirect
@@ -81,9 +84,8 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
             "/postback/{route}",
             get(postbacks::routed).post(postbacks::routed),
         )
-        .route("/admin/spool", get(admin::spool_status))
-        .route("/debug", get(debugger::index))
-        .route("/debug/click/{click_id}", get(debugger::click))
+        .with_state(ingest.clone())
+        .merge(pages)
         .route_layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(ingest.protection.http.request_timeout_ms),
@@ -91,24 +93,25 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
     Router::new()
         .route("/c/{campaign}", get(clicks::redirect))
         .route("/metrics", get(metrics_text))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(clickmatch_ops::healthz))
         .route("/readyz", get(ready))
+        .with_state(ingest.clone())
         .merge(waiting)
-        .layer(middleware::from_fn_with_state(ingest.clone(), front_door))
+        .layer(middleware::from_fn_with_state(ingest, front_door))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
-        .with_state(ingest)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, with the configured header read
-/// timeout and head size (see [`server`]).
+/// Serves [`router`]`(ingest, pages)` on `listener` until `shutdown` resolves, with the
+/// configured header read timeout and head size (see [`server`]).
 pub async fn serve(
     ingest: Arc<Ingest>,
+    pages: Router,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = ingest.protection.http;
     let gc = tokio::spawn(forget_idle_clients(ingest.clone()));
-    let served = server::serve_with_limits(listener, router(ingest), limits, shutdown).await;
+    let served = server::serve_with_limits(listener, router(ingest, pages), limits, shutdown).await;
     gc.abort();
     served
 }
@@ -141,47 +144,7 @@ async fn front_door(State(ingest): State<Shared>, request: Request, next: Next) 
 }
 
 async fn metrics_text(State(ingest): State<Shared>) -> Response {
-    encode_metrics(&ingest.registry)
-}
-
-/// A router served by [`serve_router`].
-pub type OpsRouter = Router;
-
-/// Serves any router (the ops router of a joiner process) until `shutdown` resolves.
-pub async fn serve_router(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-/// `/metrics` and `/healthz` alone, for processes that serve no ingest (the joiner).
-pub fn ops_router(registry: Registry) -> Router {
-    Router::new()
-        .route(
-            "/metrics",
-            get(|State(registry): State<Registry>| async move { encode_metrics(&registry) }),
-        )
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ok\n" }))
-        .with_state(registry)
-}
-
-/// The Prometheus text form of `registry`.
-fn encode_metrics(registry: &Registry) -> Response {
-    let mut buffer = Vec::new();
-    let families = registry.gather();
-    if let Err(e) = TextEncoder::new().encode(&families, &mut buffer) {
-        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
-    }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        buffer,
-    )
-        .into_response()
+    clickmatch_ops::metrics(&ingest.registry)
 }
 
 async fn ready(State(ingest): State<Shared>) -> Response {
@@ -201,3 +164,6 @@ async fn ready(State(ingest): State<Shared>) -> Response {
 pub(crate) fn random_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
+
+#[cfg(test)]
+mod tests;

@@ -35,9 +35,6 @@ pub struct Protection {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     per_route: Option<DefaultKeyedRateLimiter<String>>,
     refused: IntCounterVec,
-    /// Token of admin and debug endpoints (see [`crate::admin`]); `None`: they are off.
-    pub admin_token: Option<clickmatch_core::model::Secret>,
-    pub(crate) admin_denied: IntCounterVec,
 }
 
 fn quota(per_second: u32, burst: u32) -> Option<Quota> {
@@ -62,14 +59,6 @@ impl Protection {
             &["reason"],
         )?;
         registry.register(Box::new(refused.clone()))?;
-        let admin_denied = IntCounterVec::new(
-            Opts::new(
-                "clickmatch_ingest_admin_denied_total",
-                "Admin requests refused, by reason (disabled, unauthorized).",
-            ),
-            &["reason"],
-        )?;
-        registry.register(Box::new(admin_denied.clone()))?;
         Ok(Protection {
             http,
             trusted_proxies,
@@ -81,8 +70,6 @@ impl Protection {
             )
             .map(RateLimiter::dashmap),
             refused,
-            admin_token: None,
-            admin_denied,
         })
     }
 

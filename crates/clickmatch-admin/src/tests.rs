@@ -1,0 +1,187 @@
+//! The admin pages through their router, without a network: the guard's answers, the pages'
+//! headers, and what they say without a spool or ClickHouse. (Over real HTTP, behind ingest's
+//! front door, with ClickHouse: `tests/debugger.rs` and `tests/security.rs`.)
+
+use super::*;
+use axum::body::{to_bytes, Body};
+use axum::http::{header, HeaderMap, Request};
+use base64::Engine as _;
+use clickmatch_clickhouse::ClickHouseSettings;
+use clickmatch_config::{SpoolConfig, SpoolFsync};
+use clickmatch_core::model::Secret;
+use clickmatch_ingest::spool::SpoolMetrics;
+use prometheus::Registry;
+use tower::ServiceExt;
+
+const TOKEN: &str = "admin-token-0123456789abcdef";
+
+fn admin(token: Option<&str>, spool: Option<Arc<Spool>>, debug: Option<DebugReader>) -> Router {
+    let account = clickmatch_config::Config::demo(&Default::default())
+        .unwrap()
+        .account;
+    router(Arc::new(Admin {
+        account: Arc::new(ArcSwap::from_pointee(account)),
+        guard: AdminGuard::new(token.map(Secret::new), &Registry::new()).unwrap(),
+        spool,
+        debug,
+    }))
+}
+
+/// A reader of a ClickHouse that is not there.
+fn unreachable_clickhouse() -> DebugReader {
+    DebugReader::new(&ClickHouseSettings::new("http://127.0.0.1:9", "clickmatch")).unwrap()
+}
+
+async fn get(router: &Router, path: &str, auth: Option<&str>) -> (StatusCode, HeaderMap, String) {
+    let mut request = Request::get(path);
+    if let Some(auth) = auth {
+        request = request.header(header::AUTHORIZATION, auth);
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let body = to_bytes(body, 1 << 20).await.unwrap();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
+}
+
+fn bearer() -> String {
+    format!("Bearer {TOKEN}")
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+#[tokio::test]
+async fn without_a_token_every_page_is_off() {
+    let router = admin(None, None, Some(unreachable_clickhouse()));
+    for path in ["/admin/spool", "/debug", "/debug/click/x"] {
+        let (status, _, body) = get(&router, path, Some(&bearer())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            body, "admin endpoints are off: set [ingest] admin_token\n",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_spool_page_takes_the_token_as_bearer_or_header_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(
+        &SpoolConfig {
+            dir: dir.path().display().to_string(),
+            max_bytes: 1 << 20,
+            segment_bytes: 1 << 16,
+            fsync: SpoolFsync::Always,
+        },
+        SpoolMetrics::new(&Registry::new()).unwrap(),
+    )
+    .unwrap();
+    let router = admin(Some(TOKEN), Some(Arc::new(spool)), None);
+    for auth in [
+        None,
+        Some("Bearer nope"),
+        Some(basic("admin", TOKEN).as_str()),
+    ] {
+        let (status, headers, body) = get(&router, "/admin/spool", auth).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(body, "admin token required\n");
+    }
+    let (status, headers, body) = get(&router, "/admin/spool", Some(&bearer())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["depth_records"], 0);
+    assert_eq!(status["max_bytes"], 1 << 20);
+    let response = router
+        .clone()
+        .oneshot(
+            Request::get("/admin/spool")
+                .header(guard::ADMIN_TOKEN_HEADER, TOKEN)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let no_spool = admin(Some(TOKEN), None, None);
+    let (status, _, body) = get(&no_spool, "/admin/spool", Some(&bearer())).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::NOT_FOUND, "no spool configured\n")
+    );
+}
+
+#[tokio::test]
+async fn debugger_pages_ask_browsers_for_the_token() {
+    let router = admin(Some(TOKEN), None, Some(unreachable_clickhouse()));
+    for auth in [
+        None,
+        Some("Bearer nope".to_string()),
+        Some(basic("admin", "nope")),
+    ] {
+        let (status, headers, _) = get(&router, "/debug", auth.as_deref()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert_eq!(
+            headers[header::WWW_AUTHENTICATE],
+            "Basic realm=\"clickmatch debugger\", charset=\"UTF-8\""
+        );
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    }
+    // A search jumps to the click's story, its ID encoded.
+    let (status, headers, _) = get(
+        &router,
+        "/debug?click_id=%20a%2Fb%20",
+        Some(&basic("x", TOKEN)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/debug/click/a%2Fb");
+    let long = "x".repeat(129);
+    let (status, _, body) = get(&router, &format!("/debug/click/{long}"), Some(&bearer())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("A click ID has 1 to 128 characters."),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn debugger_pages_say_when_clickhouse_is_missing_or_unreadable() {
+    let page_headers = |headers: &HeaderMap| {
+        assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+        assert!(headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'"));
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+    };
+    let without = admin(Some(TOKEN), None, None);
+    for path in ["/debug", "/debug/click/01aaaaaaaaaaaaaaaaaaaaaaaa"] {
+        let (status, headers, body) = get(&without, path, Some(&bearer())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        page_headers(&headers);
+        assert!(body.contains("has not been given"), "{body}");
+    }
+    let unreadable = admin(Some(TOKEN), None, Some(unreachable_clickhouse()));
+    for path in ["/debug", "/debug/click/01aaaaaaaaaaaaaaaaaaaaaaaa"] {
+        let (status, headers, body) = get(&unreadable, path, Some(&basic("", TOKEN))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+        page_headers(&headers);
+        assert!(body.contains("ClickHouse could not be read"), "{body}");
+        assert!(!body.contains("<script"), "{body}");
+    }
+}
