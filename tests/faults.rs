@@ -18,7 +18,7 @@ use clickmatch_config::Config;
 use clickmatch_core::clock::now_ms;
 use clickmatch_e2e::process::{demo_config_path, services_env, start_broker, Process};
 use clickmatch_e2e::scenario::{Scenario, Snapshot};
-use clickmatch_e2e::{accounting, clickhouse_server, free_port};
+use clickmatch_e2e::{accounting, clickhouse_engine, clickhouse_server, free_port};
 use clickmatch_kafka::{LocalBroker, Publisher};
 use reqwest::StatusCode;
 
@@ -341,7 +341,8 @@ async fn a_broker_outage_loses_and_duplicates_no_click() {
 
 /// ClickHouse stopped for 30 s while clicks and postbacks keep coming over HTTP, then started
 /// again on the same folder and ports: nothing lost, nothing doubled, the joiner's lag rises
-/// during the outage and returns to zero.
+/// during the outage and returns to zero. A server of its own, of the engine of
+/// `CLICKMATCH_TEST_CLICKHOUSE_ENGINE`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_clickhouse_outage_of_30_seconds_loses_nothing() {
     const OUTAGE: Duration = Duration::from_secs(30);
@@ -350,10 +351,12 @@ async fn a_clickhouse_outage_of_30_seconds_loses_nothing() {
     let (http_port, tcp_port) = (free_port(), free_port());
     let mut server = {
         let dir = dir.clone();
-        tokio::task::spawn_blocking(move || LocalServer::start(&dir, http_port, tcp_port))
-            .await
-            .unwrap()
-            .unwrap()
+        tokio::task::spawn_blocking(move || {
+            LocalServer::start_with(clickhouse_engine(), &dir, http_port, tcp_port)
+        })
+        .await
+        .unwrap()
+        .unwrap()
     };
     let env: BTreeMap<String, String> = [
         ("CLICKMATCH_CLICKHOUSE_URL", server.url()),
@@ -440,10 +443,12 @@ async fn a_clickhouse_outage_of_30_seconds_loses_nothing() {
     drop(server);
     let server = {
         let dir = dir.clone();
-        tokio::task::spawn_blocking(move || LocalServer::start(&dir, http_port, tcp_port))
-            .await
-            .unwrap()
-            .unwrap()
+        tokio::task::spawn_blocking(move || {
+            LocalServer::start_with(clickhouse_engine(), &dir, http_port, tcp_port)
+        })
+        .await
+        .unwrap()
+        .unwrap()
     };
     let restarted_at = Instant::now();
     let (clicks, accepted) = traffic.await.unwrap();

@@ -102,8 +102,9 @@ async fn demo_traffic_lands_with_the_exact_reason_for_each_postback() {
     let t = TestPipeline::start(&[]).await.unwrap();
     let traffic = demo::run(&t.base, &t.config.account).await.unwrap();
     let total = traffic.postbacks as u64;
-    let query =
-        "SELECT (SELECT count() FROM conversions FINAL) + (SELECT count() FROM unattributed FINAL)";
+    // Scalar subqueries are Nullable on current ClickHouse: a u64 needs assumeNotNull.
+    let query = "SELECT assumeNotNull((SELECT count() FROM conversions FINAL) \
+                 + (SELECT count() FROM unattributed FINAL))";
     assert_eq!(t.wait_count(query, total).await.unwrap(), total);
 
     let mut stored: BTreeMap<String, usize> = BTreeMap::new();

@@ -13,8 +13,9 @@ use clickmatch_e2e::TestPipeline;
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
 
-const ROWS: &str =
-    "SELECT (SELECT count() FROM conversions FINAL) + (SELECT count() FROM unattributed FINAL)";
+// Scalar subqueries are Nullable on current ClickHouse: a u64 needs assumeNotNull.
+const ROWS: &str = "SELECT assumeNotNull((SELECT count() FROM conversions FINAL) \
+                    + (SELECT count() FROM unattributed FINAL))";
 
 fn by_reason(check: &RollupCheck) -> BTreeMap<String, usize> {
     let mut totals: BTreeMap<String, usize> = BTreeMap::new();
@@ -173,7 +174,11 @@ async fn rollups_equal_the_base_tables_on_demo_traffic_after_replays_and_status_
         .collect();
     assert_eq!(chargebacks.len(), 1, "{chargebacks:?}");
     assert_eq!(chargebacks[0].1.conversions, 1);
-    assert_eq!(chargebacks[0].1.payout, "0.000000");
+    // "0.000000" on 18.16, "0" on current releases.
+    assert_eq!(
+        chargebacks[0].1.payout.parse::<Decimal>().unwrap(),
+        Decimal::ZERO
+    );
     // The ledger keeps the approval as well: one more version than conversions.
     let versions: u64 = updated.ledger.values().map(|f| f.versions).sum();
     assert_eq!(versions as usize, attributed + 1);

@@ -305,8 +305,9 @@ async fn demo_report_shows_each_repair_and_hint() {
     let t = TestPipeline::start(&[]).await.unwrap();
     let traffic = demo::run(&t.base, &t.config.account).await.unwrap();
     let total = traffic.postbacks as u64;
-    let query =
-        "SELECT (SELECT count() FROM conversions FINAL) + (SELECT count() FROM unattributed FINAL)";
+    // Scalar subqueries are Nullable on current ClickHouse: a u64 needs assumeNotNull.
+    let query = "SELECT assumeNotNull((SELECT count() FROM conversions FINAL) \
+                 + (SELECT count() FROM unattributed FINAL))";
     assert_eq!(t.wait_count(query, total).await.unwrap(), total);
 
     let report = report::read(&t.settings, 0).await.unwrap();

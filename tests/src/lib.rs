@@ -4,6 +4,8 @@
 //!
 //! ClickHouse: `CLICKMATCH_TEST_CLICKHOUSE_URL` (the test script starts one server for the whole
 //! suite); without it, the harness starts a private server for this test process.
+//! `CLICKMATCH_TEST_CLICKHOUSE_ENGINE` (`server`, the default, or `chdb`) picks the engine of the
+//! servers tests start themselves ([`clickhouse_engine`]).
 
 pub mod accounting;
 pub mod process;
@@ -17,11 +19,24 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
+use clickmatch_clickhouse::local_server::Engine;
 use clickmatch_clickhouse::{migrate, ClickHouseSettings, LocalServer};
 use clickmatch_config::Config;
 use clickmatch_kafka::LocalBroker;
 
 pub const CLICKHOUSE_URL_ENV: &str = "CLICKMATCH_TEST_CLICKHOUSE_URL";
+pub const CLICKHOUSE_ENGINE_ENV: &str = "CLICKMATCH_TEST_CLICKHOUSE_ENGINE";
+
+/// The engine of the ClickHouse servers tests start themselves:
+/// `CLICKMATCH_TEST_CLICKHOUSE_ENGINE`, else `server`.
+pub fn clickhouse_engine() -> Engine {
+    match std::env::var(CLICKHOUSE_ENGINE_ENV) {
+        Ok(name) if !name.is_empty() => name
+            .parse()
+            .unwrap_or_else(|e| panic!("{CLICKHOUSE_ENGINE_ENV}: {e}")),
+        _ => Engine::Server,
+    }
+}
 
 static SHARED_SERVER: Mutex<Weak<LocalServer>> = Mutex::new(Weak::new());
 
@@ -37,9 +52,11 @@ pub fn clickhouse_server() -> (String, Option<Arc<LocalServer>>) {
     if let Some(server) = shared.upgrade() {
         return (server.url(), Some(server));
     }
-    let server = Arc::new(LocalServer::start_temp().unwrap_or_else(|e| {
-        panic!("no {CLICKHOUSE_URL_ENV} and no local ClickHouse could start: {e}")
-    }));
+    let server = Arc::new(
+        LocalServer::start_temp_with(clickhouse_engine()).unwrap_or_else(|e| {
+            panic!("no {CLICKHOUSE_URL_ENV} and no local ClickHouse could start: {e}")
+        }),
+    );
     *shared = Arc::downgrade(&server);
     (server.url(), Some(server))
 }

@@ -1129,7 +1129,11 @@ impl Bench {
         let count = || -> anyhow::Result<u64> {
             let c: u64 = self.rt.block_on(
                 client
-                    .query("SELECT (SELECT count() FROM conversions) + (SELECT count() FROM unattributed)")
+                    // assumeNotNull: scalar subqueries are Nullable on current ClickHouse.
+                    .query(
+                        "SELECT assumeNotNull((SELECT count() FROM conversions) \
+                         + (SELECT count() FROM unattributed))",
+                    )
                     .fetch_one(),
             )?;
             Ok(c)

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
 use clickmatch_cli::reload::{self, Reloader};
 use clickmatch_cli::{demo, money, report};
+use clickmatch_clickhouse::local_server::Engine;
 use clickmatch_clickhouse::{migrate, ping, LocalServer};
 use clickmatch_config::{process_env, Config};
 use clickmatch_kafka::LocalBroker;
@@ -94,6 +95,11 @@ enum Command {
         http_port: u16,
         #[arg(long, default_value_t = 9000)]
         tcp_port: u16,
+        /// `server`: a clickhouse-server binary (Debian's 18.16). `chdb`: ClickHouse 26.9, the
+        /// clickhouse-local of PyPI's chdb-core (scripts/test installs the pinned version) run
+        /// by python3, for testing on a current release; no Keeper.
+        #[arg(long, default_value = "server")]
+        engine: Engine,
     },
     /// Print the postback URLs to paste into a network: the global one and each route's, with
     /// clickmatch's generic macros; with --network, the exact URL for that network's dashboard
@@ -311,12 +317,14 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             dir,
             http_port,
             tcp_port,
+            engine,
         } => {
-            let server =
-                tokio::task::spawn_blocking(move || LocalServer::start(&dir, http_port, tcp_port))
-                    .await??;
+            let server = tokio::task::spawn_blocking(move || {
+                LocalServer::start_with(engine, &dir, http_port, tcp_port)
+            })
+            .await??;
             println!(
-                "clickhouse: {} (data in {})",
+                "clickhouse: {} ({engine} engine, data in {})",
                 server.url(),
                 server.dir().display()
             );

@@ -63,7 +63,10 @@ pub struct OutcomeCount {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClickStory {
     pub click: Option<ClickRow>,
-    /// Every version of every conversion of the click, oldest first.
+    /// Every version of every conversion of the click that `conversions` still holds, oldest
+    /// first. The newest is always there; earlier ones only until a merge (ReplacingMergeTree
+    /// keeps the newest), and current ClickHouse collapses the versions written in one insert
+    /// at once (`optimize_on_insert`, not in 18.16). The rollups keep every version.
     pub conversions: Vec<ConversionRow>,
     /// Unattributed postbacks that name the click (as their click ID or anywhere in their
     /// parameters, so mangled forms show up too), oldest first.
@@ -103,7 +106,8 @@ impl DebugReader {
     }
 
     /// The latest `per_group` postbacks of each route and offer received since `since_s`
-    /// (Unix seconds), newest first. Replayed rows appear once.
+    /// (Unix seconds), newest first. Replayed rows appear once; replaced conversion versions
+    /// as long as the table holds them (see [`ClickStory::conversions`]).
     pub async fn latest_postbacks(
         &self,
         since_s: u32,

@@ -73,8 +73,8 @@ pub enum ClickHouseError {
     #[error("clickhouse schema mismatch: {0}")]
     Schema(String),
 
-    /// Starting or stopping a local `clickhouse-server`.
-    #[error("local clickhouse-server in {dir}: {message}")]
+    /// Starting or stopping a local ClickHouse (`crate::local_server`).
+    #[error("local ClickHouse in {dir}: {message}")]
     LocalServer { dir: PathBuf, message: String },
 
     #[error("i/o error on {path}: {source}")]

@@ -1,9 +1,24 @@
 //! ClickHouse adapter for clickmatch: settings, migrations, row types, the batch writer with its
-//! retry classification, and a local `clickhouse-server` for `dev` and tests.
+//! retry classification, and a local ClickHouse for `dev` and tests ([`local_server`]).
 //!
 //! Everything here runs on the ClickHouse 18.16 that Debian ships and on current releases:
 //! no `DateTime64`, `TTL` or `LowCardinality` in the schema, and the `clickhouse` crate's
 //! schema validation is a setting ([`ClickHouseSettings::validation`]) that must be off on 18.16.
+//! Current releases type scalar subqueries `Nullable` (wrap them in `assumeNotNull` where a
+//! plain value is read) and collapse the versions a `ReplacingMergeTree` insert holds.
+//!
+//! `scripts/test` runs this crate's tests and the end-to-end tests on both: on Debian's 18.16,
+//! then on ClickHouse 26.9 (the `clickhouse-local` of PyPI's chdb-core, pinned in
+//! `src/local_server/chdb-requirements.txt`; [`local_server::Engine::Chdb`]). By hand:
+//!
+//! ```sh
+//! target/debug/clickmatch local-clickhouse --engine chdb --dir /tmp/ch26 --http-port 28123 --tcp-port 29000 &
+//! CLICKMATCH_TEST_CLICKHOUSE_URL=http://127.0.0.1:28123 CLICKMATCH_TEST_CLICKHOUSE_ENGINE=chdb \
+//!     cargo nextest run -p clickmatch-clickhouse
+//! ```
+//!
+//! (`--engine server`, the default, for 18.16.) Without `CLICKMATCH_TEST_CLICKHOUSE_URL` the
+//! tests start a server of the engine of `CLICKMATCH_TEST_CLICKHOUSE_ENGINE` themselves.
 
 pub mod cluster;
 pub mod debugger;

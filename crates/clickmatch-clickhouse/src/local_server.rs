@@ -1,14 +1,22 @@
-//! A `clickhouse-server` of our own, in a folder of its own: for `clickmatch dev` and tests.
+//! A ClickHouse server of our own, in a folder of its own: for `clickmatch dev` and tests.
+//!
+//! Two [`Engine`]s: a `clickhouse-server` binary (Debian's 18.16 here), and ClickHouse 26.9's
+//! `clickhouse-local` from PyPI's chdb-core ([`chdb`]), so that the tests run on both.
 //!
 //! Starting and stopping block (a second or so); call them through `spawn_blocking` from async
-//! code. The process is stopped on [`LocalServer::stop`] or drop (SIGTERM, then SIGKILL); it is
-//! not stopped if this process is killed with SIGKILL.
+//! code. The process is stopped on [`LocalServer::stop`] or drop (SIGTERM, or for chdb the end
+//! of its stdin; then SIGKILL); a `clickhouse-server` is not stopped if this process is killed
+//! with SIGKILL (a chdb one is: its stdin closes).
 
+pub mod chdb;
+
+use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,9 +42,55 @@ const SYSTEM_USERS_XML: &str = "/etc/clickhouse-server/users.xml";
 const ERR_LOG: &str = "clickhouse-server.err.log";
 const PING_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// A running `clickhouse-server` child process listening on 127.0.0.1.
+/// Which ClickHouse a [`LocalServer`] runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// A `clickhouse-server` binary ([`server_command`]): Debian's 18.16 here.
+    #[default]
+    Server,
+    /// ClickHouse 26.9: `clickhouse-local` from PyPI's chdb-core, run by `python3` ([`chdb`];
+    /// the version is pinned there). For tests: it has no Keeper, like a `clickhouse-server`
+    /// without ZooKeeper.
+    Chdb,
+}
+
+impl Engine {
+    /// What the process is called in messages.
+    fn process(self) -> &'static str {
+        match self {
+            Engine::Server => "clickhouse-server",
+            Engine::Chdb => "clickhouse-local (chdb-core)",
+        }
+    }
+}
+
+impl FromStr for Engine {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "server" => Ok(Engine::Server),
+            "chdb" => Ok(Engine::Chdb),
+            _ => Err(format!(
+                "unknown ClickHouse engine `{s}`: `server` or `chdb`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Server => "server",
+            Engine::Chdb => "chdb",
+        })
+    }
+}
+
+/// A running ClickHouse child process listening on 127.0.0.1.
 #[derive(Debug)]
 pub struct LocalServer {
+    engine: Engine,
     child: Option<Child>,
     dir: PathBuf,
     http_port: u16,
@@ -48,28 +102,50 @@ pub struct LocalServer {
 }
 
 impl LocalServer {
-    /// Whether a ClickHouse server binary can be found (see [`server_command`]).
+    /// Whether a ClickHouse server binary can be found (see [`server_command`]): the default
+    /// engine, [`Engine::Server`].
     pub fn is_installed() -> bool {
         server_command().is_some()
     }
 
-    /// Starts a server with its data, logs and config in `dir` (created if missing), listening
-    /// on 127.0.0.1 at the given ports, and waits until `GET /ping` answers. Blocking.
+    /// Starts a `clickhouse-server` with its data, logs and config in `dir` (created if
+    /// missing), listening on 127.0.0.1 at the given ports, and waits until `GET /ping`
+    /// answers. Blocking.
     pub fn start(
         dir: &Path,
         http_port: u16,
         tcp_port: u16,
     ) -> Result<LocalServer, ClickHouseError> {
-        LocalServer::start_inner(dir, http_port, tcp_port).map_err(|failed| failed.error)
+        LocalServer::start_with(Engine::Server, dir, http_port, tcp_port)
     }
 
-    fn start_inner(dir: &Path, http_port: u16, tcp_port: u16) -> Result<LocalServer, StartFailure> {
-        let (program, args) = server_command().ok_or_else(|| ClickHouseError::LocalServer {
-            dir: dir.to_owned(),
-            message: format!(
-                "no clickhouse server binary found (set {SERVER_ENV}, or install clickhouse-server)"
-            ),
-        })?;
+    /// [`LocalServer::start`] with the given engine.
+    pub fn start_with(
+        engine: Engine,
+        dir: &Path,
+        http_port: u16,
+        tcp_port: u16,
+    ) -> Result<LocalServer, ClickHouseError> {
+        LocalServer::start_inner(engine, dir, http_port, tcp_port).map_err(|failed| failed.error)
+    }
+
+    fn start_inner(
+        engine: Engine,
+        dir: &Path,
+        http_port: u16,
+        tcp_port: u16,
+    ) -> Result<LocalServer, StartFailure> {
+        let binary = match engine {
+            Engine::Server => Some(server_command().ok_or_else(|| {
+                ClickHouseError::LocalServer {
+                    dir: dir.to_owned(),
+                    message: format!(
+                        "no clickhouse server binary found (set {SERVER_ENV}, or install clickhouse-server)"
+                    ),
+                }
+            })?),
+            Engine::Chdb => None,
+        };
         for port in [http_port, tcp_port] {
             // Someone else's server on the port would answer our ping while ours fails to bind.
             if TcpListener::bind(("127.0.0.1", port)).is_err() {
@@ -84,27 +160,45 @@ impl LocalServer {
         }
 
         let dir = absolute(dir)?;
-        let config = write_config(&dir, http_port, tcp_port)?;
-        let err_log_start = fs::metadata(dir.join("log").join(ERR_LOG))
+        let log = dir.join("log");
+        fs::create_dir_all(&log).map_err(|source| ClickHouseError::Io {
+            path: log.clone(),
+            source,
+        })?;
+        let (mut command, stdin) = match binary {
+            Some((program, args)) => {
+                let config = write_config(&dir, http_port, tcp_port)?;
+                let mut command = Command::new(program);
+                command
+                    .args(args)
+                    .arg(format!("--config-file={}", config.display()));
+                (command, Stdio::null())
+            }
+            // The launcher serves until its stdin closes: see `stop`.
+            None => (chdb::command(&dir, http_port, tcp_port)?, Stdio::piped()),
+        };
+        let err_log_start = fs::metadata(log.join(ERR_LOG))
             .map(|m| m.len())
             .unwrap_or(0);
-        let stdout = create(&dir.join("log").join("stdout.log"))?;
-        let stderr = create(&dir.join("log").join("stderr.log"))?;
-        let child = Command::new(&program)
-            .args(&args)
-            .arg(format!("--config-file={}", config.display()))
+        let stdout = create(&log.join("stdout.log"))?;
+        let stderr = create(&log.join("stderr.log"))?;
+        let child = command
             .current_dir(&dir)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .map_err(|e| ClickHouseError::LocalServer {
                 dir: dir.clone(),
-                message: format!("cannot run {}: {e}", program.display()),
+                message: format!(
+                    "cannot run {}: {e}",
+                    command.get_program().to_string_lossy()
+                ),
             })?;
-        tracing::info!(pid = child.id(), http_port, tcp_port, dir = %dir.display(), "started clickhouse-server");
+        tracing::info!(pid = child.id(), http_port, tcp_port, dir = %dir.display(), "started {}", engine.process());
 
         let mut server = LocalServer {
+            engine,
             child: Some(child),
             dir,
             http_port,
@@ -116,9 +210,14 @@ impl LocalServer {
         Ok(server)
     }
 
-    /// Starts a server in a fresh temporary folder on free ports; the folder is removed when
-    /// the server is dropped. Blocking.
+    /// Starts a `clickhouse-server` in a fresh temporary folder on free ports; the folder is
+    /// removed when the server is dropped. Blocking.
     pub fn start_temp() -> Result<LocalServer, ClickHouseError> {
+        LocalServer::start_temp_with(Engine::Server)
+    }
+
+    /// [`LocalServer::start_temp`] with the given engine.
+    pub fn start_temp_with(engine: Engine) -> Result<LocalServer, ClickHouseError> {
         let tempdir = tempfile::Builder::new()
             .prefix("clickmatch-clickhouse-")
             .tempdir()
@@ -133,7 +232,7 @@ impl LocalServer {
                 path: tempdir.path().to_owned(),
                 source,
             })?;
-            match LocalServer::start_inner(tempdir.path(), http_port, tcp_port) {
+            match LocalServer::start_inner(engine, tempdir.path(), http_port, tcp_port) {
                 Ok(mut server) => {
                     server._tempdir = Some(tempdir);
                     return Ok(server);
@@ -143,6 +242,10 @@ impl LocalServer {
             }
         }
         Err(last_error.expect("at least one attempt"))
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// `http://127.0.0.1:<http_port>`.
@@ -168,7 +271,8 @@ impl LocalServer {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Stops the server: SIGTERM, then SIGKILL after [`STOP_TIMEOUT`]. Blocking; idempotent.
+    /// Stops the server: SIGTERM (chdb: the launcher's stdin closed), then SIGKILL after
+    /// [`STOP_TIMEOUT`]. Blocking; idempotent.
     pub fn stop(&mut self) -> Result<(), ClickHouseError> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
@@ -181,20 +285,25 @@ impl LocalServer {
             return Ok(());
         }
         let pid = libc::pid_t::try_from(child.id()).expect("pids fit pid_t");
-        // SAFETY: `kill` has no memory-safety preconditions; the pid is our own unreaped child,
-        // so it cannot have been recycled for another process.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
+        let process = self.engine.process();
+        match self.engine {
+            // SAFETY: `kill` has no memory-safety preconditions; the pid is our own unreaped
+            // child, so it cannot have been recycled for another process.
+            Engine::Server => unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            },
+            // The launcher ends the serving query when its stdin reaches its end.
+            Engine::Chdb => drop(child.stdin.take()),
         }
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Instant::now() < deadline {
             if child.try_wait().map_err(io_err)?.is_some() {
-                tracing::info!(pid, "clickhouse-server stopped");
+                tracing::info!(pid, "{process} stopped");
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        tracing::warn!(pid, "clickhouse-server ignored SIGTERM; killing it");
+        tracing::warn!(pid, "{process} did not stop when asked; killing it");
         child.kill().map_err(io_err)?;
         child.wait().map_err(io_err)?;
         Ok(())
@@ -211,10 +320,14 @@ impl LocalServer {
             })?;
             if let Some(status) = exited {
                 self.child = None;
-                // Exiting during startup most likely means it lost its port to someone else.
+                let process = self.engine.process();
+                // Exiting during startup most likely means it lost its port to someone else,
+                // unless chdb-core is missing.
+                let not_installed =
+                    self.engine == Engine::Chdb && status.code() == Some(chdb::NOT_INSTALLED);
                 return Err(StartFailure {
-                    error: self.failure(&format!("clickhouse-server exited with {status}")),
-                    may_be_port_race: true,
+                    error: self.failure(&format!("{process} exited with {status}")),
+                    may_be_port_race: !not_installed,
                 });
             }
             if ping_blocking(&url, PING_TIMEOUT) {
@@ -222,7 +335,8 @@ impl LocalServer {
             }
             if Instant::now() >= deadline {
                 let error = self.failure(&format!(
-                    "clickhouse-server did not answer {url}/ping within {timeout:?}"
+                    "{} did not answer {url}/ping within {timeout:?}",
+                    self.engine.process()
                 ));
                 let _ = self.stop();
                 return Err(error.into());
@@ -265,7 +379,7 @@ impl From<ClickHouseError> for StartFailure {
 impl Drop for LocalServer {
     fn drop(&mut self) {
         if let Err(e) = self.stop() {
-            tracing::warn!(error = %e, "could not stop clickhouse-server");
+            tracing::warn!(error = %e, "could not stop {}", self.engine.process());
         }
     }
 }
@@ -430,7 +544,29 @@ fn write_config(dir: &Path, http_port: u16, tcp_port: u16) -> Result<PathBuf, Cl
     <default_database>default</default_database>
     <mark_cache_size>67108864</mark_cache_size>
     <uncompressed_cache_size>67108864</uncompressed_cache_size>
-    <remote_servers>
+{cluster}</yandex>
+"#,
+        log = log("clickhouse-server.log"),
+        errorlog = log(ERR_LOG),
+        data = p("data"),
+        tmp = p("tmp"),
+        user_files = p("user_files"),
+        format_schemas = p("format_schemas"),
+        users = xml_escape(&users.display().to_string()),
+        cluster = cluster_config(tcp_port),
+    );
+    let path = dir.join("config.xml");
+    fs::write(&path, config).map_err(|source| ClickHouseError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// [`LOCAL_CLUSTER`] (this server alone) and the macros, for either engine's config.
+fn cluster_config(tcp_port: u16) -> String {
+    format!(
+        r#"    <remote_servers>
         <{LOCAL_CLUSTER}>
             <shard>
                 <internal_replication>true</internal_replication>
@@ -442,22 +578,8 @@ fn write_config(dir: &Path, http_port: u16, tcp_port: u16) -> Result<PathBuf, Cl
         <shard>01</shard>
         <replica>local</replica>
     </macros>
-</yandex>
-"#,
-        log = log("clickhouse-server.log"),
-        errorlog = log(ERR_LOG),
-        data = p("data"),
-        tmp = p("tmp"),
-        user_files = p("user_files"),
-        format_schemas = p("format_schemas"),
-        users = xml_escape(&users.display().to_string()),
-    );
-    let path = dir.join("config.xml");
-    fs::write(&path, config).map_err(|source| ClickHouseError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
+"#
+    )
 }
 
 /// Used only where the system has no `/etc/clickhouse-server/users.xml`: user `default`, no

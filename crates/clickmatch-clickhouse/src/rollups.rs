@@ -44,7 +44,8 @@ pub struct ConversionFigures {
     pub conversions: u64,
     /// Versions (the latest state has one per conversion).
     pub versions: u64,
-    /// `toString` of the payout sum, e.g. `12.500000`.
+    /// `toString` of the payout sum: `12.500000` on 18.16, `12.5` on current releases (both
+    /// sides of a comparison come from the same server).
     pub payout: String,
 }
 

@@ -2,15 +2,28 @@
 //!
 //! The server is `$CLICKMATCH_TEST_CLICKHOUSE_URL` when set; otherwise a [`LocalServer`] in a
 //! temporary folder on free ports, shared by the tests of one binary that run at the same time
-//! and stopped when the last of them finishes.
+//! and stopped when the last of them finishes. `$CLICKMATCH_TEST_CLICKHOUSE_ENGINE` (`server`,
+//! the default, or `chdb`) picks the engine of the servers tests start themselves.
 
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex, Weak};
 
+use clickmatch_clickhouse::local_server::Engine;
 use clickmatch_clickhouse::{ClickHouseSettings, LocalServer};
 
 pub const URL_ENV: &str = "CLICKMATCH_TEST_CLICKHOUSE_URL";
+pub const ENGINE_ENV: &str = "CLICKMATCH_TEST_CLICKHOUSE_ENGINE";
+
+/// The engine of the servers tests start: `$CLICKMATCH_TEST_CLICKHOUSE_ENGINE`, else `server`.
+pub fn engine() -> Engine {
+    match std::env::var(ENGINE_ENV) {
+        Ok(name) if !name.is_empty() => {
+            name.parse().unwrap_or_else(|e| panic!("{ENGINE_ENV}: {e}"))
+        }
+        _ => Engine::Server,
+    }
+}
 
 static SHARED: Mutex<Weak<LocalServer>> = Mutex::new(Weak::new());
 
@@ -106,11 +119,15 @@ fn shared_server() -> Arc<LocalServer> {
     if let Some(server) = shared.upgrade() {
         return server;
     }
+    let engine = engine();
     assert!(
-        LocalServer::is_installed(),
+        engine != Engine::Server || LocalServer::is_installed(),
         "no clickhouse-server installed: install it or set {URL_ENV}"
     );
-    let server = Arc::new(LocalServer::start_temp().expect("start local clickhouse-server"));
+    let server = Arc::new(
+        LocalServer::start_temp_with(engine)
+            .unwrap_or_else(|e| panic!("start a local ClickHouse ({engine} engine): {e}")),
+    );
     *shared = Arc::downgrade(&server);
     server
 }
