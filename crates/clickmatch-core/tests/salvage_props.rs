@@ -5,7 +5,7 @@
 
 mod common;
 
-use clickmatch_core::classify::{classify, diagnose, partition_key, Classified, ClickRef};
+use clickmatch_core::classify::{classify, diagnose, Classified, ClickRef};
 use clickmatch_core::model::Account;
 use clickmatch_core::reason::{all_hint_codes, hint_text};
 use clickmatch_core::{ClickId, CLICK_ID_LEN};
@@ -149,33 +149,6 @@ proptest! {
         let hint = diagnosis.hint.expect("hinted");
         prop_assert!(all_hint_codes().contains(&hint), "{}", hint);
         prop_assert_ne!(hint_text(hint), hint_text("no-such-code"));
-    }
-
-    /// Ingest keys a postback without classifying it in full (no hints, no row): the key must
-    /// still be the one the full classification gives, mangled, wrapped or random.
-    #[test]
-    fn the_kafka_key_is_the_click_classification_finds(
-        (_id, text) in genuine(),
-        prefix in prefix(),
-        suffix in suffix(),
-        wrapped in any::<bool>(),
-        pairs in proptest::collection::vec(("\\PC{0,12}", "\\PC{0,60}"), 0..4),
-        route in 0..ROUTES.len(),
-        at in 0u8..4,
-    ) {
-        let value = if wrapped { format!("{prefix}{text}{suffix}") } else { text };
-        let mut params = place(route, at, value);
-        params.extend(pairs);
-        for record in [
-            postback_owned(ROUTES[route].0, params.clone()),
-            postback_owned(ROUTES[route].0, params[1..].to_vec()),
-        ] {
-            let classified = match classify(the_account(), &record) {
-                Classified::Joinable(candidate) => candidate.click.key(),
-                Classified::Final(_) => record.postback_id.clone(),
-            };
-            prop_assert_eq!(partition_key(the_account(), &record), classified);
-        }
     }
 
     #[test]

@@ -201,8 +201,8 @@ struct Run {
     in_flight: Option<InFlight>,
     /// The last batch written, emptied, to be filled again.
     spare: Option<Batch>,
-    /// What Kafka last confirmed committed, to skip commits that would change nothing; a
-    /// rejected commit leaves it as it was, so the next tick tries again.
+    /// What was last sent to Kafka, to skip commits that would change nothing; reset when the
+    /// broker rejects a commit, so that the next tick sends it again.
     committed: CommitPositions,
     /// The positions of the last batch acknowledged by ClickHouse: what Kafka should hold.
     to_commit: CommitPositions,
@@ -691,29 +691,43 @@ impl Run {
         Ok(())
     }
 
-    /// Commits the positions of the last acknowledged batch, and waits for the broker's answer
-    /// (off the async workers): an asynchronous commit's `Ok` only means it was queued, so it
-    /// would count a rejected commit as done and never try it again.
+    /// Commits the positions of the last acknowledged batch, asynchronously (the loop never
+    /// waits on the broker, which may be down), unless Kafka already holds them.
     fn commit_kafka(&mut self) {
+        self.count_commit_results();
         if self.to_commit.is_empty() || self.to_commit == self.committed {
             return;
         }
-        let list = self.to_commit.to_list();
-        let result = tokio::task::block_in_place(|| self.consumer.commit(&list, CommitMode::Sync));
-        match result {
-            Ok(()) => {
-                self.joiner.metrics.commits.with_label_values(&["ok"]).inc();
-                self.committed = self.to_commit.clone();
-            }
-            Err(error) => {
-                self.joiner
-                    .metrics
-                    .commits
-                    .with_label_values(&["error"])
-                    .inc();
-                tracing::warn!(error = %error, "offset commit failed; will retry");
+        match self
+            .consumer
+            .commit(&self.to_commit.to_list(), CommitMode::Async)
+        {
+            // Queued: what the broker says arrives through the commit callback.
+            Ok(()) => self.committed = self.to_commit.clone(),
+            Err(error) => self.commit_failed(&error.to_string()),
+        }
+    }
+
+    /// Counts the broker's answers to earlier commits. A rejected one is sent again at the next
+    /// tick, even when no record moves the positions on: an asynchronous commit's `Ok` only
+    /// meant it was queued.
+    fn count_commit_results(&mut self) {
+        for result in self.consumer.context().take_commit_results() {
+            match result {
+                Ok(()) => self.joiner.metrics.commits.with_label_values(&["ok"]).inc(),
+                Err(error) => self.commit_failed(&error),
             }
         }
+    }
+
+    fn commit_failed(&mut self, error: &str) {
+        self.joiner
+            .metrics
+            .commits
+            .with_label_values(&["error"])
+            .inc();
+        tracing::warn!(error, "offset commit failed; will retry");
+        self.committed = CommitPositions::default();
     }
 }
 
