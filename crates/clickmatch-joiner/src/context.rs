@@ -41,9 +41,6 @@ pub struct JoinContext {
     /// High watermarks per (topic, partition) from librdkafka's statistics: lag and "caught
     /// up" without extra requests to the brokers.
     high_watermarks: Mutex<HashMap<(String, i32), i64>>,
-    /// What the broker answered to offset commits, in order, since the last call of
-    /// [`JoinContext::take_commit_results`] (an asynchronous commit's `Ok` only means queued).
-    commit_results: Mutex<Vec<Result<(), String>>>,
 }
 
 impl JoinContext {
@@ -53,18 +50,12 @@ impl JoinContext {
             state,
             events: Mutex::new(Vec::new()),
             high_watermarks: Mutex::new(HashMap::new()),
-            commit_results: Mutex::new(Vec::new()),
         }
     }
 
     /// Events since the last call, in order.
     pub fn take_events(&self) -> Vec<RebalanceEvent> {
         std::mem::take(&mut *self.events.lock().expect("rebalance events lock"))
-    }
-
-    /// The broker's answers to offset commits since the last call, in order.
-    pub fn take_commit_results(&self) -> Vec<Result<(), String>> {
-        std::mem::take(&mut *self.commit_results.lock().expect("commit results lock"))
     }
 
     /// The latest high watermark librdkafka reported for a partition.
@@ -109,13 +100,6 @@ impl ClientContext for JoinContext {
 }
 
 impl ConsumerContext for JoinContext {
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        self.commit_results
-            .lock()
-            .expect("commit results lock")
-            .push(result.map_err(|e| e.to_string()));
-    }
-
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,

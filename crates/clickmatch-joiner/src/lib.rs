@@ -201,8 +201,8 @@ struct Run {
     in_flight: Option<InFlight>,
     /// The last batch written, emptied, to be filled again.
     spare: Option<Batch>,
-    /// What was last sent to Kafka, to skip commits that would change nothing; reset when the
-    /// broker rejects a commit, so that the next tick sends it again.
+    /// What was last sent to Kafka, to skip commits that would change nothing. (An asynchronous
+    /// commit's `Ok` only means it was queued: counting the broker's real answers is open work.)
     committed: CommitPositions,
     /// The positions of the last batch acknowledged by ClickHouse: what Kafka should hold.
     to_commit: CommitPositions,
@@ -250,7 +250,7 @@ impl Run {
                 _ = tick.tick() => {
                     self.apply_rebalance_events().await?;
                     tokio::task::block_in_place(|| self.on_tick())?;
-                    // A commit Kafka rejected is tried again even when no batch moves on.
+                    // A commit that could not even be queued is tried again.
                     self.commit_kafka();
                 }
             }
@@ -692,9 +692,8 @@ impl Run {
     }
 
     /// Commits the positions of the last acknowledged batch, asynchronously (the loop never
-    /// waits on the broker, which may be down), unless Kafka already holds them.
+    /// waits on a broker that may be down), unless they were sent already.
     fn commit_kafka(&mut self) {
-        self.count_commit_results();
         if self.to_commit.is_empty() || self.to_commit == self.committed {
             return;
         }
@@ -702,32 +701,19 @@ impl Run {
             .consumer
             .commit(&self.to_commit.to_list(), CommitMode::Async)
         {
-            // Queued: what the broker says arrives through the commit callback.
-            Ok(()) => self.committed = self.to_commit.clone(),
-            Err(error) => self.commit_failed(&error.to_string()),
-        }
-    }
-
-    /// Counts the broker's answers to earlier commits. A rejected one is sent again at the next
-    /// tick, even when no record moves the positions on: an asynchronous commit's `Ok` only
-    /// meant it was queued.
-    fn count_commit_results(&mut self) {
-        for result in self.consumer.context().take_commit_results() {
-            match result {
-                Ok(()) => self.joiner.metrics.commits.with_label_values(&["ok"]).inc(),
-                Err(error) => self.commit_failed(&error),
+            Ok(()) => {
+                self.joiner.metrics.commits.with_label_values(&["ok"]).inc();
+                self.committed = self.to_commit.clone();
+            }
+            Err(error) => {
+                self.joiner
+                    .metrics
+                    .commits
+                    .with_label_values(&["error"])
+                    .inc();
+                tracing::warn!(error = %error, "offset commit failed; will retry");
             }
         }
-    }
-
-    fn commit_failed(&mut self, error: &str) {
-        self.joiner
-            .metrics
-            .commits
-            .with_label_values(&["error"])
-            .inc();
-        tracing::warn!(error, "offset commit failed; will retry");
-        self.committed = CommitPositions::default();
     }
 }
 

@@ -13,14 +13,12 @@ use std::sync::mpsc;
 use std::thread;
 
 use rdkafka::mocking::MockCluster;
-use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 use crate::KafkaAdapterError;
 
 enum Command {
     Down,
     Up,
-    FailCommits(usize),
     Stop,
 }
 
@@ -60,14 +58,6 @@ impl LocalBroker {
                     let result = match command {
                         Command::Down => cluster.broker_down(1),
                         Command::Up => cluster.broker_up(1),
-                        Command::FailCommits(n) => {
-                            let errors = vec![
-                                RDKafkaRespErr::RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE;
-                                n
-                            ];
-                            cluster.request_errors(RDKafkaApiKey::OffsetCommit, &errors);
-                            Ok(())
-                        }
                         Command::Stop => break,
                     };
                     let _ = reply_tx.send(result.map_err(|e| e.to_string()));
@@ -115,11 +105,6 @@ impl LocalBroker {
 
     pub fn up(&self) -> Result<(), KafkaAdapterError> {
         self.command(Command::Up)
-    }
-
-    /// Makes the broker reject the next `n` offset commits (a fault test's commit failures).
-    pub fn fail_commits(&self, n: usize) -> Result<(), KafkaAdapterError> {
-        self.command(Command::FailCommits(n))
     }
 }
 
