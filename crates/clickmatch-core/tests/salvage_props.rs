@@ -106,7 +106,9 @@ proptest! {
         replacement in any::<char>(),
         extra in "[a-zA-Z0-9]{1,6}",
         how in 0u8..5,
-        prefix in "[^a-zA-Z0-9]{0,4}",
+        // No `%`: `%` before hex digits that lead the damaged text (`%0A` + ID) is a
+        // percent-encoded separator, and the genuine ID after it is rightly salvaged.
+        prefix in "[^a-zA-Z0-9%]{0,4}",
         route in 0..ROUTES.len(),
         place_at in 0u8..4,
     ) {
