@@ -1,5 +1,9 @@
 //! Joiner metrics: one struct, registered once, updated where the event happens.
 
+use std::collections::BTreeMap;
+
+use clickmatch_core::model::{Account, UNKNOWN_ROUTE_LABEL};
+use clickmatch_core::records::Outcome;
 use prometheus::{
     GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
@@ -73,7 +77,7 @@ impl JoinerMetrics {
                 &["kind"],
             )?,
             commits: IntCounterVec::new(
-                Opts::new("clickmatch_joiner_commits_total", "Kafka offset commits after a ClickHouse ack, by result."),
+                Opts::new("clickmatch_joiner_commits_total", "Kafka offset commits after a ClickHouse ack, by the broker's answer (ok, error)."),
                 &["result"],
             )?,
             assigned_partitions: IntGaugeVec::new(
@@ -128,5 +132,60 @@ impl JoinerMetrics {
         registry.register(Box::new(m.state_disk_bytes.clone()))?;
         registry.register(Box::new(m.outbound_errors.clone()))?;
         Ok(m)
+    }
+
+    /// Drops the per-partition series of a partition that left this member.
+    pub fn forget_partition(&self, partition: i32) {
+        let label = partition.to_string();
+        for gauge in [&self.state_clicks, &self.pending_postbacks] {
+            let _ = gauge.remove_label_values(&[&label]);
+        }
+        let _ = self.restore_progress.remove_label_values(&[&label]);
+    }
+}
+
+/// Counts a batch's outcomes: one update per distinct label set, not a label lookup per row.
+pub(crate) fn count_outcomes(
+    metrics: &JoinerMetrics,
+    account: &Account,
+    outcomes: &[Outcome],
+    now: u64,
+) {
+    let mut postbacks: BTreeMap<[&str; 3], u64> = BTreeMap::new();
+    let mut repairs: BTreeMap<[&str; 2], u64> = BTreeMap::new();
+    let mut payout_issues: BTreeMap<[&str; 2], u64> = BTreeMap::new();
+    for outcome in outcomes {
+        let (route, kind, reason) = match outcome {
+            Outcome::Attributed(c) => (c.route.as_str(), "attributed", ""),
+            Outcome::Unattributed(u) => (u.route.as_str(), "unattributed", u.reason.as_str()),
+        };
+        let route = account.route_label(route).unwrap_or(UNKNOWN_ROUTE_LABEL);
+        *postbacks.entry([route, kind, reason]).or_default() += 1;
+        if let Outcome::Attributed(conversion) = outcome {
+            if conversion.click_id_repaired {
+                *repairs
+                    .entry([route, conversion.repair.as_str()])
+                    .or_default() += 1;
+            }
+            if !conversion.payout_issue.is_empty() {
+                *payout_issues
+                    .entry([route, conversion.payout_issue.as_str()])
+                    .or_default() += 1;
+            }
+        }
+        let latency = now.saturating_sub(outcome.received_ms()) as f64 / 1000.0;
+        metrics.attribution_latency.observe(latency);
+    }
+    for (labels, count) in postbacks {
+        metrics.postbacks.with_label_values(&labels).inc_by(count);
+    }
+    for (labels, count) in repairs {
+        metrics.repairs.with_label_values(&labels).inc_by(count);
+    }
+    for (labels, count) in payout_issues {
+        metrics
+            .payout_issues
+            .with_label_values(&labels)
+            .inc_by(count);
     }
 }
