@@ -24,7 +24,7 @@ pub(super) struct Delimiters {
     /// Spaces allowed between the delimiters and the word (`{{ click_id }}`).
     spaces: bool,
     first: First,
-    /// `%x%` needs the percent-encoding check (see the module docs).
+    /// `%x%` needs the percent-encoding check (see the `macros` module docs).
     percent: bool,
     pub(super) form: MacroForm,
 }
