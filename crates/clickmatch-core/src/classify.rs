@@ -10,6 +10,7 @@ use crate::click_id::{ClickId, CLICK_ID_LEN};
 use crate::macros::{self, ValueShape};
 use crate::model::{Account, DedupMode, Offer, PayoutModel, Route};
 use crate::money::{self, BookedPayout, Currency};
+use crate::presets::{self, Preset};
 use crate::reason::{hint_sentence, hints, Reason};
 use crate::records::{IngestVerdict, PostbackRecord, Unattributed};
 use crate::salvage;
@@ -319,10 +320,10 @@ fn failure_hint(
     specific.unwrap_or_else(|| Hint::new(reason.default_hint()))
 }
 
-/// The network dialect of a route: its offer's `network`, when it names a known one.
-fn route_network(account: &Account, route: &Route) -> Option<&'static macros::NetworkMacros> {
+/// The network of a route: its offer's `network`, when it names a known one.
+fn route_network(account: &Account, route: &Route) -> Option<&'static Preset> {
     let offer = account.offers.get(route.offer_id.as_deref()?)?;
-    macros::network(offer.network.as_deref()?)
+    presets::preset(offer.network.as_deref()?)
 }
 
 /// CAKE names its sub-parameters `s1`…`s5` (MaxBounty `S1`…`S5`).
@@ -347,8 +348,8 @@ fn hash_fragment_cut(account: &Account, route: &Route, record: &PostbackRecord) 
     if !value.is_empty() || position + 1 != record.params.len() {
         return false;
     }
-    let hash_dialect =
-        route_network(account, route).is_some_and(|n| n.form == Some(macros::MacroForm::Hashes));
+    let hash_dialect = route_network(account, route)
+        .is_some_and(|n| n.dialect.form == Some(macros::MacroForm::Hashes));
     hash_dialect || is_cake_sub_key(key)
 }
 
@@ -413,23 +414,23 @@ fn macro_hint(route: &Route, account: &Account, raw: &str) -> Option<Hint> {
     }
     let network = route_network(account, route);
     if let Some(network) = network {
-        if let Some(form) = network.form {
+        if let Some(form) = network.dialect.form {
             if form != found.form {
                 let detail = format!(
                     "{text} on a {} offer, whose macros read like `{}`",
-                    network.names[0], network.example
+                    network.name, network.dialect.example
                 );
                 return Some(Hint::with(hints::MACRO_WRONG_DIALECT, detail));
             }
         }
     }
     let spelling = match network {
-        Some(network) => match macros::spelling(&found.word, [network]) {
+        Some(network) => match macros::spelling(&found.word, [&network.dialect]) {
             // Documented elsewhere in this case, but not for this network.
-            Spelling::Unknown => macros::spelling(&found.word, macros::NETWORKS),
+            Spelling::Unknown => macros::spelling(&found.word, presets::dialects()),
             other => other,
         },
-        None => macros::spelling(&found.word, macros::NETWORKS),
+        None => macros::spelling(&found.word, presets::dialects()),
     };
     let code = match spelling {
         Spelling::WrongCase => hints::MACRO_WRONG_CASE,

@@ -1,6 +1,11 @@
-//! Network presets: the macro dialects of real affiliate networks and trackers.
+//! Network presets: one row per affiliate network or tracker clickmatch knows ([`PRESETS`]), so
+//! adding a network is one edit.
 //!
 //! A preset knows, for one network or tracker:
+//! - the names it goes by (`tune`, `hasoffers`, `HasOffers`), compared one way ([`preset`]);
+//! - its macro dialect ([`Preset::dialect`]): the form its macros take and their documented
+//!   spellings, which the postback classifier compares an unsubstituted macro with to say
+//!   whether it is in the wrong form, the wrong case or misspelt;
 //! - which parameter of the offer link carries our click ID (`aff_sub` for TUNE, `s2` for CAKE),
 //!   so that [`offer_url`] can place `{click_id}` there;
 //! - which macros the network substitutes when it fires a postback (click ID, payout, offer,
@@ -33,6 +38,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::macros::{Dialect, GENERIC_DIALECT};
 use crate::model::{DedupMode, ParamNames};
 
 mod table;
@@ -108,6 +114,8 @@ pub struct Preset {
     /// Other names accepted for it (`hasoffers` for `tune`).
     pub aliases: &'static [&'static str],
     pub kind: PresetKind,
+    /// How it spells its macros, for the operator's hint on an unsubstituted one.
+    pub dialect: Dialect,
     /// The offer-link parameter that carries our click ID: the network stores its value and
     /// echoes it back through [`Preset::click_id`]'s macro.
     pub offer_param: &'static str,
@@ -229,13 +237,15 @@ impl Preset {
             .unwrap_or(ours)
     }
 
-    /// Whether `name` (any case; `-`, `_`, `.` and spaces ignored) names this preset.
+    /// Whether `name` names this preset (compared as [`normalize`] does).
     pub fn is_named(&self, name: &str) -> bool {
         let wanted = normalize(name);
         normalize(self.name) == wanted || self.aliases.iter().any(|a| normalize(a) == wanted)
     }
 }
 
+/// A network name as every lookup compares it: lowercase, without `-`, `_`, `.`, spaces and `/`
+/// (`Prosper 202`, `impact.com` and `ever-flow` name `prosper202`, `impact` and `everflow`).
 fn normalize(name: &str) -> String {
     name.chars()
         .filter(|c| !matches!(c, '-' | '_' | '.' | ' ' | '/'))
@@ -251,6 +261,14 @@ pub fn preset(name: &str) -> Option<&'static Preset> {
 /// The names of all presets, for help texts and errors.
 pub fn names() -> Vec<&'static str> {
     PRESETS.iter().map(|p| p.name).collect()
+}
+
+/// Every preset's macro dialect, then the generic names of no network in particular.
+pub fn dialects() -> impl Iterator<Item = &'static Dialect> + Clone {
+    PRESETS
+        .iter()
+        .map(|p| &p.dialect)
+        .chain(std::iter::once(&GENERIC_DIALECT))
 }
 
 /// Every macro token of every preset's dialect, each once.

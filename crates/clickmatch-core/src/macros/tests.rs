@@ -1,5 +1,6 @@
 use super::*;
 use crate::click_id::ClickIdSigner;
+use crate::presets::{dialects, preset};
 use proptest::prelude::*;
 use ValueShape::{LiteralMacro, Missing, Value};
 
@@ -164,20 +165,21 @@ fn find_macro_names_the_macro_its_form_and_encoding() {
 
 #[test]
 fn spellings_against_network_dialects() {
-    let everflow = network("Everflow").unwrap();
-    let impact = network("impact").unwrap();
-    assert_eq!(network("Prosper 202").unwrap().example, "[[subid]]");
-    assert_eq!(network("HasOffers").unwrap().example, "{aff_sub}");
-    assert!(network("nonesuch").is_none());
+    let dialect = |name| preset(name).map(|p| &p.dialect);
+    let everflow = dialect("Everflow").unwrap();
+    let impact = dialect("impact").unwrap();
+    assert_eq!(dialect("Prosper 202").unwrap().example, "[[subid]]");
+    assert_eq!(dialect("HasOffers").unwrap().example, "{aff_sub}");
+    assert!(dialect("nonesuch").is_none());
     assert_eq!(spelling("sub5", [everflow]), Spelling::Exact);
     assert_eq!(spelling("Sub5", [everflow]), Spelling::WrongCase);
     assert_eq!(spelling("sub_5", [everflow]), Spelling::Misspelt);
     assert_eq!(spelling("subid1", [impact]), Spelling::WrongCase);
     assert_eq!(spelling("SubId1", [impact]), Spelling::Exact);
-    assert_eq!(spelling("aff_sub", NETWORKS), Spelling::Exact);
-    assert_eq!(spelling("aff_sub3", NETWORKS), Spelling::Exact);
-    assert_eq!(spelling("AFF_SUB", NETWORKS), Spelling::WrongCase);
-    assert_eq!(spelling("whatever", NETWORKS), Spelling::Unknown);
+    assert_eq!(spelling("aff_sub", dialects()), Spelling::Exact);
+    assert_eq!(spelling("aff_sub3", dialects()), Spelling::Exact);
+    assert_eq!(spelling("AFF_SUB", dialects()), Spelling::WrongCase);
+    assert_eq!(spelling("whatever", dialects()), Spelling::Unknown);
     assert_eq!(spelling("sub", [everflow]), Spelling::Unknown);
 }
 

@@ -1,6 +1,7 @@
 //! The built-in network presets: data only (how each row is used is in [`super`]).
 
 use super::{field, Field, Preset, PresetKind, TxidScope};
+use crate::macros::{Dialect, MacroForm};
 use crate::model::DedupMode;
 
 /// Our statuses: what route status maps produce.
@@ -16,6 +17,11 @@ pub static PRESETS: &[Preset] = &[
         title: "TUNE (HasOffers)",
         aliases: &["hasoffers", "tune-hasoffers", "go2cloud"],
         kind: PresetKind::Network,
+        dialect: Dialect {
+            form: Some(MacroForm::Braces),
+            spellings: &["aff_sub*", "aff_click_id", "transaction_id", "offer_id", "payout", "aff_id", "source"],
+            example: "{aff_sub}",
+        },
         offer_param: "aff_sub",
         click_id: Field {
             param: "aff_sub",
@@ -53,6 +59,11 @@ pub static PRESETS: &[Preset] = &[
         title: "CAKE",
         aliases: &["getcake"],
         kind: PresetKind::Network,
+        dialect: Dialect {
+            form: Some(MacroForm::Hashes),
+            spellings: &["s+", "tid", "price", "oid", "leadid", "reqid"],
+            example: "#s2#",
+        },
         offer_param: "s2",
         click_id: Field {
             param: "s2",
@@ -97,6 +108,11 @@ pub static PRESETS: &[Preset] = &[
         title: "Everflow",
         aliases: &[],
         kind: PresetKind::Network,
+        dialect: Dialect {
+            form: Some(MacroForm::Braces),
+            spellings: &["sub+", "transaction_id", "payout_amount", "sale_amount", "oid", "aid", "affid", "adv+"],
+            example: "{sub1}",
+        },
         offer_param: "sub1",
         click_id: Field {
             param: "sub1",
@@ -135,6 +151,11 @@ pub static PRESETS: &[Preset] = &[
         title: "Affise",
         aliases: &[],
         kind: PresetKind::Network,
+        dialect: Dialect {
+            form: Some(MacroForm::Braces),
+            spellings: &["clickid", "sub+", "sum", "status", "goal", "offer_id", "transactionid", "currency"],
+            example: "{clickid}",
+        },
         offer_param: "sub1",
         click_id: Field {
             param: "sub1",
@@ -178,6 +199,11 @@ pub static PRESETS: &[Preset] = &[
         title: "Impact (impact.com)",
         aliases: &["impact.com", "impactradius"],
         kind: PresetKind::Network,
+        dialect: Dialect {
+            form: Some(MacroForm::Braces),
+            spellings: &["SubId+", "Payout", "Amount", "ActionId", "OID", "Currency", "Status", "ActionStatus", "SharedId"],
+            example: "{SubId1}",
+        },
         offer_param: "subId1",
         click_id: Field {
             param: "subid1",
@@ -216,6 +242,11 @@ pub static PRESETS: &[Preset] = &[
         title: "AdCombo",
         aliases: &[],
         kind: PresetKind::Network,
+        dialect: Dialect {
+            form: Some(MacroForm::Braces),
+            spellings: &["subid*", "payout", "status", "order_id"],
+            example: "{subid}",
+        },
         offer_param: "clickid",
         click_id: Field {
             param: "clickid",
@@ -243,6 +274,11 @@ pub static PRESETS: &[Preset] = &[
         title: "MaxBounty",
         aliases: &[],
         kind: PresetKind::Network,
+        dialect: Dialect {
+            form: Some(MacroForm::Hashes),
+            spellings: &["S+", "OFFID", "RATE"],
+            example: "#S2#",
+        },
         offer_param: "s2",
         click_id: Field {
             param: "s2",
@@ -265,11 +301,157 @@ pub static PRESETS: &[Preset] = &[
             "An unsubstituted #S2# goes out unencoded and starts a URL fragment: the route token comes first and the click ID last, so such a postback still arrives authorised, as missing_click_id.",
         ],
     },
+    // Awin's publisher Transaction Notifications, GET method: the placeholders and their case
+    // are from https://developer.awin.com/docs/request-types (its tracking links carry
+    // `clickref`). The dialect's spellings hold the lower case of Awin's advertiser click
+    // appends (`!!!clickref!!!`), as the classifier's hints always had them.
+    Preset {
+        name: "awin",
+        title: "Awin",
+        aliases: &["affiliatewindow"],
+        kind: PresetKind::Network,
+        dialect: Dialect {
+            form: Some(MacroForm::Bangs),
+            spellings: &["clickref*", "awc", "linkid", "promotype", "companyname"],
+            example: "!!!clickref!!!",
+        },
+        offer_param: "clickref",
+        click_id: Field {
+            param: "clickref",
+            macro_token: "!!!clickRef!!!",
+        },
+        payout: field("commission", "!!!commission!!!"),
+        offer: field("merchantid", "!!!merchantId!!!"),
+        txid: field("transactionid", "!!!transactionId!!!"),
+        event: None,
+        status: None,
+        currency: field("currency", "!!!transactionCurrency!!!"),
+        status_map: &[],
+        txid_scope: Some(TxidScope::Conversion),
+        dedup: DedupMode::Transaction,
+        case_sensitive: true,
+        other_macros: &[
+            "!!!clickRef2!!!",
+            "!!!clickRef3!!!",
+            "!!!clickRef4!!!",
+            "!!!clickRef5!!!",
+            "!!!clickRef6!!!",
+            "!!!affiliateId!!!",
+            "!!!bannerId!!!",
+            "!!!groupId!!!",
+            "!!!clickTime!!!",
+            "!!!clickThroughTime!!!",
+            "!!!commissionGroups!!!",
+            "!!!phrase!!!",
+        ],
+        offer_param_max_len: None,
+        notes: &[
+            "In Awin, paste the URL under Toolbox > Transaction Notifications with the GET method (Awin support may have to switch the feature on).",
+            "Awin's placeholders are case-sensitive: paste them exactly as printed.",
+            "!!!transactionId!!! identifies the Awin transaction: dedup = \"transaction\" suits Awin routes.",
+        ],
+    },
+    // Admitad's publisher postback (Tools > Postback URL, advanced mode): the parameters are
+    // those of https://developers.admitad.com/it/doc/api_en/methods/opt_codes/opt-codes-create-action/
+    // (easy mode sends named parameters instead, hence no single form); links carry `subid`
+    // (support.mitgo.com, "SubID in affiliate links").
+    Preset {
+        name: "admitad",
+        title: "Admitad",
+        aliases: &[],
+        kind: PresetKind::Network,
+        dialect: Dialect {
+            form: None,
+            spellings: &[
+                "subid*",
+                "payment_sum",
+                "order_id",
+                "action_id",
+                "status",
+                "currency",
+            ],
+            example: "subid",
+        },
+        offer_param: "subid",
+        click_id: Field {
+            param: "subid",
+            macro_token: "[[[subid]]]",
+        },
+        payout: field("payment_sum", "[[[payment_sum]]]"),
+        offer: field("offer_id", "[[[offer_id]]]"),
+        txid: field("order_id", "[[[order_id]]]"),
+        event: None,
+        status: None,
+        currency: field("currency", "[[[currency]]]"),
+        status_map: &[],
+        txid_scope: Some(TxidScope::Conversion),
+        dedup: DedupMode::Transaction,
+        case_sensitive: false,
+        other_macros: &[
+            "[[[order_sum]]]",
+            "[[[type]]]",
+            "[[[offer_name]]]",
+            "[[[website_id]]]",
+            "[[[website_name]]]",
+            "[[[click_time]]]",
+            "[[[time]]]",
+            "[[[action_ip]]]",
+        ],
+        offer_param_max_len: None,
+        notes: &[
+            "In Admitad, add the URL under Tools > Postback URL for the Action event, in advanced mode (its [[[...]]] parameters).",
+            "Its parameters carry no status: add one postback per action status with &status=pending, &status=approved or &status=declined appended.",
+            "[[[order_id]]] identifies the order: dedup = \"transaction\" suits Admitad routes.",
+            "admitad_uid (32 hex characters) is Admitad's own click ID, not ours.",
+        ],
+    },
+    // ClickBank's S2S Postback/Pixels integration: the postback macros of
+    // https://support.clickbank.com/hc/en-us/articles/26572131282964-Postback-Pixels-Guide
+    // (also as public integrations use them); `tid` is the tracking ID on the HopLink
+    // (https://support.clickbank.com/hc/en-us/articles/26455062697620-Affiliate-Tracking-Parameters).
+    Preset {
+        name: "clickbank",
+        title: "ClickBank",
+        aliases: &[],
+        kind: PresetKind::Network,
+        dialect: Dialect {
+            form: None,
+            spellings: &["tid"],
+            example: "tid",
+        },
+        offer_param: "tid",
+        click_id: Field {
+            param: "tid",
+            macro_token: "{tid}",
+        },
+        payout: field("affiliate_earnings", "{affiliate_earnings}"),
+        offer: None,
+        txid: field("receipt_id", "{receipt_id}"),
+        event: None,
+        status: None,
+        currency: None,
+        status_map: &[],
+        txid_scope: Some(TxidScope::Conversion),
+        dedup: DedupMode::Transaction,
+        case_sensitive: false,
+        other_macros: &["{extclid}", "{total_transaction_amount}", "{event_type}"],
+        offer_param_max_len: None,
+        notes: &[
+            "In ClickBank, add the URL as a Postback/Pixels (S2S) integration for the Purchase event.",
+            "ClickBank may send tid upper-cased: clickmatch reads click IDs in any case.",
+            "{receipt_id} identifies the ClickBank order: dedup = \"transaction\" suits ClickBank routes.",
+        ],
+    },
     Preset {
         name: "voluum",
         title: "Voluum",
         aliases: &[],
         kind: PresetKind::Tracker,
+        dialect: Dialect {
+            form: Some(MacroForm::Braces),
+            spellings: &["clickid", "payout", "txid", "var+"],
+            example: "{clickid}",
+        },
         offer_param: "externalid",
         click_id: Field {
             param: "externalid",
@@ -297,6 +479,11 @@ pub static PRESETS: &[Preset] = &[
         title: "RedTrack",
         aliases: &[],
         kind: PresetKind::Tracker,
+        dialect: Dialect {
+            form: Some(MacroForm::Braces),
+            spellings: &["clickid", "sum", "payout", "sub+"],
+            example: "{clickid}",
+        },
         offer_param: "ref_id",
         click_id: Field {
             param: "ref_id",
@@ -323,6 +510,11 @@ pub static PRESETS: &[Preset] = &[
         title: "Keitaro",
         aliases: &[],
         kind: PresetKind::Tracker,
+        dialect: Dialect {
+            form: Some(MacroForm::Braces),
+            spellings: &["subid", "sub_id_+", "status", "payout", "tid", "revenue", "currency"],
+            example: "{subid}",
+        },
         offer_param: "external_id",
         click_id: Field {
             param: "external_id",
@@ -358,6 +550,11 @@ pub static PRESETS: &[Preset] = &[
         title: "Binom",
         aliases: &[],
         kind: PresetKind::Tracker,
+        dialect: Dialect {
+            form: Some(MacroForm::Braces),
+            spellings: &["clickid", "payout", "status"],
+            example: "{clickid}",
+        },
         offer_param: "externalid",
         click_id: Field {
             param: "externalid",
@@ -387,8 +584,13 @@ pub static PRESETS: &[Preset] = &[
     Preset {
         name: "prosper202",
         title: "Prosper202",
-        aliases: &["prosper", "tracking202"],
+        aliases: &["prosper", "tracking202", "p202"],
         kind: PresetKind::Tracker,
+        dialect: Dialect {
+            form: Some(MacroForm::Brackets),
+            spellings: &["subid", "t202kw"],
+            example: "[[subid]]",
+        },
         offer_param: "c1",
         click_id: Field {
             param: "c1",
@@ -411,11 +613,17 @@ pub static PRESETS: &[Preset] = &[
             "No payout macro: give the offer or route a fixed payout.",
         ],
     },
+    // ClickFlare's spellings are the macros its preset already listed.
     Preset {
         name: "clickflare",
         title: "ClickFlare",
         aliases: &[],
         kind: PresetKind::Tracker,
+        dialect: Dialect {
+            form: Some(MacroForm::Braces),
+            spellings: &["externalid", "payout", "transaction.id", "click_id", "cf_click_id", "campaign.id", "offer.id", "var1"],
+            example: "{externalid}",
+        },
         offer_param: "externalid",
         click_id: Field {
             param: "externalid",

@@ -1,5 +1,5 @@
 use super::*;
-use crate::macros::{shape, ValueShape};
+use crate::macros::{find_macro, shape, ValueShape};
 use crate::model::{Route, Secret, GLOBAL_ROUTE};
 use crate::template::TemplateError;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -85,6 +85,24 @@ fn every_preset_postback_url_and_offer_link() {
             "https://track.example/postback?rate=#RATE#&offid=#OFFID#&s2=#S2#",
             "https://track.example/postback/lead?token=s3cret-token&rate=#RATE#&s2=#S2#",
             "https://net.example/click?offer_id=7&aff_id=3&s2={click_id}",
+        ),
+        (
+            "awin",
+            "https://track.example/postback?clickref=!!!clickRef!!!&commission=!!!commission!!!&merchantid=!!!merchantId!!!&transactionid=!!!transactionId!!!&currency=!!!transactionCurrency!!!",
+            "https://track.example/postback/lead?clickref=!!!clickRef!!!&commission=!!!commission!!!&transactionid=!!!transactionId!!!&currency=!!!transactionCurrency!!!&token=s3cret-token",
+            "https://net.example/click?offer_id=7&aff_id=3&clickref={click_id}",
+        ),
+        (
+            "admitad",
+            "https://track.example/postback?subid=[[[subid]]]&payment_sum=[[[payment_sum]]]&offer_id=[[[offer_id]]]&order_id=[[[order_id]]]&currency=[[[currency]]]",
+            "https://track.example/postback/lead?subid=[[[subid]]]&payment_sum=[[[payment_sum]]]&order_id=[[[order_id]]]&currency=[[[currency]]]&token=s3cret-token",
+            "https://net.example/click?offer_id=7&aff_id=3&subid={click_id}",
+        ),
+        (
+            "clickbank",
+            "https://track.example/postback?tid={tid}&affiliate_earnings={affiliate_earnings}&receipt_id={receipt_id}",
+            "https://track.example/postback/lead?tid={tid}&affiliate_earnings={affiliate_earnings}&receipt_id={receipt_id}&token=s3cret-token",
+            "https://net.example/click?offer_id=7&aff_id=3&tid={click_id}",
         ),
         (
             "voluum",
@@ -321,5 +339,75 @@ fn every_preset_has_notes_and_a_known_kind() {
             .filter(|p| p.kind == PresetKind::Tracker)
             .count(),
         6
+    );
+}
+
+/// One row per network holds both its dialect and its preset, and every lookup by name
+/// normalises one way: the names the dialect lookup knew and those configuration knew all
+/// resolve, in any case and with any separators.
+#[test]
+fn every_network_has_a_dialect_and_a_preset_under_one_name() {
+    for p in PRESETS {
+        assert!(!p.dialect.spellings.is_empty(), "{}: no spellings", p.name);
+        assert!(!p.dialect.example.is_empty(), "{}: no example", p.name);
+        assert!(!p.offer_param.is_empty(), "{}: no offer parameter", p.name);
+        assert!(!p.click_id.macro_token.is_empty(), "{}", p.name);
+        assert_eq!(
+            normalize(p.name),
+            p.name,
+            "{}: a name is its own key",
+            p.name
+        );
+        // A dialect with one form writes the preset's click-ID macro in it.
+        if let Some(form) = p.dialect.form {
+            let found = find_macro(p.click_id.macro_token).map(|m| m.form);
+            assert_eq!(found, Some(form), "{}", p.name);
+        }
+    }
+    let name_of = |name: &str| preset(name).map(|p| p.name);
+    for name in [
+        "Everflow",
+        "everflow",
+        "EVERFLOW",
+        "ever-flow",
+        "ever_flow",
+        "Ever Flow",
+    ] {
+        assert_eq!(name_of(name), Some("everflow"), "{name}");
+    }
+    let known_before = [
+        ("tune", "tune"),
+        ("hasoffers", "tune"),
+        ("HasOffers", "tune"),
+        ("go2cloud", "tune"),
+        ("cake", "cake"),
+        ("getcake", "cake"),
+        ("MaxBounty", "maxbounty"),
+        ("affise", "affise"),
+        ("impact", "impact"),
+        ("impact.com", "impact"),
+        ("impactradius", "impact"),
+        ("awin", "awin"),
+        ("admitad", "admitad"),
+        ("adcombo", "adcombo"),
+        ("keitaro", "keitaro"),
+        ("voluum", "voluum"),
+        ("binom", "binom"),
+        ("redtrack", "redtrack"),
+        ("Prosper202", "prosper202"),
+        ("Prosper 202", "prosper202"),
+        ("Prosper-202", "prosper202"),
+        ("p202", "prosper202"),
+        ("tracking202", "prosper202"),
+        ("clickbank", "clickbank"),
+        ("clickflare", "clickflare"),
+    ];
+    for (name, expected) in known_before {
+        assert_eq!(name_of(name), Some(expected), "{name}");
+    }
+    assert_eq!(
+        dialects().count(),
+        PRESETS.len() + 1,
+        "every row, then the generic names"
     );
 }
