@@ -237,7 +237,7 @@ impl Preset {
             .unwrap_or(ours)
     }
 
-    /// Whether `name` names this preset (compared as [`normalize`] does).
+    /// Whether `name` names this preset (any case; `-`, `_`, `.`, spaces and `/` ignored).
     pub fn is_named(&self, name: &str) -> bool {
         let wanted = normalize(name);
         normalize(self.name) == wanted || self.aliases.iter().any(|a| normalize(a) == wanted)
