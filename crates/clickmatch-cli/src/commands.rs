@@ -112,7 +112,8 @@ enum Command {
         #[arg(long)]
         base_url: Option<String>,
         /// Network preset: tune (hasoffers), cake, everflow, affise, impact, adcombo,
-        /// maxbounty, voluum, redtrack, keitaro, binom, prosper202, clickflare.
+        /// maxbounty, awin, admitad, clickbank, voluum, redtrack, keitaro, binom, prosper202,
+        /// clickflare.
         #[arg(long)]
         network: Option<String>,
     },
