@@ -29,12 +29,8 @@ impl Amount {
     /// Whether a currency named elsewhere (the postback's currency parameter) agrees with the
     /// text: same currency, or one of its symbol's family (`$` and CAD), or the text names none.
     pub fn admits(&self, other: Currency) -> bool {
-        match (self.currency, self.symbol) {
-            (None, _) => true,
-            (Some(own), _) if own == other => true,
-            (Some(_), Some(symbol)) => symbol_family(symbol).contains(&other),
-            (Some(_), None) => false,
-        }
+        self.currency
+            .is_none_or(|own| marker_admits((own, self.symbol), other))
     }
 }
 
@@ -206,15 +202,19 @@ fn read_marker(token: &str) -> Result<Option<Marker>, Refusal> {
 /// A symbol before and a code after (`$2.50 CAD`) must name the same currency; the more
 /// precise one is kept.
 fn agree(a: Marker, b: Marker) -> Result<Marker, Refusal> {
-    let admits = |(own, symbol): Marker, other: Currency| {
-        own == other || symbol.is_some_and(|s| symbol_family(s).contains(&other))
-    };
     match (a.1, b.1) {
-        (Some(_), None) if admits(a, b.0) => Ok(b),
-        (None, Some(_)) if admits(b, a.0) => Ok(a),
+        (Some(_), None) if marker_admits(a, b.0) => Ok(b),
+        (None, Some(_)) if marker_admits(b, a.0) => Ok(a),
         _ if a == b => Ok(a),
         _ => Err(Refusal::Unparsed),
     }
+}
+
+/// Whether a marker agrees with a currency named elsewhere: the same currency, or one of its
+/// symbol's family (`$` and CAD). Shared by [`Amount::admits`] and [`agree`], so that the
+/// text's two markers and the currency parameter agree by the same rule.
+fn marker_admits((own, symbol): Marker, other: Currency) -> bool {
+    own == other || symbol.is_some_and(|s| symbol_family(s).contains(&other))
 }
 
 /// Reads the number (see the table in the [`money`](crate::money) documentation) and rounds
