@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::ConfigError;
+use crate::{invalid, ConfigError};
 use env::apply_env;
 pub(crate) use env::ENV_PREFIX;
 
@@ -300,14 +300,6 @@ struct RawRoute {
     token: Option<String>,
     allow_ips: Option<Vec<String>>,
     accept_foreign_ids: Option<bool>,
-}
-
-fn invalid(file: &str, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        file: file.to_string(),
-        key: key.into(),
-        message: message.into(),
-    }
 }
 
 impl RawConfig {

@@ -12,10 +12,10 @@ use clickmatch_core::presets::{self, Preset};
 use ipnet::IpNet;
 use rust_decimal::Decimal;
 
-use super::{invalid, RawOffer, RawRoute};
+use super::{RawOffer, RawRoute};
 use crate::money;
 use crate::names;
-use crate::ConfigError;
+use crate::{invalid, ConfigError};
 
 fn parse_decimal(value: &str, file: &str, key: String) -> Result<Decimal, ConfigError> {
     Decimal::from_str(value.trim())

@@ -12,12 +12,12 @@ use clickmatch_core::template;
 use ipnet::IpNet;
 
 use super::routes::{validate_offer, validate_route};
-use super::{invalid, RawConfig, RawIngest, RawKafka, RawOutbound};
+use super::{RawConfig, RawIngest, RawKafka, RawOutbound};
 use crate::money;
 use crate::names;
 use crate::{
-    ClickHouseConfig, Config, ConfigError, HttpLimits, IngestConfig, JoinerConfig, KafkaConfig,
-    OutboundConfig, RateLimits, SpoolConfig, SpoolFsync,
+    invalid, ClickHouseConfig, Config, ConfigError, HttpLimits, IngestConfig, JoinerConfig,
+    KafkaConfig, OutboundConfig, RateLimits, SpoolConfig, SpoolFsync,
 };
 
 impl RawConfig {
