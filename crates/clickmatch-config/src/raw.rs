@@ -8,6 +8,7 @@ mod validate;
 
 use std::collections::BTreeMap;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::{invalid, ConfigError};
@@ -300,6 +301,15 @@ struct RawRoute {
     token: Option<String>,
     allow_ips: Option<Vec<String>>,
     accept_foreign_ids: Option<bool>,
+}
+
+/// An IP address or CIDR (`10.0.0.0/8`, `192.0.2.1`) of `[ingest] trusted_proxies` or a
+/// route's `allow_ips`.
+fn ip_net(entry: &str) -> Option<IpNet> {
+    entry
+        .parse::<IpNet>()
+        .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+        .ok()
 }
 
 impl RawConfig {

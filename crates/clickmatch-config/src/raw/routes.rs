@@ -9,10 +9,9 @@ use clickmatch_core::model::{
 };
 use clickmatch_core::money::Currency;
 use clickmatch_core::presets::{self, Preset};
-use ipnet::IpNet;
 use rust_decimal::Decimal;
 
-use super::{RawOffer, RawRoute};
+use super::{ip_net, RawOffer, RawRoute};
 use crate::money;
 use crate::names;
 use crate::{invalid, ConfigError};
@@ -201,16 +200,13 @@ pub(super) fn validate_route(
     }
     let mut allow_ips = Vec::new();
     for (i, entry) in raw.allow_ips.iter().flatten().enumerate() {
-        let net = entry
-            .parse::<IpNet>()
-            .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
-            .map_err(|_| {
-                invalid(
-                    file,
-                    format!("routes.{name}.allow_ips[{i}]"),
-                    format!("{entry:?} is not an IP address or CIDR"),
-                )
-            })?;
+        let net = ip_net(entry).ok_or_else(|| {
+            invalid(
+                file,
+                format!("routes.{name}.allow_ips[{i}]"),
+                format!("{entry:?} is not an IP address or CIDR"),
+            )
+        })?;
         allow_ips.push(net);
     }
     let mut route = Route::new(name);

@@ -12,7 +12,7 @@ use clickmatch_core::template;
 use ipnet::IpNet;
 
 use super::routes::{validate_offer, validate_route};
-use super::{RawConfig, RawIngest, RawKafka, RawOutbound};
+use super::{ip_net, RawConfig, RawIngest, RawKafka, RawOutbound};
 use crate::money;
 use crate::names;
 use crate::{
@@ -269,17 +269,13 @@ fn validate_ingest_protection(
     }
     let mut trusted_proxies = Vec::new();
     for (i, entry) in raw.trusted_proxies.items().iter().enumerate() {
-        let net = entry
-            .trim()
-            .parse::<IpNet>()
-            .or_else(|_| entry.trim().parse::<std::net::IpAddr>().map(IpNet::from))
-            .map_err(|_| {
-                invalid(
-                    file,
-                    format!("ingest.trusted_proxies[{i}]"),
-                    format!("{entry:?} is not an IP address or CIDR"),
-                )
-            })?;
+        let net = ip_net(entry.trim()).ok_or_else(|| {
+            invalid(
+                file,
+                format!("ingest.trusted_proxies[{i}]"),
+                format!("{entry:?} is not an IP address or CIDR"),
+            )
+        })?;
         trusted_proxies.push(net);
     }
     if raw.spool_dir.trim().is_empty() {
