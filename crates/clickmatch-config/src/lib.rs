@@ -38,6 +38,19 @@ pub enum ConfigError {
     },
 }
 
+/// The [`ConfigError::Invalid`] of `key` in `file`.
+pub(crate) fn invalid(
+    file: &str,
+    key: impl Into<String>,
+    message: impl Into<String>,
+) -> ConfigError {
+    ConfigError::Invalid {
+        file: file.to_string(),
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
 /// HTTP ingest settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestConfig {

@@ -7,7 +7,7 @@ use clickmatch_core::model::{ClickCost, MAX_RATE_AGE_DAYS};
 use clickmatch_core::money::Currency;
 use rust_decimal::Decimal;
 
-use crate::ConfigError;
+use crate::{invalid, ConfigError};
 
 /// A campaign's keys about cost, as written.
 pub(crate) struct RawCost<'a> {
@@ -16,14 +16,6 @@ pub(crate) struct RawCost<'a> {
     pub cost: Option<&'a str>,
     pub cost_param: Option<&'a str>,
     pub cost_currency: Option<&'a str>,
-}
-
-fn invalid(file: &str, key: String, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        file: file.to_string(),
-        key,
-        message: message.into(),
-    }
 }
 
 /// A currency key: an ISO 4217 code in any case.
@@ -36,7 +28,7 @@ pub(crate) fn max_rate_age_days(value: u16, file: &str) -> Result<u16, ConfigErr
     if value > MAX_RATE_AGE_DAYS {
         return Err(invalid(
             file,
-            "account.max_rate_age_days".into(),
+            "account.max_rate_age_days",
             format!("must be at most {MAX_RATE_AGE_DAYS}"),
         ));
     }
