@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
-use clickmatch_clickhouse::local_server::Engine;
-use clickmatch_clickhouse::{migrate, ClickHouseSettings, LocalServer};
+use clickmatch_clickhouse::{migrate, ClickHouseSettings};
 use clickmatch_config::Config;
-use clickmatch_kafka::LocalBroker;
+use clickmatch_testbed::local_server::Engine;
+use clickmatch_testbed::{LocalBroker, LocalServer};
 
 pub const CLICKHOUSE_URL_ENV: &str = "CLICKMATCH_TEST_CLICKHOUSE_URL";
 pub const CLICKHOUSE_ENGINE_ENV: &str = "CLICKMATCH_TEST_CLICKHOUSE_ENGINE";

@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clickmatch_clickhouse::{migrate, ClickHouseSettings, LocalServer};
+use clickmatch_clickhouse::{migrate, ClickHouseSettings};
+use clickmatch_testbed::LocalServer;
 
 use crate::httpload::LoadResult;
 use crate::kafka;

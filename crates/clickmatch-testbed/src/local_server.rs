@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::error::ClickHouseError;
+use crate::error::TestbedError;
 
 /// How long `start` waits for `/ping` to answer.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,7 +34,7 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A cluster of this one server (one shard, one replica) in the server's `remote_servers`, and
 /// the macros `{shard}` and `{replica}`: enough to try the cluster layout's `Distributed`
-/// tables (`crate::cluster`); replicated tables and `ON CLUSTER` need ZooKeeper as well.
+/// tables (`clickmatch_clickhouse::cluster`); replicated tables and `ON CLUSTER` need ZooKeeper as well.
 pub const LOCAL_CLUSTER: &str = "clickmatch_local";
 
 const SERVER_ENV: &str = "CLICKMATCH_CLICKHOUSE_SERVER";
@@ -111,11 +111,7 @@ impl LocalServer {
     /// Starts a `clickhouse-server` with its data, logs and config in `dir` (created if
     /// missing), listening on 127.0.0.1 at the given ports, and waits until `GET /ping`
     /// answers. Blocking.
-    pub fn start(
-        dir: &Path,
-        http_port: u16,
-        tcp_port: u16,
-    ) -> Result<LocalServer, ClickHouseError> {
+    pub fn start(dir: &Path, http_port: u16, tcp_port: u16) -> Result<LocalServer, TestbedError> {
         LocalServer::start_with(Engine::Server, dir, http_port, tcp_port)
     }
 
@@ -125,7 +121,7 @@ impl LocalServer {
         dir: &Path,
         http_port: u16,
         tcp_port: u16,
-    ) -> Result<LocalServer, ClickHouseError> {
+    ) -> Result<LocalServer, TestbedError> {
         LocalServer::start_inner(engine, dir, http_port, tcp_port).map_err(|failed| failed.error)
     }
 
@@ -137,7 +133,7 @@ impl LocalServer {
     ) -> Result<LocalServer, StartFailure> {
         let binary = match engine {
             Engine::Server => Some(server_command().ok_or_else(|| {
-                ClickHouseError::LocalServer {
+                TestbedError::LocalServer {
                     dir: dir.to_owned(),
                     message: format!(
                         "no clickhouse server binary found (set {SERVER_ENV}, or install clickhouse-server)"
@@ -150,7 +146,7 @@ impl LocalServer {
             // Someone else's server on the port would answer our ping while ours fails to bind.
             if TcpListener::bind(("127.0.0.1", port)).is_err() {
                 return Err(StartFailure {
-                    error: ClickHouseError::LocalServer {
+                    error: TestbedError::LocalServer {
                         dir: dir.to_owned(),
                         message: format!("port {port} on 127.0.0.1 is already in use"),
                     },
@@ -161,7 +157,7 @@ impl LocalServer {
 
         let dir = absolute(dir)?;
         let log = dir.join("log");
-        fs::create_dir_all(&log).map_err(|source| ClickHouseError::Io {
+        fs::create_dir_all(&log).map_err(|source| TestbedError::Io {
             path: log.clone(),
             source,
         })?;
@@ -188,7 +184,7 @@ impl LocalServer {
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
-            .map_err(|e| ClickHouseError::LocalServer {
+            .map_err(|e| TestbedError::LocalServer {
                 dir: dir.clone(),
                 message: format!(
                     "cannot run {}: {e}",
@@ -212,23 +208,23 @@ impl LocalServer {
 
     /// Starts a `clickhouse-server` in a fresh temporary folder on free ports; the folder is
     /// removed when the server is dropped. Blocking.
-    pub fn start_temp() -> Result<LocalServer, ClickHouseError> {
+    pub fn start_temp() -> Result<LocalServer, TestbedError> {
         LocalServer::start_temp_with(Engine::Server)
     }
 
     /// [`LocalServer::start_temp`] with the given engine.
-    pub fn start_temp_with(engine: Engine) -> Result<LocalServer, ClickHouseError> {
+    pub fn start_temp_with(engine: Engine) -> Result<LocalServer, TestbedError> {
         let tempdir = tempfile::Builder::new()
             .prefix("clickmatch-clickhouse-")
             .tempdir()
-            .map_err(|source| ClickHouseError::Io {
+            .map_err(|source| TestbedError::Io {
                 path: std::env::temp_dir(),
                 source,
             })?;
         let mut last_error = None;
         // Free ports can be taken by someone else between the check and the bind: retry.
         for _ in 0..3 {
-            let (http_port, tcp_port) = free_port_pair().map_err(|source| ClickHouseError::Io {
+            let (http_port, tcp_port) = free_port_pair().map_err(|source| TestbedError::Io {
                 path: tempdir.path().to_owned(),
                 source,
             })?;
@@ -273,11 +269,11 @@ impl LocalServer {
 
     /// Stops the server: SIGTERM (chdb: the launcher's stdin closed), then SIGKILL after
     /// [`STOP_TIMEOUT`]. Blocking; idempotent.
-    pub fn stop(&mut self) -> Result<(), ClickHouseError> {
+    pub fn stop(&mut self) -> Result<(), TestbedError> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        let io_err = |source| ClickHouseError::Io {
+        let io_err = |source| TestbedError::Io {
             path: self.dir.clone(),
             source,
         };
@@ -314,7 +310,7 @@ impl LocalServer {
         let deadline = Instant::now() + timeout;
         loop {
             let child = self.child.as_mut().expect("running");
-            let exited = child.try_wait().map_err(|source| ClickHouseError::Io {
+            let exited = child.try_wait().map_err(|source| TestbedError::Io {
                 path: self.dir.clone(),
                 source,
             })?;
@@ -345,7 +341,7 @@ impl LocalServer {
         }
     }
 
-    fn failure(&self, what: &str) -> ClickHouseError {
+    fn failure(&self, what: &str) -> TestbedError {
         let log = self.dir.join("log");
         let mut message = what.to_owned();
         for (file, from) in [(ERR_LOG, self.err_log_start), ("stderr.log", 0)] {
@@ -354,7 +350,7 @@ impl LocalServer {
                 message.push_str(&format!("\n--- tail of log/{file}:\n{tail}"));
             }
         }
-        ClickHouseError::LocalServer {
+        TestbedError::LocalServer {
             dir: self.dir.clone(),
             message,
         }
@@ -363,12 +359,12 @@ impl LocalServer {
 
 /// Why `start` failed, and whether another pair of ports might do better.
 struct StartFailure {
-    error: ClickHouseError,
+    error: TestbedError,
     may_be_port_race: bool,
 }
 
-impl From<ClickHouseError> for StartFailure {
-    fn from(error: ClickHouseError) -> Self {
+impl From<TestbedError> for StartFailure {
+    fn from(error: TestbedError) -> Self {
         StartFailure {
             error,
             may_be_port_race: false,
@@ -499,16 +495,16 @@ fn host_port(url: &str) -> Option<(String, u16)> {
     (!host.is_empty()).then_some((host, port))
 }
 
-fn write_config(dir: &Path, http_port: u16, tcp_port: u16) -> Result<PathBuf, ClickHouseError> {
+fn write_config(dir: &Path, http_port: u16, tcp_port: u16) -> Result<PathBuf, TestbedError> {
     for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
         let path = dir.join(sub);
-        fs::create_dir_all(&path).map_err(|source| ClickHouseError::Io { path, source })?;
+        fs::create_dir_all(&path).map_err(|source| TestbedError::Io { path, source })?;
     }
     let users = if Path::new(SYSTEM_USERS_XML).is_file() {
         PathBuf::from(SYSTEM_USERS_XML)
     } else {
         let path = dir.join("users.xml");
-        fs::write(&path, USERS_XML).map_err(|source| ClickHouseError::Io {
+        fs::write(&path, USERS_XML).map_err(|source| TestbedError::Io {
             path: path.clone(),
             source,
         })?;
@@ -556,7 +552,7 @@ fn write_config(dir: &Path, http_port: u16, tcp_port: u16) -> Result<PathBuf, Cl
         cluster = cluster_config(tcp_port),
     );
     let path = dir.join("config.xml");
-    fs::write(&path, config).map_err(|source| ClickHouseError::Io {
+    fs::write(&path, config).map_err(|source| TestbedError::Io {
         path: path.clone(),
         source,
     })?;
@@ -606,8 +602,8 @@ fn xml_escape(value: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn absolute(dir: &Path) -> Result<PathBuf, ClickHouseError> {
-    let io_err = |source| ClickHouseError::Io {
+fn absolute(dir: &Path) -> Result<PathBuf, TestbedError> {
+    let io_err = |source| TestbedError::Io {
         path: dir.to_owned(),
         source,
     };
@@ -615,8 +611,8 @@ fn absolute(dir: &Path) -> Result<PathBuf, ClickHouseError> {
     dir.canonicalize().map_err(io_err)
 }
 
-fn create(path: &Path) -> Result<fs::File, ClickHouseError> {
-    fs::File::create(path).map_err(|source| ClickHouseError::Io {
+fn create(path: &Path) -> Result<fs::File, TestbedError> {
+    fs::File::create(path).map_err(|source| TestbedError::Io {
         path: path.to_owned(),
         source,
     })

@@ -1,0 +1,18 @@
+//! Dev and test infrastructure for clickmatch, kept out of the production adapter crates
+//! (`clickmatch-clickhouse`, `clickmatch-kafka`), which never depend on it:
+//!
+//! - [`local_server`]: a ClickHouse of our own in a folder of its own, Debian's 18.16
+//!   `clickhouse-server` or ClickHouse 26.9's `clickhouse-local` from PyPI's chdb-core;
+//! - [`broker`]: librdkafka's mock cluster as a Kafka-protocol broker.
+//!
+//! The `clickmatch` binary uses them for `dev`, `local-clickhouse` and `broker`; the end-to-end
+//! tests and the benchmark harness start them too. This crate's own tests (`tests/`) are the
+//! ClickHouse adapter's tests against a real server (`clickhouse*.rs`) and the local server's.
+
+pub mod broker;
+pub mod error;
+pub mod local_server;
+
+pub use broker::LocalBroker;
+pub use error::TestbedError;
+pub use local_server::{ping, LocalServer};
