@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 
 use clickmatch_cli::demo;
 use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
-use clickmatch_clickhouse::{migrate, ClickHouseSettings, LocalServer};
+use clickmatch_clickhouse::{migrate, ClickHouseSettings};
 use clickmatch_config::Config;
 use clickmatch_core::clock::now_ms;
 use clickmatch_e2e::process::{demo_config_path, services_env, start_broker, Process};
 use clickmatch_e2e::scenario::{Scenario, Snapshot};
 use clickmatch_e2e::{accounting, clickhouse_engine, clickhouse_server, free_port};
-use clickmatch_kafka::{LocalBroker, Publisher};
+use clickmatch_kafka::Publisher;
+use clickmatch_testbed::{LocalBroker, LocalServer};
 use reqwest::StatusCode;
 
 /// Sum of the samples of `name` (whose labels contain `labels`, e.g. `result="spooled"`) in a

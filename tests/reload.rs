@@ -12,7 +12,7 @@ use clickmatch_cli::demo;
 use clickmatch_cli::reload::Reloader;
 use clickmatch_config::DEMO_CONFIG;
 use clickmatch_e2e::{clickmatch_bin, free_port, TestPipeline};
-use clickmatch_kafka::LocalBroker;
+use clickmatch_testbed::LocalBroker;
 use reqwest::StatusCode;
 
 const FRESH: &str = r#"

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
-use clickmatch_clickhouse::local_server::Engine;
-use clickmatch_clickhouse::{migrate, ClickHouseSettings, LocalServer};
+use clickmatch_clickhouse::{migrate, ClickHouseSettings};
 use clickmatch_config::Config;
-use clickmatch_kafka::LocalBroker;
+use clickmatch_testbed::local_server::Engine;
+use clickmatch_testbed::{LocalBroker, LocalServer};
 
 pub const CLICKHOUSE_URL_ENV: &str = "CLICKMATCH_TEST_CLICKHOUSE_URL";
 pub const CLICKHOUSE_ENGINE_ENV: &str = "CLICKMATCH_TEST_CLICKHOUSE_ENGINE";
@@ -92,7 +92,9 @@ impl TestPipeline {
     }
 
     /// Like [`TestPipeline::start_with`] with `extra_toml` appended to the demo configuration
-    /// (more routes, campaigns or offers).
+    /// (more routes, campaigns or offers). An override of `CLICKMATCH_CLICKHOUSE_URL` names the
+    /// ClickHouse to use (e.g. a host of a [`clickmatch_testbed::LocalCluster`], with
+    /// `CLICKMATCH_CLICKHOUSE_CLUSTER`), else [`clickhouse_server`]'s.
     pub async fn start_custom(
         extra_toml: &str,
         overrides: &[(&str, &str)],
@@ -104,8 +106,14 @@ impl TestPipeline {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (clickhouse_url, clickhouse) = tokio::task::spawn_blocking(clickhouse_server).await?;
-        env.insert("CLICKMATCH_CLICKHOUSE_URL".into(), clickhouse_url);
+        let clickhouse = match env.get("CLICKMATCH_CLICKHOUSE_URL") {
+            Some(_) => None,
+            None => {
+                let (url, server) = tokio::task::spawn_blocking(clickhouse_server).await?;
+                env.insert("CLICKMATCH_CLICKHOUSE_URL".into(), url);
+                server
+            }
+        };
         env.insert("CLICKMATCH_CLICKHOUSE_DATABASE".into(), database);
         env.entry("CLICKMATCH_JOINER_BATCH_MAX_MS".into())
             .or_insert("50".into());

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use clickmatch_clickhouse::LocalServer;
+use clickmatch_testbed::LocalServer;
 
 use crate::procs::{self, Pinning};
 use crate::report::{self, Results};

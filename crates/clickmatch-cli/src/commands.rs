@@ -9,10 +9,10 @@ use clap::{Parser, Subcommand};
 use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
 use clickmatch_cli::reload::{self, Reloader};
 use clickmatch_cli::{demo, money, report};
-use clickmatch_clickhouse::local_server::Engine;
-use clickmatch_clickhouse::{migrate, ping, LocalServer};
+use clickmatch_clickhouse::migrate;
 use clickmatch_config::{process_env, Config};
-use clickmatch_kafka::LocalBroker;
+use clickmatch_testbed::local_server::Engine;
+use clickmatch_testbed::{ping, LocalBroker, LocalServer};
 
 /// clickmatch attributes ad conversions to clicks: ingest records clicks and raw postbacks into
 /// Kafka, the joiner matches them within each offer's attribution window and writes attributed
@@ -309,7 +309,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             println!("broker: in memory, keeping ~5 MiB per partition (older records are dropped): for local runs and tests only");
             // SIGUSR1 takes the broker down, SIGUSR2 brings it back (outage tests).
-            clickmatch_kafka::broker::serve_standalone(&broker, listen_addr, shutdown_signal())
+            clickmatch_testbed::broker::serve_standalone(&broker, listen_addr, shutdown_signal())
                 .await?;
             drop(broker);
             Ok(ExitCode::SUCCESS)
@@ -455,7 +455,7 @@ async fn clickhouse_for_dev(url: &str, data_dir: &Path) -> anyhow::Result<Option
         .next()
         .and_then(|p| p.trim_end_matches('/').parse().ok())
         .with_context(|| format!("cannot read a port from {url}"))?;
-    let tcp_port = clickmatch_clickhouse::local_server::free_port()?;
+    let tcp_port = clickmatch_testbed::local_server::free_port()?;
     let dir = data_dir.join("clickhouse");
     eprintln!(
         "starting clickhouse-server on 127.0.0.1:{port} with data in {}",

@@ -16,12 +16,18 @@
 //!   `Distributed` lands in a shard's local table, and the view runs there.
 //! - `CREATE VIEW` reads the `Distributed` tables; `INSERT … SELECT` (a rollup backfill) runs
 //!   once, through them.
+//! - `ALTER TABLE T ADD COLUMN …` alters `T_local`, then drops `T` (the `Distributed` table, which
+//!   holds no rows: inserts are synchronous) and creates it again `AS T_local`, so that it has
+//!   the new column. ClickHouse 18.16 refuses `ALTER … ON CLUSTER` on a table that is not
+//!   replicated when the cluster's shards have `internal_replication` (code 371,
+//!   `INCONSISTENT_CLUSTER_DEFINITION`); `DROP` and `CREATE` are not checked that way. An insert
+//!   that arrives between the two fails with `UNKNOWN_TABLE` and is retried by the joiner.
 //! - Every DDL statement runs `ON CLUSTER '{cluster}'`.
 //!
 //! Anything else in a migration is refused with an error naming the statement: a migration that
 //! the renderer cannot translate fails the test suite, not a production `migrate`.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use crate::error::ClickHouseError;
 use crate::migrations::Migration;
@@ -117,7 +123,7 @@ pub fn plan(
     };
     let mut renderer = Renderer {
         replicated,
-        sharded: BTreeSet::new(),
+        sharded: BTreeMap::new(),
     };
     migrations
         .iter()
@@ -174,8 +180,9 @@ fn file_text(what: &str, statements: &[String]) -> String {
 
 struct Renderer {
     replicated: bool,
-    /// Tables created so far with a local twin (names without the database).
-    sharded: BTreeSet<String>,
+    /// Tables created so far with a local twin (names without the database), and what their
+    /// `Distributed` table shards by.
+    sharded: BTreeMap<String, String>,
 }
 
 impl Renderer {
@@ -269,22 +276,29 @@ impl Renderer {
         };
         let columns = &body[..engine_at];
         let shard_by = first_order_by(after).ok_or_else(|| format!("table {name}: no ORDER BY"))?;
-        self.sharded.insert(table.to_owned());
         let on_cluster = self.on_cluster();
-        Ok(vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {{database}}.{local}{on_cluster}{columns}{engine_sql}{after}"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {name}{on_cluster}\n\
-                 AS {{database}}.{local}\n\
-                 ENGINE = Distributed('{{cluster}}', '{{database}}', '{local}', cityHash64({shard_by}))"
-            ),
-        ])
+        let create_local = format!(
+            "CREATE TABLE IF NOT EXISTS {{database}}.{local}{on_cluster}{columns}{engine_sql}{after}"
+        );
+        let create_distributed = self.create_distributed(table, &shard_by);
+        self.sharded.insert(table.to_owned(), shard_by);
+        Ok(vec![create_local, create_distributed])
     }
 
-    /// `ALTER TABLE T ADD COLUMN …` changes the local table and the `Distributed` one over it,
-    /// whose columns were copied when it was created.
+    /// `CREATE TABLE {database}.T AS {database}.T_local ENGINE = Distributed(…)`.
+    fn create_distributed(&self, table: &str, shard_by: &str) -> String {
+        let local = format!("{table}{LOCAL_SUFFIX}");
+        format!(
+            "CREATE TABLE IF NOT EXISTS {{database}}.{table}{}\n\
+             AS {{database}}.{local}\n\
+             ENGINE = Distributed('{{cluster}}', '{{database}}', '{local}', cityHash64({shard_by}))",
+            self.on_cluster()
+        )
+    }
+
+    /// `ALTER TABLE T ADD COLUMN …` changes the local table, then replaces the `Distributed`
+    /// one over it, whose columns were copied when it was created (see the module
+    /// documentation for why it is not altered).
     fn alter_table(&self, rest: &str) -> Result<Vec<String>, String> {
         let (name, body) = split_name(rest)?;
         if !body.trim_start().starts_with("ADD COLUMN IF NOT EXISTS ") {
@@ -295,15 +309,16 @@ impl Renderer {
         let table = name
             .strip_prefix("{database}.")
             .ok_or_else(|| format!("table {name} is not in {{database}}"))?;
-        if !self.sharded.contains(table) {
+        let Some(shard_by) = self.sharded.get(table) else {
             return Err(format!(
                 "ALTER TABLE {name}: no table created by a migration"
             ));
-        }
+        };
         let on_cluster = self.on_cluster();
         Ok(vec![
             format!("ALTER TABLE {{database}}.{table}{LOCAL_SUFFIX}{on_cluster}{body}"),
-            format!("ALTER TABLE {name}{on_cluster}{body}"),
+            format!("DROP TABLE IF EXISTS {name}{on_cluster}"),
+            self.create_distributed(table, shard_by),
         ])
     }
 
@@ -322,7 +337,7 @@ impl Renderer {
             let name = &name_start[..len];
             out.push_str(PREFIX);
             out.push_str(name);
-            if self.sharded.contains(name) {
+            if self.sharded.contains_key(name) {
                 out.push_str(LOCAL_SUFFIX);
             }
             rest = &name_start[len..];
@@ -522,6 +537,35 @@ mod tests {
             statements[6],
             "CREATE VIEW IF NOT EXISTS {database}.v ON CLUSTER '{cluster}'\nAS SELECT uniqExactMerge(n) FROM {database}.roll"
         );
+    }
+
+    #[test]
+    fn added_columns_alter_the_local_table_and_replace_the_distributed_one() {
+        let sql = "CREATE TABLE IF NOT EXISTS {database}.t (id String, x UInt8) ENGINE = ReplacingMergeTree ORDER BY (id, x);\n\
+                   ALTER TABLE {database}.t ADD COLUMN IF NOT EXISTS extra String";
+        let statements = render(sql, &replicated());
+        assert_eq!(statements.len(), 5, "{statements:#?}");
+        assert_eq!(
+            statements[2],
+            "ALTER TABLE {database}.t_local ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS extra String"
+        );
+        // 18.16 refuses ALTER ON CLUSTER on a Distributed table over replicated shards.
+        assert_eq!(
+            statements[3],
+            "DROP TABLE IF EXISTS {database}.t ON CLUSTER '{cluster}'"
+        );
+        assert_eq!(statements[4], statements[1], "created again AS t_local");
+        assert!(statements
+            .iter()
+            .all(|s| !s.starts_with("ALTER TABLE {database}.t ")));
+        let plain = render(
+            sql,
+            &Layout::Cluster(ClusterLayout {
+                name: "one".into(),
+                replicated: false,
+            }),
+        );
+        assert_eq!(plain[3], "DROP TABLE IF EXISTS {database}.t");
     }
 
     #[test]

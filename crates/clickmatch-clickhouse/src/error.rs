@@ -1,7 +1,5 @@
 //! Typed errors of the ClickHouse adapter and the one place that decides which are retried.
 
-use std::path::PathBuf;
-
 /// ClickHouse exception codes that no retry can fix: the statement, the schema or the data is
 /// wrong, so the same request fails the same way again.
 ///
@@ -72,17 +70,6 @@ pub enum ClickHouseError {
     /// The database lacks a table or column the row types write, or has it with another type.
     #[error("clickhouse schema mismatch: {0}")]
     Schema(String),
-
-    /// Starting or stopping a local ClickHouse (`crate::local_server`).
-    #[error("local ClickHouse in {dir}: {message}")]
-    LocalServer { dir: PathBuf, message: String },
-
-    #[error("i/o error on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 impl ClickHouseError {
@@ -141,9 +128,7 @@ impl ClickHouseError {
             // Serialization and answer-format errors repeat with the same rows.
             ClickHouseError::Client { .. }
             | ClickHouseError::InvalidSetting { .. }
-            | ClickHouseError::Schema(_)
-            | ClickHouseError::LocalServer { .. }
-            | ClickHouseError::Io { .. } => false,
+            | ClickHouseError::Schema(_) => false,
         }
     }
 }

@@ -92,7 +92,8 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::time::Instant;
 
-    use clickmatch_kafka::{ForgottenDeliveries, LocalBroker, Undelivered};
+    use clickmatch_kafka::{ForgottenDeliveries, Undelivered};
+    use clickmatch_testbed::LocalBroker;
 
     use super::*;
 

@@ -1,13 +1,12 @@
 //! Kafka adapters for clickmatch, all through rdkafka with ordinary bootstrap servers, so they
-//! run unchanged against Apache Kafka, Redpanda or librdkafka's mock cluster.
+//! run unchanged against Apache Kafka, Redpanda or librdkafka's mock cluster (the local broker
+//! of `clickmatch dev` and the tests, in the `clickmatch-testbed` crate).
 
-pub mod broker;
 pub mod consumer;
 pub mod offsets;
 pub mod producer;
 pub mod topics;
 
-pub use broker::LocalBroker;
 pub use producer::{ForgottenDeliveries, PublishError, Publisher, Stored, Undelivered};
 
 /// Errors at this crate's boundary.

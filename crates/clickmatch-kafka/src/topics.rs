@@ -1,4 +1,4 @@
-//! Topic creation for real clusters (the mock broker creates its own, see [`crate::broker`]).
+//! Topic creation for real clusters (the mock broker of `clickmatch-testbed` creates its own).
 
 use std::time::Duration;
 

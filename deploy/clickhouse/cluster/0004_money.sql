@@ -6,31 +6,59 @@
 
 ALTER TABLE {database}.conversions_local ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS payout_raw String;
 
-ALTER TABLE {database}.conversions ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS payout_raw String;
+DROP TABLE IF EXISTS {database}.conversions ON CLUSTER '{cluster}';
+
+CREATE TABLE IF NOT EXISTS {database}.conversions ON CLUSTER '{cluster}'
+AS {database}.conversions_local
+ENGINE = Distributed('{cluster}', '{database}', 'conversions_local', cityHash64(conversion_id));
 
 ALTER TABLE {database}.conversions_local ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS payout_issue String;
 
-ALTER TABLE {database}.conversions ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS payout_issue String;
+DROP TABLE IF EXISTS {database}.conversions ON CLUSTER '{cluster}';
+
+CREATE TABLE IF NOT EXISTS {database}.conversions ON CLUSTER '{cluster}'
+AS {database}.conversions_local
+ENGINE = Distributed('{cluster}', '{database}', 'conversions_local', cityHash64(conversion_id));
 
 ALTER TABLE {database}.conversions_local ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS source String;
 
-ALTER TABLE {database}.conversions ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS source String;
+DROP TABLE IF EXISTS {database}.conversions ON CLUSTER '{cluster}';
+
+CREATE TABLE IF NOT EXISTS {database}.conversions ON CLUSTER '{cluster}'
+AS {database}.conversions_local
+ENGINE = Distributed('{cluster}', '{database}', 'conversions_local', cityHash64(conversion_id));
 
 ALTER TABLE {database}.clicks_local ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS cost Decimal(18, 6);
 
-ALTER TABLE {database}.clicks ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS cost Decimal(18, 6);
+DROP TABLE IF EXISTS {database}.clicks ON CLUSTER '{cluster}';
+
+CREATE TABLE IF NOT EXISTS {database}.clicks ON CLUSTER '{cluster}'
+AS {database}.clicks_local
+ENGINE = Distributed('{cluster}', '{database}', 'clicks_local', cityHash64(click_id));
 
 ALTER TABLE {database}.clicks_local ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS cost_currency String;
 
-ALTER TABLE {database}.clicks ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS cost_currency String;
+DROP TABLE IF EXISTS {database}.clicks ON CLUSTER '{cluster}';
+
+CREATE TABLE IF NOT EXISTS {database}.clicks ON CLUSTER '{cluster}'
+AS {database}.clicks_local
+ENGINE = Distributed('{cluster}', '{database}', 'clicks_local', cityHash64(click_id));
 
 ALTER TABLE {database}.clicks_local ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS cost_raw String;
 
-ALTER TABLE {database}.clicks ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS cost_raw String;
+DROP TABLE IF EXISTS {database}.clicks ON CLUSTER '{cluster}';
+
+CREATE TABLE IF NOT EXISTS {database}.clicks ON CLUSTER '{cluster}'
+AS {database}.clicks_local
+ENGINE = Distributed('{cluster}', '{database}', 'clicks_local', cityHash64(click_id));
 
 ALTER TABLE {database}.clicks_local ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS cost_issue String;
 
-ALTER TABLE {database}.clicks ON CLUSTER '{cluster}' ADD COLUMN IF NOT EXISTS cost_issue String;
+DROP TABLE IF EXISTS {database}.clicks ON CLUSTER '{cluster}';
+
+CREATE TABLE IF NOT EXISTS {database}.clicks ON CLUSTER '{cluster}'
+AS {database}.clicks_local
+ENGINE = Distributed('{cluster}', '{database}', 'clicks_local', cityHash64(click_id));
 
 CREATE TABLE IF NOT EXISTS {database}.account_settings_local ON CLUSTER '{cluster}'
 (

@@ -14,7 +14,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::error::ClickHouseError;
+use crate::error::TestbedError;
 
 const LAUNCHER: &str = include_str!("chdb_launcher.py");
 const REQUIREMENTS: &str = include_str!("chdb-requirements.txt");
@@ -42,14 +42,10 @@ pub fn version() -> &'static str {
 
 /// Writes `config.xml` and the launcher into `dir` (absolute, existing) and returns the command
 /// that serves from there.
-pub(super) fn command(
-    dir: &Path,
-    http_port: u16,
-    tcp_port: u16,
-) -> Result<Command, ClickHouseError> {
+pub(super) fn command(dir: &Path, http_port: u16, tcp_port: u16) -> Result<Command, TestbedError> {
     let write = |name: &str, contents: &str| {
         let path = dir.join(name);
-        fs::write(&path, contents).map_err(|source| ClickHouseError::Io { path, source })
+        fs::write(&path, contents).map_err(|source| TestbedError::Io { path, source })
     };
     // keep_alive_timeout as for clickhouse-server (super::write_config).
     write(

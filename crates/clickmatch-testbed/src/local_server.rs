@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::error::ClickHouseError;
+use crate::error::TestbedError;
 
 /// How long `start` waits for `/ping` to answer.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,7 +34,7 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A cluster of this one server (one shard, one replica) in the server's `remote_servers`, and
 /// the macros `{shard}` and `{replica}`: enough to try the cluster layout's `Distributed`
-/// tables (`crate::cluster`); replicated tables and `ON CLUSTER` need ZooKeeper as well.
+/// tables (`clickmatch_clickhouse::cluster`); replicated tables and `ON CLUSTER` need ZooKeeper as well.
 pub const LOCAL_CLUSTER: &str = "clickmatch_local";
 
 const SERVER_ENV: &str = "CLICKMATCH_CLICKHOUSE_SERVER";
@@ -97,6 +97,8 @@ pub struct LocalServer {
     tcp_port: u16,
     /// Size of the error log before this start: older lines are not ours to report.
     err_log_start: u64,
+    /// The cluster this server is a host of, when not [`LOCAL_CLUSTER`] alone.
+    topology: Option<Topology>,
     /// Declared last so that the folder is removed after the process has stopped.
     _tempdir: Option<tempfile::TempDir>,
 }
@@ -111,11 +113,7 @@ impl LocalServer {
     /// Starts a `clickhouse-server` with its data, logs and config in `dir` (created if
     /// missing), listening on 127.0.0.1 at the given ports, and waits until `GET /ping`
     /// answers. Blocking.
-    pub fn start(
-        dir: &Path,
-        http_port: u16,
-        tcp_port: u16,
-    ) -> Result<LocalServer, ClickHouseError> {
+    pub fn start(dir: &Path, http_port: u16, tcp_port: u16) -> Result<LocalServer, TestbedError> {
         LocalServer::start_with(Engine::Server, dir, http_port, tcp_port)
     }
 
@@ -125,8 +123,19 @@ impl LocalServer {
         dir: &Path,
         http_port: u16,
         tcp_port: u16,
-    ) -> Result<LocalServer, ClickHouseError> {
-        LocalServer::start_inner(engine, dir, http_port, tcp_port).map_err(|failed| failed.error)
+    ) -> Result<LocalServer, TestbedError> {
+        LocalServer::start_inner(engine, dir, http_port, tcp_port, None)
+            .map_err(|failed| failed.error)
+    }
+
+    /// A `clickhouse-server` that is a host of a cluster ([`crate::cluster`]).
+    pub(crate) fn start_host(
+        dir: &Path,
+        http_port: u16,
+        tcp_port: u16,
+        topology: Topology,
+    ) -> Result<LocalServer, StartFailure> {
+        LocalServer::start_inner(Engine::Server, dir, http_port, tcp_port, Some(topology))
     }
 
     fn start_inner(
@@ -134,10 +143,11 @@ impl LocalServer {
         dir: &Path,
         http_port: u16,
         tcp_port: u16,
+        topology: Option<Topology>,
     ) -> Result<LocalServer, StartFailure> {
         let binary = match engine {
             Engine::Server => Some(server_command().ok_or_else(|| {
-                ClickHouseError::LocalServer {
+                TestbedError::LocalServer {
                     dir: dir.to_owned(),
                     message: format!(
                         "no clickhouse server binary found (set {SERVER_ENV}, or install clickhouse-server)"
@@ -146,11 +156,19 @@ impl LocalServer {
             })?),
             Engine::Chdb => None,
         };
-        for port in [http_port, tcp_port] {
+        if engine == Engine::Chdb && topology.is_some() {
+            return Err(TestbedError::LocalServer {
+                dir: dir.to_owned(),
+                message: "a cluster host needs the clickhouse-server engine".into(),
+            }
+            .into());
+        }
+        let more_ports = topology.iter().flat_map(|t| t.more_ports.iter().copied());
+        for port in [http_port, tcp_port].into_iter().chain(more_ports) {
             // Someone else's server on the port would answer our ping while ours fails to bind.
             if TcpListener::bind(("127.0.0.1", port)).is_err() {
                 return Err(StartFailure {
-                    error: ClickHouseError::LocalServer {
+                    error: TestbedError::LocalServer {
                         dir: dir.to_owned(),
                         message: format!("port {port} on 127.0.0.1 is already in use"),
                     },
@@ -161,13 +179,13 @@ impl LocalServer {
 
         let dir = absolute(dir)?;
         let log = dir.join("log");
-        fs::create_dir_all(&log).map_err(|source| ClickHouseError::Io {
+        fs::create_dir_all(&log).map_err(|source| TestbedError::Io {
             path: log.clone(),
             source,
         })?;
         let (mut command, stdin) = match binary {
             Some((program, args)) => {
-                let config = write_config(&dir, http_port, tcp_port)?;
+                let config = write_config(&dir, http_port, tcp_port, topology.as_ref())?;
                 let mut command = Command::new(program);
                 command
                     .args(args)
@@ -188,7 +206,7 @@ impl LocalServer {
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
-            .map_err(|e| ClickHouseError::LocalServer {
+            .map_err(|e| TestbedError::LocalServer {
                 dir: dir.clone(),
                 message: format!(
                     "cannot run {}: {e}",
@@ -204,35 +222,68 @@ impl LocalServer {
             http_port,
             tcp_port,
             err_log_start,
+            topology,
             _tempdir: None,
         };
         server.wait_ready(START_TIMEOUT)?;
         Ok(server)
     }
 
+    /// Starts the server again in its folder, on its ports, with its configuration (stopping
+    /// it first if it runs). Blocking.
+    pub fn restart(&mut self) -> Result<(), TestbedError> {
+        self.stop()?;
+        let mut again = LocalServer::start_inner(
+            self.engine,
+            &self.dir,
+            self.http_port,
+            self.tcp_port,
+            self.topology.clone(),
+        )
+        .map_err(|failed| failed.error)?;
+        self.child = again.child.take();
+        self.err_log_start = again.err_log_start;
+        Ok(())
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and reaps it. Blocking; idempotent.
+    pub fn kill(&mut self) -> Result<(), TestbedError> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let io_err = |source| TestbedError::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        child.kill().map_err(io_err)?;
+        child.wait().map_err(io_err)?;
+        tracing::info!(pid = child.id(), "{} killed", self.engine.process());
+        Ok(())
+    }
+
     /// Starts a `clickhouse-server` in a fresh temporary folder on free ports; the folder is
     /// removed when the server is dropped. Blocking.
-    pub fn start_temp() -> Result<LocalServer, ClickHouseError> {
+    pub fn start_temp() -> Result<LocalServer, TestbedError> {
         LocalServer::start_temp_with(Engine::Server)
     }
 
     /// [`LocalServer::start_temp`] with the given engine.
-    pub fn start_temp_with(engine: Engine) -> Result<LocalServer, ClickHouseError> {
+    pub fn start_temp_with(engine: Engine) -> Result<LocalServer, TestbedError> {
         let tempdir = tempfile::Builder::new()
             .prefix("clickmatch-clickhouse-")
             .tempdir()
-            .map_err(|source| ClickHouseError::Io {
+            .map_err(|source| TestbedError::Io {
                 path: std::env::temp_dir(),
                 source,
             })?;
         let mut last_error = None;
         // Free ports can be taken by someone else between the check and the bind: retry.
         for _ in 0..3 {
-            let (http_port, tcp_port) = free_port_pair().map_err(|source| ClickHouseError::Io {
+            let (http_port, tcp_port) = free_port_pair().map_err(|source| TestbedError::Io {
                 path: tempdir.path().to_owned(),
                 source,
             })?;
-            match LocalServer::start_inner(engine, tempdir.path(), http_port, tcp_port) {
+            match LocalServer::start_inner(engine, tempdir.path(), http_port, tcp_port, None) {
                 Ok(mut server) => {
                     server._tempdir = Some(tempdir);
                     return Ok(server);
@@ -273,40 +324,21 @@ impl LocalServer {
 
     /// Stops the server: SIGTERM (chdb: the launcher's stdin closed), then SIGKILL after
     /// [`STOP_TIMEOUT`]. Blocking; idempotent.
-    pub fn stop(&mut self) -> Result<(), ClickHouseError> {
+    pub fn stop(&mut self) -> Result<(), TestbedError> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        let io_err = |source| ClickHouseError::Io {
-            path: self.dir.clone(),
-            source,
-        };
-        if child.try_wait().map_err(io_err)?.is_some() {
-            return Ok(());
-        }
-        let pid = libc::pid_t::try_from(child.id()).expect("pids fit pid_t");
-        let process = self.engine.process();
-        match self.engine {
-            // SAFETY: `kill` has no memory-safety preconditions; the pid is our own unreaped
-            // child, so it cannot have been recycled for another process.
-            Engine::Server => unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            },
+        let ask = match self.engine {
+            Engine::Server => Ask::Sigterm,
             // The launcher ends the serving query when its stdin reaches its end.
-            Engine::Chdb => drop(child.stdin.take()),
-        }
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if child.try_wait().map_err(io_err)?.is_some() {
-                tracing::info!(pid, "{process} stopped");
-                return Ok(());
+            Engine::Chdb => Ask::CloseStdin,
+        };
+        stop_child(&mut child, ask, STOP_TIMEOUT, self.engine.process()).map_err(|source| {
+            TestbedError::Io {
+                path: self.dir.clone(),
+                source,
             }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        tracing::warn!(pid, "{process} did not stop when asked; killing it");
-        child.kill().map_err(io_err)?;
-        child.wait().map_err(io_err)?;
-        Ok(())
+        })
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), StartFailure> {
@@ -314,7 +346,7 @@ impl LocalServer {
         let deadline = Instant::now() + timeout;
         loop {
             let child = self.child.as_mut().expect("running");
-            let exited = child.try_wait().map_err(|source| ClickHouseError::Io {
+            let exited = child.try_wait().map_err(|source| TestbedError::Io {
                 path: self.dir.clone(),
                 source,
             })?;
@@ -345,7 +377,7 @@ impl LocalServer {
         }
     }
 
-    fn failure(&self, what: &str) -> ClickHouseError {
+    fn failure(&self, what: &str) -> TestbedError {
         let log = self.dir.join("log");
         let mut message = what.to_owned();
         for (file, from) in [(ERR_LOG, self.err_log_start), ("stderr.log", 0)] {
@@ -354,21 +386,70 @@ impl LocalServer {
                 message.push_str(&format!("\n--- tail of log/{file}:\n{tail}"));
             }
         }
-        ClickHouseError::LocalServer {
+        TestbedError::LocalServer {
             dir: self.dir.clone(),
             message,
         }
     }
 }
 
-/// Why `start` failed, and whether another pair of ports might do better.
-struct StartFailure {
-    error: ClickHouseError,
-    may_be_port_race: bool,
+/// How [`stop_child`] asks a process to stop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ask {
+    Sigterm,
+    CloseStdin,
 }
 
-impl From<ClickHouseError> for StartFailure {
-    fn from(error: ClickHouseError) -> Self {
+/// Asks `child` to stop, waits up to `timeout`, then kills it (SIGKILL) and reaps it.
+pub(crate) fn stop_child(
+    child: &mut Child,
+    ask: Ask,
+    timeout: Duration,
+    process: &str,
+) -> io::Result<()> {
+    if child.try_wait()?.is_some() {
+        return Ok(());
+    }
+    let pid = libc::pid_t::try_from(child.id()).expect("pids fit pid_t");
+    match ask {
+        // SAFETY: `kill` has no memory-safety preconditions; the pid is our own unreaped
+        // child, so it cannot have been recycled for another process.
+        Ask::Sigterm => unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        },
+        Ask::CloseStdin => drop(child.stdin.take()),
+    }
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if child.try_wait()?.is_some() {
+            tracing::info!(pid, "{process} stopped");
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tracing::warn!(pid, "{process} did not stop when asked; killing it");
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}
+
+/// Why `start` failed, and whether other ports might do better.
+pub(crate) struct StartFailure {
+    pub(crate) error: TestbedError,
+    pub(crate) may_be_port_race: bool,
+}
+
+/// What makes a server a host of a cluster: config elements in place of [`LOCAL_CLUSTER`] and
+/// its macros (`remote_servers`, `macros`, `zookeeper`, `distributed_ddl`, the interserver
+/// port and host), and the ports they open besides HTTP and TCP.
+#[derive(Debug, Clone)]
+pub(crate) struct Topology {
+    pub(crate) xml: String,
+    pub(crate) more_ports: Vec<u16>,
+}
+
+impl From<TestbedError> for StartFailure {
+    fn from(error: TestbedError) -> Self {
         StartFailure {
             error,
             may_be_port_race: false,
@@ -429,25 +510,43 @@ pub async fn ping(url: &str) -> bool {
 
 /// Blocking variant of [`ping`].
 pub fn ping_blocking(url: &str, timeout: Duration) -> bool {
-    let Some((host, port)) = host_port(url) else {
-        return false;
-    };
-    let attempt = || -> io::Result<bool> {
-        let addrs = (host.as_str(), port).to_socket_addrs()?;
-        for addr in addrs {
-            let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else {
+    get_blocking(url, "/ping", 4096, timeout).is_ok_and(|answer| is_ping_answer(&answer))
+}
+
+/// Runs `sql` through ClickHouse's HTTP interface at `url` (`GET /?query=…`, so read-only
+/// statements only), blocking: the HTTP status and the body (at most 1 MiB).
+pub fn query_blocking(url: &str, sql: &str, timeout: Duration) -> io::Result<(u16, String)> {
+    let target = format!("/?query={}", percent_encode(sql));
+    let answer = get_blocking(url, &target, 1 << 20, timeout)?;
+    split_answer(&answer)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an HTTP answer"))
+}
+
+/// `GET target` from the host of `url` over HTTP/1.0: the raw answer, at most `limit` bytes.
+fn get_blocking(url: &str, target: &str, limit: u64, timeout: Duration) -> io::Result<Vec<u8>> {
+    let (host, port) = host_port(url).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not an http:// URL: {url}"),
+        )
+    })?;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));
+    for addr in (host.as_str(), port).to_socket_addrs()? {
+        let mut stream = match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => stream,
+            Err(e) => {
+                last = e;
                 continue;
-            };
-            stream.set_read_timeout(Some(timeout))?;
-            stream.set_write_timeout(Some(timeout))?;
-            stream.write_all(ping_request(&host).as_bytes())?;
-            let mut answer = Vec::new();
-            stream.take(4096).read_to_end(&mut answer)?;
-            return Ok(is_ping_answer(&answer));
-        }
-        Ok(false)
-    };
-    attempt().unwrap_or(false)
+            }
+        };
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream.write_all(request(&host, target).as_bytes())?;
+        let mut answer = Vec::new();
+        stream.take(limit).read_to_end(&mut answer)?;
+        return Ok(answer);
+    }
+    Err(last)
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.
@@ -462,20 +561,43 @@ fn free_port_pair() -> io::Result<(u16, u16)> {
     Ok((a.local_addr()?.port(), b.local_addr()?.port()))
 }
 
+fn request(host: &str, target: &str) -> String {
+    format!("GET {target} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+}
+
 fn ping_request(host: &str) -> String {
-    format!("GET /ping HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+    request(host, "/ping")
+}
+
+/// An HTTP answer's status code and body.
+fn split_answer(answer: &[u8]) -> Option<(u16, String)> {
+    let text = String::from_utf8_lossy(answer);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head
+        .lines()
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((status, body.to_owned()))
 }
 
 fn is_ping_answer(answer: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(answer);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return false;
-    };
-    let status_ok = head
-        .lines()
-        .next()
-        .is_some_and(|status| status.split_whitespace().nth(1) == Some("200"));
-    status_ok && body.trim() == "Ok."
+    split_answer(answer).is_some_and(|(status, body)| status == 200 && body.trim() == "Ok.")
+}
+
+/// Every byte but ASCII letters, digits and `-._~` as `%XX`.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// `http://user@host:port/path` → (`host`, `port`); `None` for anything but plain http.
@@ -499,16 +621,21 @@ fn host_port(url: &str) -> Option<(String, u16)> {
     (!host.is_empty()).then_some((host, port))
 }
 
-fn write_config(dir: &Path, http_port: u16, tcp_port: u16) -> Result<PathBuf, ClickHouseError> {
+fn write_config(
+    dir: &Path,
+    http_port: u16,
+    tcp_port: u16,
+    topology: Option<&Topology>,
+) -> Result<PathBuf, TestbedError> {
     for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
         let path = dir.join(sub);
-        fs::create_dir_all(&path).map_err(|source| ClickHouseError::Io { path, source })?;
+        fs::create_dir_all(&path).map_err(|source| TestbedError::Io { path, source })?;
     }
     let users = if Path::new(SYSTEM_USERS_XML).is_file() {
         PathBuf::from(SYSTEM_USERS_XML)
     } else {
         let path = dir.join("users.xml");
-        fs::write(&path, USERS_XML).map_err(|source| ClickHouseError::Io {
+        fs::write(&path, USERS_XML).map_err(|source| TestbedError::Io {
             path: path.clone(),
             source,
         })?;
@@ -516,7 +643,8 @@ fn write_config(dir: &Path, http_port: u16, tcp_port: u16) -> Result<PathBuf, Cl
     };
     let p = |sub: &str| xml_escape(&format!("{}/", dir.join(sub).display()));
     let log = |file: &str| xml_escape(&dir.join("log").join(file).display().to_string());
-    // No interserver_http_port: the server opens it only when configured.
+    // No interserver_http_port: the server opens it only when configured (a cluster's hosts get
+    // one from their topology).
     // keep_alive_timeout 3 (current ClickHouse's default; 18.16 has 10): on SIGTERM the server
     // waits for idle keep-alive connections to close, and the `clickhouse` crate lets them idle
     // for 2 s, so shutdown takes at most ~3 s instead of ~10 s.
@@ -553,10 +681,13 @@ fn write_config(dir: &Path, http_port: u16, tcp_port: u16) -> Result<PathBuf, Cl
         user_files = p("user_files"),
         format_schemas = p("format_schemas"),
         users = xml_escape(&users.display().to_string()),
-        cluster = cluster_config(tcp_port),
+        cluster = match topology {
+            Some(topology) => topology.xml.clone(),
+            None => cluster_config(tcp_port),
+        },
     );
     let path = dir.join("config.xml");
-    fs::write(&path, config).map_err(|source| ClickHouseError::Io {
+    fs::write(&path, config).map_err(|source| TestbedError::Io {
         path: path.clone(),
         source,
     })?;
@@ -599,15 +730,15 @@ const USERS_XML: &str = r#"<?xml version="1.0"?>
 </yandex>
 "#;
 
-fn xml_escape(value: &str) -> String {
+pub(crate) fn xml_escape(value: &str) -> String {
     value
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
-fn absolute(dir: &Path) -> Result<PathBuf, ClickHouseError> {
-    let io_err = |source| ClickHouseError::Io {
+pub(crate) fn absolute(dir: &Path) -> Result<PathBuf, TestbedError> {
+    let io_err = |source| TestbedError::Io {
         path: dir.to_owned(),
         source,
     };
@@ -615,15 +746,15 @@ fn absolute(dir: &Path) -> Result<PathBuf, ClickHouseError> {
     dir.canonicalize().map_err(io_err)
 }
 
-fn create(path: &Path) -> Result<fs::File, ClickHouseError> {
-    fs::File::create(path).map_err(|source| ClickHouseError::Io {
+pub(crate) fn create(path: &Path) -> Result<fs::File, TestbedError> {
+    fs::File::create(path).map_err(|source| TestbedError::Io {
         path: path.to_owned(),
         source,
     })
 }
 
 /// The last `lines` lines of `path` after byte `from`.
-fn tail(path: &Path, from: u64, lines: usize) -> String {
+pub(crate) fn tail(path: &Path, from: u64, lines: usize) -> String {
     let Ok(bytes) = fs::read(path) else {
         return String::new();
     };
@@ -660,6 +791,19 @@ mod tests {
         assert!(!is_ping_answer(b"HTTP/1.0 404 Not Found\r\n\r\nOk.\n"));
         assert!(!is_ping_answer(b"HTTP/1.0 200 OK\r\n\r\nnginx"));
         assert!(!is_ping_answer(b""));
+    }
+
+    #[test]
+    fn queries_are_percent_encoded_and_answers_split() {
+        assert_eq!(
+            percent_encode("SELECT 'a b'=1;é"),
+            "SELECT%20%27a%20b%27%3D1%3B%C3%A9"
+        );
+        assert_eq!(
+            split_answer(b"HTTP/1.0 500 Internal\r\nX: y\r\n\r\nCode: 999"),
+            Some((500, "Code: 999".to_owned()))
+        );
+        assert_eq!(split_answer(b"garbage"), None);
     }
 
     #[test]

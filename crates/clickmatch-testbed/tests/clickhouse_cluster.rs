@@ -10,13 +10,13 @@ mod common;
 use std::str::FromStr;
 
 use clickmatch_clickhouse::cluster::{self, ClusterLayout, Layout};
-use clickmatch_clickhouse::local_server::LOCAL_CLUSTER;
 use clickmatch_clickhouse::{
     check_schema, migrate_with, ClickHouseError, ClickHouseSettings, ClickHouseSink, RollupCheck,
     MIGRATIONS,
 };
 use clickmatch_core::records::{Conversion, Outcome, Unattributed};
 use clickmatch_core::Reason;
+use clickmatch_testbed::local_server::LOCAL_CLUSTER;
 use common::TestDb;
 use rust_decimal::Decimal;
 

@@ -9,8 +9,9 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-use clickmatch_clickhouse::local_server::Engine;
-use clickmatch_clickhouse::{ClickHouseSettings, LocalServer};
+use clickmatch_clickhouse::ClickHouseSettings;
+use clickmatch_testbed::local_server::Engine;
+use clickmatch_testbed::LocalServer;
 
 pub const URL_ENV: &str = "CLICKMATCH_TEST_CLICKHOUSE_URL";
 pub const ENGINE_ENV: &str = "CLICKMATCH_TEST_CLICKHOUSE_ENGINE";

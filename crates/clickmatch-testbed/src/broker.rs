@@ -14,7 +14,7 @@ use std::thread;
 
 use rdkafka::mocking::MockCluster;
 
-use crate::KafkaAdapterError;
+use crate::error::TestbedError;
 
 enum Command {
     Down,
@@ -32,7 +32,7 @@ pub struct LocalBroker {
 
 impl LocalBroker {
     /// Starts one mock broker and creates `topics` with `partitions` partitions each.
-    pub fn start(topics: &[&str], partitions: i32) -> Result<LocalBroker, KafkaAdapterError> {
+    pub fn start(topics: &[&str], partitions: i32) -> Result<LocalBroker, TestbedError> {
         let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<String, String>>(1);
         let (command_tx, command_rx) = mpsc::sync_channel::<Command>(4);
@@ -66,8 +66,8 @@ impl LocalBroker {
             })?;
         let bootstrap_servers = ready_rx
             .recv()
-            .map_err(|_| KafkaAdapterError::Broker("mock broker thread died".into()))?
-            .map_err(KafkaAdapterError::Broker)?;
+            .map_err(|_| TestbedError::Broker("mock broker thread died".into()))?
+            .map_err(TestbedError::Broker)?;
         Ok(LocalBroker {
             bootstrap_servers,
             commands: command_tx,
@@ -81,29 +81,29 @@ impl LocalBroker {
     }
 
     /// The address of the (single) broker.
-    pub fn broker_addr(&self) -> Result<SocketAddr, KafkaAdapterError> {
+    pub fn broker_addr(&self) -> Result<SocketAddr, TestbedError> {
         let first = self.bootstrap_servers.split(',').next().unwrap_or_default();
-        first.parse().map_err(|_| {
-            KafkaAdapterError::Broker(format!("unexpected bootstrap servers {first:?}"))
-        })
+        first
+            .parse()
+            .map_err(|_| TestbedError::Broker(format!("unexpected bootstrap servers {first:?}")))
     }
 
-    fn command(&self, command: Command) -> Result<(), KafkaAdapterError> {
+    fn command(&self, command: Command) -> Result<(), TestbedError> {
         self.commands
             .send(command)
-            .map_err(|_| KafkaAdapterError::Broker("mock broker thread died".into()))?;
+            .map_err(|_| TestbedError::Broker("mock broker thread died".into()))?;
         self.replies
             .recv()
-            .map_err(|_| KafkaAdapterError::Broker("mock broker thread died".into()))?
-            .map_err(KafkaAdapterError::Broker)
+            .map_err(|_| TestbedError::Broker("mock broker thread died".into()))?
+            .map_err(TestbedError::Broker)
     }
 
     /// Takes the broker down (connections are refused) for outage tests.
-    pub fn down(&self) -> Result<(), KafkaAdapterError> {
+    pub fn down(&self) -> Result<(), TestbedError> {
         self.command(Command::Down)
     }
 
-    pub fn up(&self) -> Result<(), KafkaAdapterError> {
+    pub fn up(&self) -> Result<(), TestbedError> {
         self.command(Command::Up)
     }
 }
@@ -120,7 +120,7 @@ impl Drop for LocalBroker {
 /// Forwards TCP connections from `listen` to `target`, so that the mock broker (which binds a
 /// random port) can be bootstrapped from a fixed one. Clients learn the broker's own address
 /// from metadata and then connect to it directly.
-pub async fn forward(listen: SocketAddr, target: SocketAddr) -> Result<(), KafkaAdapterError> {
+pub async fn forward(listen: SocketAddr, target: SocketAddr) -> Result<(), TestbedError> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     loop {
         let (mut inbound, _) = listener.accept().await?;
@@ -145,7 +145,7 @@ pub async fn serve_standalone(
     broker: &LocalBroker,
     listen: SocketAddr,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), KafkaAdapterError> {
+) -> Result<(), TestbedError> {
     let target = broker.broker_addr()?;
     let forwarder = forward(listen, target);
     tokio::pin!(forwarder);
