@@ -1,8 +1,8 @@
 //! Kafka offset commits and their real outcomes.
 //!
-//! What ClickHouse acknowledged is committed asynchronously (the loop never waits on a broker
-//! that may be down). A queued commit is not a committed one: the broker's answer arrives as
-//! an event, is counted as `ok` or `error`, and a rejected commit is sent again at the next
+//! What ClickHouse acknowledged is committed without the loop waiting (it never waits on a
+//! broker that may be down). A queued commit is not a committed one: the broker's answer
+//! arrives as an event, is counted as `ok` or `error`, and a rejected commit is sent again at the next
 //! tick. One commit is awaited at a time; one whose answer never comes is sent again after
 //! [`ANSWER_TIMEOUT`].
 

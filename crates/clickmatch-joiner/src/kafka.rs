@@ -5,6 +5,11 @@
 //! the loop, sends the rebalance, and waits for the answer: the loop reads committed offsets
 //! and checkpoints (for an assignment) or writes and commits what the partitions produced
 //! (for a revoke) while librdkafka waits, and only then are partitions assigned or given up.
+//!
+//! Commits are made synchronously on a third thread, which sends the broker's answer back as
+//! an event: librdkafka reports the outcome of an asynchronous manual commit only to a C
+//! `offset_commit_cb`, never as the event rust-rdkafka's `commit_callback` listens for, so a
+//! queued commit's `Ok` would be all there is to know.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -169,27 +174,15 @@ impl ConsumerContext for JoinContext {
             }
         }
     }
-
-    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        let mut positions = CommitPositions::default();
-        for element in offsets.elements() {
-            if let Offset::Offset(next) = element.offset() {
-                positions.set(element.topic(), element.partition(), next);
-            }
-        }
-        // On the polling thread, like the records: the loop hears of it in order.
-        let _ = self
-            .events
-            .blocking_send(Event::Committed { positions, result });
-    }
 }
 
-/// The joiner's consumer and the thread that polls it.
+/// The joiner's consumer, the thread that polls it and the one that commits.
 pub struct KafkaSource {
     consumer: Arc<JoinConsumer>,
     topics: Topics,
     stop: Arc<AtomicBool>,
     poller: Mutex<Option<JoinHandle<()>>>,
+    commits: Mutex<Option<std::sync::mpsc::Sender<CommitPositions>>>,
 }
 
 impl KafkaSource {
@@ -202,7 +195,7 @@ impl KafkaSource {
         let (events, receiver) = mpsc::channel(CHANNEL_CHUNKS);
         let context = JoinContext {
             topics: topics.clone(),
-            events,
+            events: events.clone(),
             buffered: Mutex::new(Vec::with_capacity(CHUNK)),
             high_watermarks: Mutex::new(HashMap::new()),
         };
@@ -219,11 +212,20 @@ impl KafkaSource {
                 move || poll_loop(&consumer, &stop)
             })
             .expect("spawn the polling thread");
+        let (commits, to_commit) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("joiner-commit".into())
+            .spawn({
+                let consumer = consumer.clone();
+                move || commit_loop(&consumer, &to_commit, &events)
+            })
+            .expect("spawn the committing thread");
         let source = KafkaSource {
             consumer,
             topics,
             stop,
             poller: Mutex::new(Some(poller)),
+            commits: Mutex::new(Some(commits)),
         };
         Ok((source, receiver))
     }
@@ -232,6 +234,9 @@ impl KafkaSource {
     /// that leaving triggers finds no loop to ask).
     pub fn close(&self, receiver: mpsc::Receiver<Event>) {
         self.stop.store(true, Ordering::Relaxed);
+        // The committing thread ends after the commit it is making, if any (not waited for:
+        // during a broker outage that may take long; the consumer closes when it is done).
+        self.commits.lock().expect("commits lock").take();
         // A polling thread waiting for room in the channel sees it closed.
         drop(receiver);
         if let Some(poller) = self.poller.lock().expect("poller lock").take() {
@@ -281,6 +286,27 @@ fn poll_loop(consumer: &JoinConsumer, stop: &AtomicBool) {
     }
 }
 
+/// Commits what it is sent, synchronously, the newest positions first when several wait, and
+/// sends each answer back to the loop.
+fn commit_loop(
+    consumer: &JoinConsumer,
+    to_commit: &std::sync::mpsc::Receiver<CommitPositions>,
+    events: &mpsc::Sender<Event>,
+) {
+    while let Ok(mut positions) = to_commit.recv() {
+        while let Ok(newer) = to_commit.try_recv() {
+            positions = newer;
+        }
+        let result = consumer.commit(&positions.to_list(), CommitMode::Sync);
+        if events
+            .blocking_send(Event::Committed { positions, result })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
 impl Source for KafkaSource {
     fn topic_name(&self, topic: Topic) -> &str {
         self.topics.name(topic)
@@ -295,8 +321,11 @@ impl Source for KafkaSource {
     }
 
     fn commit(&self, positions: &CommitPositions) -> Result<(), KafkaError> {
-        self.consumer
-            .commit(&positions.to_list(), CommitMode::Async)
+        let commits = self.commits.lock().expect("commits lock");
+        match commits.as_ref().map(|c| c.send(positions.clone())) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(KafkaError::Canceled),
+        }
     }
 
     fn commit_sync(&self, positions: &CommitPositions) -> Result<(), KafkaError> {

@@ -33,6 +33,8 @@ pub mod sink;
 pub mod source;
 mod write;
 
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;

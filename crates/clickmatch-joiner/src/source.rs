@@ -51,7 +51,7 @@ pub enum Event {
         partitions: Vec<TopicPartition>,
         done: oneshot::Sender<()>,
     },
-    /// The broker's answer to an asynchronous commit.
+    /// The broker's answer to a commit queued with [`Source::commit`].
     Committed {
         positions: CommitPositions,
         result: Result<(), KafkaError>,
@@ -64,7 +64,7 @@ pub trait Source: Send + Sync + 'static {
     fn topic_name(&self, topic: Topic) -> &str;
     fn pause(&self, partitions: &[TopicPartition]) -> Result<(), KafkaError>;
     fn resume(&self, partitions: &[TopicPartition]) -> Result<(), KafkaError>;
-    /// Queues a commit; its outcome arrives as [`Event::Committed`].
+    /// Queues a commit without waiting; the broker's answer arrives as [`Event::Committed`].
     fn commit(&self, positions: &CommitPositions) -> Result<(), KafkaError>;
     /// Commits and waits for the broker's answer (before partitions are given up).
     fn commit_sync(&self, positions: &CommitPositions) -> Result<(), KafkaError>;
