@@ -122,6 +122,7 @@ pub fn unattributed_hint(account: &Account, row: &UnattributedRow) -> String {
         params: raw_params(&row.raw_params),
         remote_ip: row.remote_ip.clone(),
         verdict,
+        key: String::new(),
     };
     let diagnosis = diagnose(account, &record);
     match diagnosis.sentence() {

@@ -190,6 +190,7 @@ impl PostbackSpec {
                 .collect(),
             remote_ip: "127.0.0.1".into(),
             verdict: IngestVerdict::Accepted,
+            key: String::new(),
         }
     }
 }

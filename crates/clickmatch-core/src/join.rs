@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::classify::{self, Candidate, Classified, ClickRef};
 use crate::model::{Account, DedupMode, DAY_MS, DEFAULT_WINDOW_MS};
-use crate::reason::Reason;
+use crate::reason::{hints, Reason};
 use crate::records::{ClickRecord, Outcome, PostbackRecord};
 
 pub use store::{
@@ -214,6 +214,18 @@ impl<S: JoinStore> PartitionJoin<S> {
         };
         if let Some(click) = self.store.click(&candidate.click.key(), time_hint)? {
             return Ok(Some(self.attribute(account, &record, &candidate, &click)?));
+        }
+
+        // Keyed by ingest under another configuration: the click lives on another partition
+        // and waiting here would only end in a generic `unknown_click_id`.
+        if !record.key.is_empty() && record.key != candidate.click.key() {
+            let mut row = classify::unattributed(
+                &record,
+                Reason::UnknownClickId,
+                Some(hints::KEYED_ELSEWHERE),
+                &candidate.extracted,
+            );
+            return Ok(Some(Outcome::Unattributed(row)));
         }
 
         // Clicks read past the click's time plus grace: in partition order, the click would

@@ -120,6 +120,10 @@ pub mod hints {
     /// `unauthorized`: the route checks only source IPs.
     pub const SOURCE_IP_NOT_ALLOWED: &str = "source_ip_not_allowed";
 
+    /// `unknown_click_id`: ingest keyed the postback with a configuration the joiner no longer
+    /// has (a reload in between), so it sits on a partition that cannot hold its click.
+    pub const KEYED_ELSEWHERE: &str = "keyed_elsewhere";
+
     /// Every code above.
     pub const ALL: &[&str] = &[
         CAKE_HASH_FRAGMENT,
@@ -142,6 +146,7 @@ pub mod hints {
         ROUTE_TOKEN_MISSING,
         ROUTE_TOKEN_WRONG,
         SOURCE_IP_NOT_ALLOWED,
+        KEYED_ELSEWHERE,
     ];
 }
 
@@ -173,6 +178,12 @@ pub fn hint_text(code: &str) -> &'static str {
         "check_route_token_or_ip" => {
             "the postback's route token is wrong or missing, or its source IP is not allowed: \
              copy the URL again from `clickmatch postback-url` or add the network's IPs"
+        }
+        "keyed_elsewhere" => {
+            "ingest decided this postback's Kafka key with another configuration than the \
+             joiner's (a reload in between, e.g. accept_foreign_ids turned on), so it landed on \
+             a partition that cannot hold its click: reload ingest and the joiner with the same \
+             file, then have the network send the postback again"
         }
         "configure_route" => {
             "the network posts to a route that is not configured: add it under [routes] or \

@@ -88,6 +88,11 @@ pub struct PostbackRecord {
     pub remote_ip: String,
     #[serde(default)]
     pub verdict: IngestVerdict,
+    /// The Kafka key ingest published the record under, decided with ingest's configuration:
+    /// the joiner, deciding with its own, tells when the two disagree (a reload in between)
+    /// and the record sits on a partition that cannot hold its click. Empty in older records.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
 }
 
 impl PostbackRecord {

@@ -107,7 +107,7 @@ async fn handle(
         }
     }
 
-    let record = PostbackRecord {
+    let mut record = PostbackRecord {
         v: RECORD_VERSION,
         postback_id: random_id(),
         received_ms: now_ms(),
@@ -116,8 +116,10 @@ async fn handle(
         params,
         remote_ip: remote_ip.to_string(),
         verdict,
+        key: String::new(),
     };
     let key = partition_key(&account, &record);
+    record.key.clone_from(&key);
     // The answer must be a 503 the network retries, never the request timeout's 408: the
     // broker gets three quarters of the request's time. A record librdkafka still delivers
     // after that is a recorded postback the network sends again (a `duplicate` downstream).

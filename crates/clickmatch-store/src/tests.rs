@@ -37,6 +37,7 @@ fn pending(id: &str) -> StoredPending {
             params: vec![("cid".into(), "x".into())],
             remote_ip: String::new(),
             verdict: IngestVerdict::Accepted,
+            key: String::new(),
         },
         deadline_ms: T0 + 5,
         since_ms: T0,

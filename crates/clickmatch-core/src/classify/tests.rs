@@ -60,6 +60,7 @@ pub fn postback(route: Option<&str>, params: &[(&str, &str)]) -> PostbackRecord 
             .collect(),
         remote_ip: "192.0.2.1".into(),
         verdict: IngestVerdict::Accepted,
+        key: String::new(),
     }
 }
 

@@ -254,3 +254,41 @@ fn memory_store_expires_whole_buckets() {
     store.expire(DAY_MS + 1).unwrap();
     assert_eq!(store.clicks_len(), 1);
 }
+
+#[test]
+fn a_postback_keyed_under_another_configuration_is_flagged_at_once() {
+    // Ingest, before a reload, refused the foreign ID and keyed the postback by its own ID;
+    // the joiner, after it, accepts foreign IDs: the click lives on the foreign ID's partition.
+    let before = account();
+    let mut after = account();
+    after.global_route.accept_foreign_ids = true;
+    let mut record = at(
+        postback(None, &[("cid", "gclid-123"), ("payout", "2")]),
+        "pb-1",
+        T0,
+    );
+    record.key = crate::classify::partition_key(&before, &record);
+    assert_eq!(
+        record.key, "pb-1",
+        "keyed by its postback ID before the reload"
+    );
+
+    let mut join = join();
+    match join.on_postback(&after, record.clone(), 0, T0).unwrap() {
+        Some(Outcome::Unattributed(row)) => {
+            assert_eq!(row.reason, Reason::UnknownClickId);
+            assert_eq!(row.hint, hints::KEYED_ELSEWHERE);
+        }
+        other => panic!("not flagged at once: {other:?}"),
+    }
+    assert_eq!(
+        join.pending_len(),
+        0,
+        "nothing waits for a click that cannot come here"
+    );
+
+    // The same postback keyed under the joiner's configuration waits for its click as usual.
+    record.key = crate::classify::partition_key(&after, &record);
+    assert_eq!(record.key, "gclid-123");
+    assert_eq!(join.on_postback(&after, record, 1, T0).unwrap(), None);
+}
