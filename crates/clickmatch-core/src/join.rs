@@ -219,7 +219,7 @@ impl<S: JoinStore> PartitionJoin<S> {
         // Keyed by ingest under another configuration: the click lives on another partition
         // and waiting here would only end in a generic `unknown_click_id`.
         if !record.key.is_empty() && record.key != candidate.click.key() {
-            let mut row = classify::unattributed(
+            let row = classify::unattributed(
                 &record,
                 Reason::UnknownClickId,
                 Some(hints::KEYED_ELSEWHERE),
