@@ -56,6 +56,7 @@ fuzz_target!(|data: &[u8]| {
             params: list.clone(),
             remote_ip: "192.0.2.1".into(),
             verdict: IngestVerdict::Accepted,
+            key: String::new(),
         };
         let _ = classify::classify(account, &record);
         let _ = classify::diagnose(account, &record).sentence();
