@@ -17,9 +17,9 @@ use rdkafka::ClientConfig;
 use tokio::sync::mpsc;
 
 async fn next(events: &mut mpsc::Receiver<Event>) -> Event {
-    tokio::time::timeout(Duration::from_secs(20), events.recv())
+    tokio::time::timeout(Duration::from_secs(60), events.recv())
         .await
-        .expect("an event within 20 s")
+        .expect("an event within 60 s")
         .expect("the source is running")
 }
 
