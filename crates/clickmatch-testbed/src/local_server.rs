@@ -17,7 +17,7 @@ pub use http::{free_port, ping, ping_blocking, query_blocking};
 
 use config::write_config;
 pub(crate) use config::{cluster_config, xml_escape};
-pub(crate) use files::{absolute, create, tail};
+pub(crate) use files::{absolute, create, create_dir, tail};
 use http::free_port_pair;
 
 use std::fmt;
@@ -173,24 +173,12 @@ impl LocalServer {
         }
         let more_ports = topology.iter().flat_map(|t| t.more_ports.iter().copied());
         for port in [http_port, tcp_port].into_iter().chain(more_ports) {
-            // Someone else's server on the port would answer our ping while ours fails to bind.
-            if TcpListener::bind(("127.0.0.1", port)).is_err() {
-                return Err(StartFailure {
-                    error: TestbedError::LocalServer {
-                        dir: dir.to_owned(),
-                        message: format!("port {port} on 127.0.0.1 is already in use"),
-                    },
-                    may_be_port_race: true,
-                });
-            }
+            port_free(dir, port)?;
         }
 
         let dir = absolute(dir)?;
         let log = dir.join("log");
-        fs::create_dir_all(&log).map_err(|source| TestbedError::Io {
-            path: log.clone(),
-            source,
-        })?;
+        create_dir(&log)?;
         let (mut command, stdin) = match binary {
             Some((program, args)) => {
                 let config = write_config(&dir, http_port, tcp_port, topology.as_ref())?;
@@ -445,6 +433,21 @@ pub(crate) fn stop_child(
 pub(crate) struct StartFailure {
     pub(crate) error: TestbedError,
     pub(crate) may_be_port_race: bool,
+}
+
+/// Fails when `port` on 127.0.0.1 is taken: someone else's server there would answer our
+/// ping while ours fails to bind.
+pub(crate) fn port_free(dir: &Path, port: u16) -> Result<(), StartFailure> {
+    match TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(StartFailure {
+            error: TestbedError::LocalServer {
+                dir: dir.to_owned(),
+                message: format!("port {port} on 127.0.0.1 is already in use"),
+            },
+            may_be_port_race: true,
+        }),
+    }
 }
 
 /// What makes a server a host of a cluster: config elements in place of [`LOCAL_CLUSTER`] and

@@ -10,13 +10,15 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::TestbedError;
-use crate::local_server::{absolute, create, stop_child, tail, Ask, StartFailure};
+use crate::local_server::{
+    absolute, create, create_dir, port_free, stop_child, tail, Ask, StartFailure,
+};
 
 /// How long `start` waits for ZooKeeper to serve.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -66,21 +68,10 @@ impl LocalZooKeeper {
         };
         let classpath = classpath().ok_or_else(|| not_found(ZOOKEEPER_JAR))?;
         let java = java().ok_or_else(|| not_found("java"))?;
-        if TcpListener::bind(("127.0.0.1", port)).is_err() {
-            return Err(StartFailure {
-                error: TestbedError::LocalServer {
-                    dir: dir.to_owned(),
-                    message: format!("port {port} on 127.0.0.1 is already in use"),
-                },
-                may_be_port_race: true,
-            });
-        }
+        port_free(dir, port)?;
         let dir = absolute(dir)?;
         let data = dir.join("data");
-        fs::create_dir_all(&data).map_err(|source| TestbedError::Io {
-            path: data.clone(),
-            source,
-        })?;
+        create_dir(&data)?;
         let config = dir.join("zoo.cfg");
         let text = format!(
             "tickTime={TICK_MS}\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\

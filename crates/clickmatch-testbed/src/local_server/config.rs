@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{Topology, ERR_LOG, LOCAL_CLUSTER, SYSTEM_USERS_XML};
+use super::{create_dir, Topology, ERR_LOG, LOCAL_CLUSTER, SYSTEM_USERS_XML};
 use crate::error::TestbedError;
 
 pub(super) fn write_config(
@@ -13,8 +13,7 @@ pub(super) fn write_config(
     topology: Option<&Topology>,
 ) -> Result<PathBuf, TestbedError> {
     for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
-        let path = dir.join(sub);
-        fs::create_dir_all(&path).map_err(|source| TestbedError::Io { path, source })?;
+        create_dir(&dir.join(sub))?;
     }
     let users = if Path::new(SYSTEM_USERS_XML).is_file() {
         PathBuf::from(SYSTEM_USERS_XML)

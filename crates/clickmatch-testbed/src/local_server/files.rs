@@ -5,13 +5,21 @@ use std::path::{Path, PathBuf};
 
 use crate::error::TestbedError;
 
+/// `dir`, created if need be, as an absolute path.
 pub(crate) fn absolute(dir: &Path) -> Result<PathBuf, TestbedError> {
-    let io_err = |source| TestbedError::Io {
+    create_dir(dir)?;
+    dir.canonicalize().map_err(|source| TestbedError::Io {
         path: dir.to_owned(),
         source,
-    };
-    fs::create_dir_all(dir).map_err(io_err)?;
-    dir.canonicalize().map_err(io_err)
+    })
+}
+
+/// Creates `dir` and its parents, naming it in the error.
+pub(crate) fn create_dir(dir: &Path) -> Result<(), TestbedError> {
+    fs::create_dir_all(dir).map_err(|source| TestbedError::Io {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 pub(crate) fn create(path: &Path) -> Result<fs::File, TestbedError> {
