@@ -92,6 +92,8 @@ fn conversion_of(row: ConversionRow) -> Conversion {
         payout_raw: row.payout_raw,
         payout_issue: row.payout_issue,
         source: row.source,
+        country: row.country,
+        device_type: row.device_type,
         txid: row.txid,
         offer_mismatch: row.offer_mismatch,
         click_id_repaired: row.click_id_repaired,

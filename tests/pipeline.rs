@@ -172,6 +172,7 @@ async fn a_postback_that_beats_its_click_waits_and_is_attributed() {
         ip: String::new(),
         user_agent: String::new(),
         country: String::new(),
+        enrichment: Default::default(),
         is_test: false,
         foreign: false,
         cost: None,

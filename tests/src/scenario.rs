@@ -38,6 +38,7 @@ fn click(account: &Account, n: u64, time_ms: u64) -> ClickRecord {
         ip: String::new(),
         user_agent: String::new(),
         country: String::new(),
+        enrichment: Default::default(),
         is_test: false,
         foreign: false,
         cost: None,

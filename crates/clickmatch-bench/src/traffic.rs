@@ -304,6 +304,7 @@ impl Traffic {
             user_agent: "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126 Mobile"
                 .into(),
             country: ["US", "DE", "BR", "IN", "FR"][self.rng.random_range(0..5usize)].into(),
+            enrichment: Default::default(),
             is_test: false,
             foreign: false,
             cost: None,

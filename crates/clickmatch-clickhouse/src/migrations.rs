@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "money",
         sql: include_str!("../migrations/0004_money.sql"),
     },
+    Migration {
+        version: 5,
+        name: "enrichment",
+        sql: include_str!("../migrations/0005_enrichment.sql"),
+    },
 ];
 
 impl Migration {

@@ -47,6 +47,14 @@ pub struct ClickRow {
     pub cost_currency: String,
     pub cost_raw: String,
     pub cost_issue: String,
+    pub region: String,
+    pub city: String,
+    pub asn: u32,
+    pub isp: String,
+    pub device_type: String,
+    pub os: String,
+    pub browser: String,
+    pub is_bot: bool,
 }
 
 /// A row of `conversions`: one version of an attributed conversion.
@@ -77,6 +85,8 @@ pub struct ConversionRow {
     pub payout_raw: String,
     pub payout_issue: String,
     pub source: String,
+    pub country: String,
+    pub device_type: String,
 }
 
 /// A row of `unattributed`.
@@ -130,6 +140,14 @@ pub struct ClickRowRef<'a> {
     pub cost_currency: &'a str,
     pub cost_raw: &'a str,
     pub cost_issue: &'a str,
+    pub region: &'a str,
+    pub city: &'a str,
+    pub asn: u32,
+    pub isp: &'a str,
+    pub device_type: &'a str,
+    pub os: &'a str,
+    pub browser: &'a str,
+    pub is_bot: bool,
 }
 
 /// A [`ConversionRow`] borrowing from its conversion.
@@ -160,6 +178,8 @@ pub struct ConversionRowRef<'a> {
     pub payout_raw: &'a str,
     pub payout_issue: &'a str,
     pub source: &'a str,
+    pub country: &'a str,
+    pub device_type: &'a str,
 }
 
 /// An [`UnattributedRow`] borrowing from its outcome.
@@ -211,6 +231,14 @@ pub const CLICK_COLUMNS: &[(&str, &str)] = &[
     ("cost_currency", "String"),
     ("cost_raw", "String"),
     ("cost_issue", "String"),
+    ("region", "String"),
+    ("city", "String"),
+    ("asn", "UInt32"),
+    ("isp", "String"),
+    ("device_type", "String"),
+    ("os", "String"),
+    ("browser", "String"),
+    ("is_bot", "UInt8"),
 ];
 
 pub const CONVERSION_COLUMNS: &[(&str, &str)] = &[
@@ -237,6 +265,8 @@ pub const CONVERSION_COLUMNS: &[(&str, &str)] = &[
     ("payout_raw", "String"),
     ("payout_issue", "String"),
     ("source", "String"),
+    ("country", "String"),
+    ("device_type", "String"),
 ];
 
 pub const UNATTRIBUTED_COLUMNS: &[(&str, &str)] = &[
@@ -285,6 +315,14 @@ impl<'a> ClickRowRef<'a> {
             cost_currency: click.cost.as_ref().map_or("", |c| c.currency.as_str()),
             cost_raw: click.cost.as_ref().map_or("", |c| c.raw.as_str()),
             cost_issue: click.cost.as_ref().map_or("", |c| c.issue.as_str()),
+            region: &click.enrichment.region,
+            city: &click.enrichment.city,
+            asn: click.enrichment.asn,
+            isp: &click.enrichment.isp,
+            device_type: &click.enrichment.device_type,
+            os: &click.enrichment.os,
+            browser: &click.enrichment.browser,
+            is_bot: click.enrichment.is_bot,
         }
     }
 }
@@ -318,6 +356,14 @@ impl ClickRow {
             cost_currency: row.cost_currency.to_owned(),
             cost_raw: row.cost_raw.to_owned(),
             cost_issue: row.cost_issue.to_owned(),
+            region: row.region.to_owned(),
+            city: row.city.to_owned(),
+            asn: row.asn,
+            isp: row.isp.to_owned(),
+            device_type: row.device_type.to_owned(),
+            os: row.os.to_owned(),
+            browser: row.browser.to_owned(),
+            is_bot: row.is_bot,
         }
     }
 }
@@ -349,6 +395,8 @@ impl<'a> ConversionRowRef<'a> {
             payout_raw: &conversion.payout_raw,
             payout_issue: &conversion.payout_issue,
             source: &conversion.source,
+            country: &conversion.country,
+            device_type: &conversion.device_type,
         }
     }
 }
@@ -381,6 +429,8 @@ impl ConversionRow {
             payout_raw: row.payout_raw.to_owned(),
             payout_issue: row.payout_issue.to_owned(),
             source: row.source.to_owned(),
+            country: row.country.to_owned(),
+            device_type: row.device_type.to_owned(),
         }
     }
 }
@@ -546,6 +596,7 @@ mod tests {
             ip: "203.0.113.9".into(),
             user_agent: "ua".into(),
             country: "DE".into(),
+            enrichment: Default::default(),
             is_test: true,
             foreign: true,
             cost: None,

@@ -33,8 +33,12 @@ pub struct ClickRecord {
     pub ip: String,
     #[serde(default)]
     pub user_agent: String,
+    /// ISO 3166 alpha-2: from the geo database, else as `POST /clicks` gave it; empty if unknown.
     #[serde(default)]
     pub country: String,
+    /// What else ingest learned from the client IP and the user agent (see [`Enrichment`]).
+    #[serde(default, skip_serializing_if = "Enrichment::is_empty")]
+    pub enrichment: Enrichment,
     #[serde(default)]
     pub is_test: bool,
     /// True for an ID made elsewhere (another tracker's), registered through `POST /clicks`.
@@ -43,6 +47,42 @@ pub struct ClickRecord {
     /// What the click cost; `None` when its campaign has no cost model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<ClickCostRecord>,
+}
+
+/// Where a click came from and on what, beyond its country: from the user's `.mmdb` files and
+/// the user agent. Every field is empty (`asn` 0) when its source is not configured or knows
+/// nothing; fields are left out of the record when empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrichment {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub region: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub city: String,
+    /// Autonomous system number, 0 when unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub asn: u32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub isp: String,
+    /// `desktop`, `mobile`, `tablet`, `tv`, `bot` or `other`; empty without a user agent.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub device_type: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub os: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub browser: String,
+    /// A known bot: flagged, never blocked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_bot: bool,
+}
+
+impl Enrichment {
+    pub fn is_empty(&self) -> bool {
+        *self == Enrichment::default()
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What a click cost: its campaign's CPC, or what the traffic source put in the click URL.
@@ -129,6 +169,11 @@ pub struct Conversion {
     /// The click's traffic source (its campaign's), for figures by source.
     #[serde(default)]
     pub source: String,
+    /// The click's country and device type, so that reports group conversions without a join.
+    #[serde(default)]
+    pub country: String,
+    #[serde(default)]
+    pub device_type: String,
     pub txid: String,
     pub offer_mismatch: bool,
     pub click_id_repaired: bool,
@@ -161,6 +206,8 @@ impl Conversion {
             payout_raw: "2.50".into(),
             payout_issue: String::new(),
             source: String::new(),
+            country: String::new(),
+            device_type: String::new(),
             txid: String::new(),
             offer_mismatch: false,
             click_id_repaired: false,

@@ -291,6 +291,7 @@ impl Harness {
             ip: String::new(),
             user_agent: String::new(),
             country: String::new(),
+            enrichment: Default::default(),
             is_test: false,
             foreign: false,
             cost: None,

@@ -28,6 +28,7 @@ fn click(id: &str, time_ms: u64) -> ClickRecord {
         ip: "203.0.113.9".into(),
         user_agent: "Mozilla/5.0 (X11)".into(),
         country: "DE".into(),
+        enrichment: Default::default(),
         is_test: true,
         foreign: false,
         cost: None,

@@ -148,6 +148,7 @@ fn click(id: &str, time_ms: u64, cost: Option<(&str, &str)>) -> ClickRecord {
         ip: "203.0.113.9".into(),
         user_agent: "Mozilla/5.0".into(),
         country: "DE".into(),
+        enrichment: Default::default(),
         is_test: false,
         foreign: false,
         cost: cost.map(|(amount, currency)| ClickCostRecord {

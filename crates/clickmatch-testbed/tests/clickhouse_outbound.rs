@@ -27,6 +27,7 @@ fn click(id: &str, time_ms: u64) -> ClickRecord {
         ip: "203.0.113.9".into(),
         user_agent: "Mozilla/5.0".into(),
         country: String::new(),
+        enrichment: Default::default(),
         is_test: false,
         foreign: false,
         cost: None,

@@ -117,6 +117,8 @@ fn conversion_row(payout_raw: &str, payout_issue: &str) -> ConversionRow {
         payout_raw: payout_raw.into(),
         payout_issue: payout_issue.into(),
         source: String::new(),
+        country: String::new(),
+        device_type: String::new(),
     }
 }
 

@@ -109,6 +109,8 @@ impl Seen {
             payout_raw: self.payout_raw,
             payout_issue: self.payout_issue,
             source: self.source,
+            country: String::new(),
+            device_type: String::new(),
             txid: self.txid,
             offer_mismatch: self.offer_mismatch,
             click_id_repaired: self.click_id_repaired,

@@ -16,6 +16,7 @@ fn click(account: &Account, time_ms: u64, offer: &str) -> ClickRecord {
         ip: String::new(),
         user_agent: String::new(),
         country: String::new(),
+        enrichment: Default::default(),
         is_test: false,
         foreign: false,
         cost: None,
