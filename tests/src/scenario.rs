@@ -20,6 +20,8 @@ pub struct Scenario {
     pub chargebacks: u64,
 }
 
+// Mostly clicks: boxing them would allocate once more per record generated.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Record {
     Click(ClickRecord),

@@ -196,6 +196,8 @@ impl PostbackSpec {
 }
 
 /// A record in production order, as ingest would publish it.
+// Mostly clicks: boxing them would allocate once more per record generated.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Record {
     Click(ClickRecord),

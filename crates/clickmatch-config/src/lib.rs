@@ -7,6 +7,8 @@ mod money;
 pub mod names;
 mod raw;
 
+pub use raw::MAX_TRACKED_OFFERS;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -6,6 +6,8 @@ mod env;
 mod routes;
 mod validate;
 
+pub use validate::MAX_TRACKED_OFFERS;
+
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
@@ -273,6 +275,10 @@ struct RawOffer {
     /// Booked when a postback's payout is missing or unreadable.
     #[serde(default)]
     default_payout: Option<String>,
+    /// Count the offer's clicks and conversions by offer in metrics (the postbacks-stopped
+    /// alert).
+    #[serde(default)]
+    tracked: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]

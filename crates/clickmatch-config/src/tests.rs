@@ -557,6 +557,22 @@ fn offers_default_payout_is_read_and_checked() {
     assert!(load_error(&two).starts_with("x.toml: key `offers[1].default_payout`"));
 }
 
+#[test]
+fn offers_are_untracked_unless_asked_and_tracked_ones_are_capped() {
+    assert!(!load(MINIMAL).account.offers["1"].tracked);
+    let tracked = MINIMAL.replace("id = \"1\"\n", "id = \"1\"\ntracked = true\n");
+    assert!(load(&tracked).account.offers["1"].tracked);
+
+    let many: String = (0..=MAX_TRACKED_OFFERS)
+        .map(|i| format!("[[offers]]\nid = \"t{i}\"\ntracked = true\n"))
+        .collect();
+    let error = load_error(&format!("{MINIMAL}{many}"));
+    assert!(
+        error.contains("tracked") && error.contains("at most 200 offers"),
+        "{error}"
+    );
+}
+
 /// [`MINIMAL`] with `lines` added to its campaign.
 fn with_campaign(lines: &str) -> String {
     format!("{MINIMAL}{lines}\n")

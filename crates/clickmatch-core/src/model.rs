@@ -158,6 +158,9 @@ pub struct Offer {
     /// Booked when the postback's payout is missing or cannot be read (the conversion keeps
     /// the raw text and a `payout_issue`); `None`: 0 is booked.
     pub default_payout: Option<Decimal>,
+    /// Its clicks and attributed postbacks are counted by offer in the joiner's metrics (an
+    /// `offer` label), which the postbacks-stopped alert reads. Opt-in, to keep labels few.
+    pub tracked: bool,
 }
 
 /// Parameter names (lowercase) and aliases a route reads, in preference order.

@@ -289,6 +289,9 @@ pub struct Unattributed {
 }
 
 /// What a postback ended in.
+// Outcomes sit in a batch's `Vec` until written, most of them conversions: boxing the larger
+// variant would add an allocation to nearly every one to save space on the rest.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Attributed(Conversion),

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use clickmatch_core::model::{Account, UNKNOWN_ROUTE_LABEL};
-use clickmatch_core::records::Outcome;
+use clickmatch_core::records::{ClickRecord, Outcome};
 use prometheus::{
     GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
@@ -28,6 +28,10 @@ pub struct JoinerMetrics {
     pub restore_progress: GaugeVec,
     pub state_disk_bytes: IntGauge,
     pub outbound_errors: IntCounter,
+    /// Clicks and attributed postbacks of tracked offers (`[[offers]] tracked = true`), by
+    /// offer: what the postbacks-stopped alert compares.
+    pub offer_clicks: IntCounterVec,
+    pub offer_conversions: IntCounterVec,
 }
 
 impl JoinerMetrics {
@@ -113,6 +117,21 @@ impl JoinerMetrics {
                 "clickmatch_joiner_outbound_publish_errors_total",
                 "Failed attempts to publish an attributed conversion to the outbound topic.",
             )?,
+            offer_clicks: IntCounterVec::new(
+                Opts::new(
+                    "clickmatch_joiner_offer_clicks_total",
+                    "Clicks of tracked offers joined and written, by offer (test clicks left out).",
+                ),
+                &["offer"],
+            )?,
+            offer_conversions: IntCounterVec::new(
+                Opts::new(
+                    "clickmatch_joiner_offer_conversions_total",
+                    "Attributed postbacks of tracked offers written, by offer (test conversions \
+                     left out).",
+                ),
+                &["offer"],
+            )?,
         };
         registry.register(Box::new(m.clicks.clone()))?;
         registry.register(Box::new(m.postbacks.clone()))?;
@@ -131,6 +150,8 @@ impl JoinerMetrics {
         registry.register(Box::new(m.restore_progress.clone()))?;
         registry.register(Box::new(m.state_disk_bytes.clone()))?;
         registry.register(Box::new(m.outbound_errors.clone()))?;
+        registry.register(Box::new(m.offer_clicks.clone()))?;
+        registry.register(Box::new(m.offer_conversions.clone()))?;
         Ok(m)
     }
 
@@ -187,5 +208,50 @@ pub(crate) fn count_outcomes(
             .payout_issues
             .with_label_values(&labels)
             .inc_by(count);
+    }
+}
+
+/// Counts a batch's clicks and attributed postbacks of tracked offers, by offer. Every tracked
+/// offer's series is touched, so that an offer whose postbacks stopped reads 0 rather than
+/// nothing (an absent series would keep the alert silent).
+pub(crate) fn count_tracked_offers(
+    metrics: &JoinerMetrics,
+    account: &Account,
+    clicks: &[ClickRecord],
+    outcomes: &[Outcome],
+) {
+    let mut counts: BTreeMap<&str, [u64; 2]> = account
+        .offers
+        .values()
+        .filter(|offer| offer.tracked)
+        .map(|offer| (offer.id.as_str(), [0, 0]))
+        .collect();
+    if counts.is_empty() {
+        return;
+    }
+    for click in clicks.iter().filter(|c| !c.is_test) {
+        if let Some(count) = counts.get_mut(click.offer_id.as_str()) {
+            count[0] += 1;
+        }
+    }
+    for outcome in outcomes {
+        if let Outcome::Attributed(conversion) = outcome {
+            if conversion.is_test {
+                continue;
+            }
+            if let Some(count) = counts.get_mut(conversion.offer_id.as_str()) {
+                count[1] += 1;
+            }
+        }
+    }
+    for (offer, [clicks, conversions]) in counts {
+        metrics
+            .offer_clicks
+            .with_label_values(&[offer])
+            .inc_by(clicks);
+        metrics
+            .offer_conversions
+            .with_label_values(&[offer])
+            .inc_by(conversions);
     }
 }

@@ -421,6 +421,59 @@ async fn offsets_follow_acknowledged_rows_and_a_pending_postback_holds_its_offse
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracked_offers_count_written_clicks_and_conversions_and_start_at_zero() {
+    let h = Harness::start(Setup::default());
+    h.assign().await;
+    let (a, b) = (h.click(1), h.click(2));
+    let test_click = ClickRecord {
+        is_test: true,
+        ..h.click(3)
+    };
+    h.send(
+        Topic::Clicks,
+        0,
+        vec![a.encode(), b.encode(), test_click.encode()],
+    )
+    .await;
+    h.send(Topic::Postbacks, 0, vec![h.postback(&a).encode()])
+        .await;
+    h.until("both topics committed", |c| {
+        has_commit(c, &[("clicks", 3), ("postbacks", 1)])
+    })
+    .await;
+    let metrics = h.metrics.clone();
+    let offer = a.offer_id.clone();
+    h.stop().await;
+    assert_eq!(metrics.offer_clicks.with_label_values(&[&offer]).get(), 2);
+    assert_eq!(
+        metrics.offer_conversions.with_label_values(&[&offer]).get(),
+        1
+    );
+    // Every tracked offer has its series, at 0 when nothing came: the alert can see a stop.
+    let others: Vec<_> = tracked_offer_conversions(&metrics)
+        .into_iter()
+        .filter(|(name, _)| *name != offer)
+        .collect();
+    assert!(!others.is_empty(), "the demo tracks more than one offer");
+    assert!(others.iter().all(|(_, n)| *n == 0), "{others:?}");
+}
+
+/// The offer labels of the conversions counter, with their values.
+fn tracked_offer_conversions(metrics: &JoinerMetrics) -> Vec<(String, u64)> {
+    use prometheus::core::Collector;
+    metrics
+        .offer_conversions
+        .collect()
+        .iter()
+        .flat_map(|family| family.get_metric())
+        .map(|m| {
+            let label = m.get_label()[0].value().to_string();
+            (label, m.get_counter().get_value() as u64)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_commit_is_counted_as_an_error_and_sent_again() {
     let h = Harness::start(Setup {
         commit_rejections: 2,

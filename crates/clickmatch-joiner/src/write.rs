@@ -236,7 +236,11 @@ async fn write_batch<K: Sink>(
     // Counted when ClickHouse has the rows (the latency histogram measures exactly that).
     metrics.batch_rows.observe(batch.len() as f64);
     metrics.clicks.inc_by(batch.clicks.len() as u64);
-    metrics::count_outcomes(metrics, &joiner.account.load(), &batch.outcomes, now_ms());
+    {
+        let account = joiner.account.load();
+        metrics::count_outcomes(metrics, &account, &batch.outcomes, now_ms());
+        metrics::count_tracked_offers(metrics, &account, &batch.clicks, &batch.outcomes);
+    }
     publish_outbound(&joiner, &batch.outcomes).await;
     batch
 }

@@ -125,6 +125,7 @@ pub(super) fn validate_offer(
         window_ms,
         dedup,
         default_payout,
+        tracked: raw.tracked,
     })
 }
 

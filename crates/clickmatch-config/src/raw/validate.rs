@@ -12,6 +12,10 @@ use clickmatch_core::template;
 use ipnet::IpNet;
 
 use super::routes::{validate_offer, validate_route};
+
+/// Tracked offers are metric labels: enough for an account's live offers, few enough for
+/// Prometheus.
+pub const MAX_TRACKED_OFFERS: usize = 200;
 use super::{ip_net, RawConfig, RawIngest, RawKafka, RawOutbound};
 use crate::money;
 use crate::names;
@@ -59,6 +63,17 @@ impl RawConfig {
                     file,
                     key("id"),
                     format!("offer {:?} is defined twice", raw.id),
+                ));
+            }
+            let tracked = offers.values().filter(|o| o.tracked).count();
+            if tracked > MAX_TRACKED_OFFERS {
+                return Err(invalid(
+                    file,
+                    key("tracked"),
+                    format!(
+                        "at most {MAX_TRACKED_OFFERS} offers can be tracked (each is a label on \
+                         two metrics)"
+                    ),
                 ));
             }
         }

@@ -20,6 +20,7 @@ pub fn account() -> Account {
                 window_ms: DEFAULT_WINDOW_MS,
                 dedup: DedupMode::ClickEvent,
                 default_payout: None,
+                tracked: false,
             },
         );
     }

@@ -165,6 +165,7 @@ pub fn account() -> Account {
             window_ms: DEFAULT_WINDOW_MS,
             dedup: DedupMode::ClickEvent,
             default_payout: None,
+            tracked: false,
         },
     );
     for (n, dialect) in DIALECTS.iter().enumerate() {
@@ -178,6 +179,7 @@ pub fn account() -> Account {
                 window_ms: 30 * DAY_MS,
                 dedup: DedupMode::ClickEvent,
                 default_payout: None,
+                tracked: false,
             },
         );
         let mut route = Route::new(dialect.route);
