@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clickmatch_cli::demo;
+use clickmatch_cli::pipeline::{Pipeline, Roles};
 use clickmatch_cli::reload::Reloader;
-use clickmatch_config::DEMO_CONFIG;
+use clickmatch_config::{Config, DEMO_CONFIG};
 use clickmatch_e2e::{clickmatch_bin, free_port, TestPipeline};
 use clickmatch_testbed::LocalBroker;
 use reqwest::StatusCode;
@@ -114,6 +115,119 @@ async fn a_reload_reaches_ingest_and_joiner_and_an_invalid_file_is_refused() {
         status_of(&client, &format!("{}/c/broken", t.base)).await,
         StatusCode::NOT_FOUND
     );
+    t.cleanup().await.unwrap();
+}
+
+/// A partner's route, before and after it was told to accept the partner's own click IDs.
+const PARTNER: &str = r#"
+[routes.partner]
+offer = "1"
+"#;
+const PARTNER_FOREIGN: &str = r#"
+[routes.partner]
+offer = "1"
+accept_foreign_ids = true
+"#;
+
+/// Ingest still runs the configuration before a reload that turned on `accept_foreign_ids`, the
+/// joiner the one after: ingest keys the partner's postbacks by postback ID, the joiner reads
+/// them as foreign click IDs whose clicks live on other partitions. Every postback still ends in
+/// exactly one row: attributed when its key happened to land with its click, else at once
+/// `unknown_click_id` with the hint `keyed_elsewhere` (not after a generic wait). Once ingest
+/// has the new configuration too, the same postbacks attribute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postback_keyed_under_the_configuration_before_a_reload_ends_in_one_row() {
+    const N: usize = 8;
+    let t = TestPipeline::start_custom(PARTNER, &[], 4, Roles::INGEST)
+        .await
+        .unwrap();
+    let after = |extra: &str| {
+        Config::from_toml(
+            &format!("{DEMO_CONFIG}\n{extra}"),
+            clickmatch_config::BUILTIN_SOURCE,
+            &Default::default(),
+        )
+        .unwrap()
+        .account
+    };
+    let mut joiner_config = t.config.clone();
+    joiner_config.account = after(PARTNER_FOREIGN);
+    joiner_config.account.grace_ms = t.config.account.grace_ms;
+    let joiner = Pipeline::start(&joiner_config, Roles::JOIN, "")
+        .await
+        .unwrap();
+    joiner
+        .wait_joiner_assigned(Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    let client = demo::http_client();
+    for n in 0..N {
+        let response = client
+            .post(format!("{}/clicks", t.base))
+            .json(&serde_json::json!({ "campaign": "demo", "click_id": format!("partner-{n}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    // The clicks are in the joiner's state before any postback comes.
+    t.wait_count("SELECT count() FROM clicks", N as u64)
+        .await
+        .unwrap();
+    let postback = |n: usize| {
+        let client = client.clone();
+        let base = t.base.clone();
+        async move {
+            let cid = format!("partner-{n}");
+            demo::postback_get(
+                &client,
+                &base,
+                "/postback/partner",
+                &[("cid", cid.as_str())],
+            )
+            .await
+            .unwrap()
+        }
+    };
+    for n in 0..N {
+        assert_eq!(postback(n).await, StatusCode::OK);
+    }
+    let rows = "SELECT (SELECT count() FROM conversions FINAL WHERE route = 'partner') + \
+                (SELECT count() FROM unattributed WHERE route = 'partner')";
+    assert_eq!(t.wait_count(rows, N as u64).await.unwrap(), N as u64);
+    let unattributed: Vec<(String, String, String)> = t
+        .client()
+        .query("SELECT raw_click_id, reason, hint FROM unattributed WHERE route = 'partner'")
+        .fetch_all()
+        .await
+        .unwrap();
+    // Four partitions: all eight keys landing with their clicks has odds of 4^-8.
+    assert!(!unattributed.is_empty());
+    for (cid, reason, hint) in &unattributed {
+        assert_eq!(
+            (reason.as_str(), hint.as_str()),
+            ("unknown_click_id", "keyed_elsewhere"),
+            "{cid}"
+        );
+    }
+
+    // Ingest reloads too: the flagged postbacks, sent again, are keyed by their clicks.
+    t.pipeline().account.store(Arc::new(after(PARTNER_FOREIGN)));
+    for (cid, _, _) in &unattributed {
+        let n: usize = cid.trim_start_matches("partner-").parse().unwrap();
+        assert_eq!(postback(n).await, StatusCode::OK);
+    }
+    assert_eq!(
+        t.wait_count(
+            "SELECT count() FROM conversions FINAL WHERE route = 'partner'",
+            N as u64
+        )
+        .await
+        .unwrap(),
+        N as u64
+    );
+    joiner.stop().await.unwrap();
     t.cleanup().await.unwrap();
 }
 

@@ -570,11 +570,18 @@ fn unauthorized_hint(account: &Account, route: &Route, record: &PostbackRecord) 
 }
 
 /// The Kafka key of a postback: its click's key when it names one, else its postback ID, so
-/// that a postback lands on the partition of its click.
+/// that a postback lands on the partition of its click. The key of [`classify`]'s result, with
+/// only what the key needs (ingest calls it on the request path): the route, the click ID and,
+/// for a mangled one, salvage; no payout, no hint, no unattributed row.
 pub fn partition_key(account: &Account, record: &PostbackRecord) -> String {
-    match classify(account, record) {
-        Classified::Joinable(candidate) => candidate.click.key(),
-        Classified::Final(_) => record.postback_id.clone(),
+    let route = match (record.verdict, account.route(record.route.as_deref())) {
+        (IngestVerdict::Accepted, Some(route)) => route,
+        _ => return record.postback_id.clone(),
+    };
+    let raw = param(&record.params, &route.params.click_id);
+    match find_click(account, route, record, raw) {
+        Ok(found) => found.click.key(),
+        Err(_) => record.postback_id.clone(),
     }
 }
 

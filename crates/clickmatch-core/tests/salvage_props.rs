@@ -1,13 +1,15 @@
 //! Properties of salvage through the public `classify`, on every route of the dialect account:
 //! a genuine click ID wrapped in arbitrary junk is found and attributed to that click; an ID
 //! whose tag does not verify (a changed character anywhere, truncated, extended, random) is
-//! never attributed; whatever the postback, every final outcome carries a hint with a sentence.
+//! never attributed; whatever the postback, every final outcome carries a hint with a sentence;
+//! and the Kafka key ingest works out without hints is the key of what `classify` decides.
 
 mod common;
 
-use clickmatch_core::classify::{classify, diagnose, Classified, ClickRef};
+use clickmatch_core::classify::{classify, diagnose, partition_key, Classified, ClickRef};
 use clickmatch_core::model::Account;
 use clickmatch_core::reason::{all_hint_codes, hint_text};
+use clickmatch_core::records::IngestVerdict;
 use clickmatch_core::{ClickId, CLICK_ID_LEN};
 use common::{account, postback_owned, signer, CLICK_MS};
 use proptest::prelude::*;
@@ -151,6 +153,39 @@ proptest! {
         let hint = diagnosis.hint.expect("hinted");
         prop_assert!(all_hint_codes().contains(&hint), "{}", hint);
         prop_assert_ne!(hint_text(hint), hint_text("no-such-code"));
+    }
+
+    #[test]
+    fn the_partition_key_is_the_key_of_the_classification(
+        (_, text) in genuine(),
+        prefix in prefix(),
+        suffix in suffix(),
+        shape in 0u8..4,
+        noise in proptest::collection::vec(("\\PC{0,8}", "\\PC{0,30}"), 0..3),
+        // One past the last route: a route the account does not have.
+        route in 0..=ROUTES.len(),
+        at in 0u8..4,
+        verdict in 0u8..3,
+    ) {
+        let value = match shape {
+            0 => text.clone(),
+            1 => format!("{prefix}{text}{suffix}"),
+            2 => format!("{prefix}{suffix}"),
+            _ => text[..text.len() / 2].to_string(),
+        };
+        let mut params = place(route.min(ROUTES.len() - 1), at, value);
+        params.extend(noise);
+        let mut record = postback_owned(ROUTES.get(route).map_or(Some("nowhere"), |r| r.0), params);
+        record.verdict = match verdict {
+            0 => IngestVerdict::Accepted,
+            1 => IngestVerdict::Unauthorized,
+            _ => IngestVerdict::UnknownRoute,
+        };
+        let classified = match classify(the_account(), &record) {
+            Classified::Joinable(candidate) => candidate.click.key(),
+            Classified::Final(_) => record.postback_id.clone(),
+        };
+        prop_assert_eq!(partition_key(the_account(), &record), classified);
     }
 
     #[test]
