@@ -17,6 +17,7 @@ use clickmatch_core::money::{parse_amount, Currency};
 use rust_decimal::Decimal;
 
 pub use formats::{canonical_status, normalize, ExportField, ExportFormat, FormatError};
+pub use time::parse_time;
 
 use crate::text::{clamp, csv_error, decode, record_line, show};
 use crate::{ErrorKind, ImportError};

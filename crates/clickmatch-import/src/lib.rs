@@ -19,8 +19,8 @@ mod text;
 pub use chrono_tz::Tz;
 pub use costs::{parse_costs, CostRow, Period, SUBS};
 pub use export::{
-    canonical_status, normalize, parse_export, ExportField, ExportFormat, ExportRow, FormatError,
-    NetworkExport,
+    canonical_status, normalize, parse_export, parse_time, ExportField, ExportFormat, ExportRow,
+    FormatError, NetworkExport,
 };
 pub use rates::{parse_ecb_rates, Rate, RatesFile, RatesFormat};
 

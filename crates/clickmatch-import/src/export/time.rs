@@ -25,8 +25,8 @@ const LOCAL: [&str; 8] = [
 
 const DATES: [&str; 2] = ["%Y-%m-%d", "%m/%d/%Y"];
 
-/// The instant `text` names, or what was expected.
-pub(crate) fn parse_time(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+/// The instant `text` names (local times in `tz`), or what was expected.
+pub fn parse_time(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
     let expected = || {
         "expected a time such as 2026-12-01 10:00:00, 2026-12-01T10:00:00Z, \
