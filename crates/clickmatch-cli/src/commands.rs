@@ -76,9 +76,10 @@ enum Command {
         #[command(subcommand)]
         command: CostsCommand,
     },
-    /// Compare a network's conversion export (CSV) with clickmatch's conversions: matched by
-    /// transaction ID, else by click ID; lists matched conversions whose payout or status
-    /// differ, conversions only in the export (with what clickmatch did with their click ID:
+    /// Compare a network's conversion export (CSV) with clickmatch's conversions.
+    ///
+    /// Conversions are matched by transaction ID, else by click ID. Lists matched conversions
+    /// whose payout or status differ, conversions only in the export (with what clickmatch did with their click ID:
     /// unattributed and why, click recorded but never posted back, or never received) and
     /// conversions only here. Payouts are compared in the export's currency against the payout
     /// as the postback sent it. Exit status: 0 when the discrepancies (differences + only in
