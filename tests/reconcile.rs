@@ -95,187 +95,47 @@ fn unattributed(
     UnattributedRow::new(&row, at)
 }
 
+/// Our conversion versions, one a line: ID, click ID, txid (`-`: none), offer, payout,
+/// currency, status, received (the click an hour earlier).
+///
+/// TUNE, 2 November: t1 pending then approved (the latest version counts), t2 paid 2.50 where
+/// TUNE says 3.00, t3 without a txid (matched by click ID) and approved where TUNE rejected it,
+/// t7 only here; cake-x is another network's offer, t8 outside the period.
+/// Everflow, 3 November: e2 booked in USD where Everflow pays EUR; e4 only here.
+/// CAKE, 4 November (its export is in New York time, UTC-5): k2 approved here, returned there;
+/// k4 only here.
+/// Custom columns, 5 November, offer 4: x2 booked 2.50 EUR where the export says 2.00; x4 only
+/// here; x-tune is offer 1's, left out by `--offer 4`.
+const CONVERSIONS: &str = "
+    t1      tune-c1    tx-t1   1  2.50  USD  pending   2026-11-02T10:00:20Z
+    t1      tune-c1    tx-t1   1  2.50  USD  approved  2026-11-02T10:30:00Z
+    t2      tune-c2    tx-t2   1  2.50  USD  approved  2026-11-02T11:00:20Z
+    t3      tune-c3    -       1  1.00  USD  approved  2026-11-02T12:00:20Z
+    t7      tune-c7    tx-t7   1  2.50  USD  approved  2026-11-02T12:45:00Z
+    cake-x  cake-cx    lead-x  2  4.50  USD  approved  2026-11-02T13:00:00Z
+    t8      tune-c8    tx-t8   1  2.50  USD  approved  2026-11-12T10:00:00Z
+    e1      ef-c1      4c1d0d6e6c2a4bb5a2d3b8f0e9a7c611  3  4.00  USD  approved  2026-11-03T10:00:30Z
+    e2      ef-c2      4c1d0d6e6c2a4bb5a2d3b8f0e9a7c622  3  4.00  USD  approved  2026-11-03T11:00:30Z
+    e4      ef-c4      4c1d0d6e6c2a4bb5a2d3b8f0e9a7c644  3  4.00  USD  approved  2026-11-03T11:30:00Z
+    k1      cake-c1    lead-1  2  4.50  USD  approved  2026-11-04T15:00:40Z
+    k2      cake-c2    lead-2  2  4.50  USD  approved  2026-11-04T16:00:40Z
+    k4      cake-c4    lead-4  2  4.50  USD  approved  2026-11-04T16:30:00Z
+    x1      custom-c1  ord-1   4  1.50  EUR  approved  2026-11-05T09:00:10Z
+    x2      custom-c2  ord-2   4  2.50  EUR  approved  2026-11-05T10:00:10Z
+    x4      custom-c4  ord-4   4  1.00  EUR  approved  2026-11-05T10:30:00Z
+    x-tune  tune-cx    tx-x    1  2.50  USD  approved  2026-11-05T10:15:00Z
+";
+
 async fn write_our_side(settings: &ClickHouseSettings) {
-    let conversions = vec![
-        // TUNE, 2 November: t1 pending then approved (the latest version counts), t2 paid
-        // 2.50 where TUNE says 3.00, t3 without a txid (matched by click ID) and approved where
-        // TUNE rejected it, t7 only here; cake-x is another network's, t8 outside the period.
-        conversion(
-            "t1",
-            "tune-c1",
-            "tx-t1",
-            "1",
-            "2.50",
-            "USD",
-            "pending",
-            "2026-11-02T10:00:20Z",
-        ),
-        conversion(
-            "t1",
-            "tune-c1",
-            "tx-t1",
-            "1",
-            "2.50",
-            "USD",
-            "approved",
-            "2026-11-02T10:30:00Z",
-        ),
-        conversion(
-            "t2",
-            "tune-c2",
-            "tx-t2",
-            "1",
-            "2.50",
-            "USD",
-            "approved",
-            "2026-11-02T11:00:20Z",
-        ),
-        conversion(
-            "t3",
-            "tune-c3",
-            "",
-            "1",
-            "1.00",
-            "USD",
-            "approved",
-            "2026-11-02T12:00:20Z",
-        ),
-        conversion(
-            "t7",
-            "tune-c7",
-            "tx-t7",
-            "1",
-            "2.50",
-            "USD",
-            "approved",
-            "2026-11-02T12:45:00Z",
-        ),
-        conversion(
-            "cake-x",
-            "cake-cx",
-            "lead-x",
-            "2",
-            "4.50",
-            "USD",
-            "approved",
-            "2026-11-02T13:00:00Z",
-        ),
-        conversion(
-            "t8",
-            "tune-c8",
-            "tx-t8",
-            "1",
-            "2.50",
-            "USD",
-            "approved",
-            "2026-11-12T10:00:00Z",
-        ),
-        // Everflow, 3 November: e2 booked in USD where Everflow pays EUR; e4 only here.
-        conversion(
-            "e1",
-            "ef-c1",
-            "4c1d0d6e6c2a4bb5a2d3b8f0e9a7c611",
-            "3",
-            "4.00",
-            "USD",
-            "approved",
-            "2026-11-03T10:00:30Z",
-        ),
-        conversion(
-            "e2",
-            "ef-c2",
-            "4c1d0d6e6c2a4bb5a2d3b8f0e9a7c622",
-            "3",
-            "4.00",
-            "USD",
-            "approved",
-            "2026-11-03T11:00:30Z",
-        ),
-        conversion(
-            "e4",
-            "ef-c4",
-            "4c1d0d6e6c2a4bb5a2d3b8f0e9a7c644",
-            "3",
-            "4.00",
-            "USD",
-            "approved",
-            "2026-11-03T11:30:00Z",
-        ),
-        // CAKE, 4 November (its export is in New York time, UTC-5): k2 approved here, returned
-        // there; k4 only here.
-        conversion(
-            "k1",
-            "cake-c1",
-            "lead-1",
-            "2",
-            "4.50",
-            "USD",
-            "approved",
-            "2026-11-04T15:00:40Z",
-        ),
-        conversion(
-            "k2",
-            "cake-c2",
-            "lead-2",
-            "2",
-            "4.50",
-            "USD",
-            "approved",
-            "2026-11-04T16:00:40Z",
-        ),
-        conversion(
-            "k4",
-            "cake-c4",
-            "lead-4",
-            "2",
-            "4.50",
-            "USD",
-            "approved",
-            "2026-11-04T16:30:00Z",
-        ),
-        // Custom columns, 5 November, offer 4: x2 booked 2.50 EUR where the export says 2.00;
-        // x4 only here; x-tune is offer 1's, left out by --offer 4.
-        conversion(
-            "x1",
-            "custom-c1",
-            "ord-1",
-            "4",
-            "1.50",
-            "EUR",
-            "approved",
-            "2026-11-05T09:00:10Z",
-        ),
-        conversion(
-            "x2",
-            "custom-c2",
-            "ord-2",
-            "4",
-            "2.50",
-            "EUR",
-            "approved",
-            "2026-11-05T10:00:10Z",
-        ),
-        conversion(
-            "x4",
-            "custom-c4",
-            "ord-4",
-            "4",
-            "1.00",
-            "EUR",
-            "approved",
-            "2026-11-05T10:30:00Z",
-        ),
-        conversion(
-            "x-tune",
-            "tune-cx",
-            "tx-x",
-            "1",
-            "2.50",
-            "USD",
-            "approved",
-            "2026-11-05T10:15:00Z",
-        ),
-    ];
+    let conversions: Vec<ConversionRow> = CONVERSIONS
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let txid = if f[2] == "-" { "" } else { f[2] };
+            conversion(f[0], f[1], txid, f[3], f[4], f[5], f[6], f[7])
+        })
+        .collect();
     let unattributed = vec![
         unattributed(
             "pb-t4",

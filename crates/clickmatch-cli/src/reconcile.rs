@@ -272,3 +272,91 @@ fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
 fn seconds(time: DateTime<Utc>) -> u32 {
     u32::try_from(time.timestamp().max(0)).unwrap_or(u32::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(from: Option<&str>, to: Option<&str>) -> ReconcileArgs {
+        ReconcileArgs {
+            report: PathBuf::from("x.csv"),
+            network: None,
+            columns: None,
+            from: from.map(str::to_string),
+            to: to.map(str::to_string),
+            tz: "UTC".into(),
+            offers: Vec::new(),
+            tolerance: Decimal::new(1, 2),
+            max_differences: 0,
+        }
+    }
+
+    fn export(text: &str, format: ExportFormat) -> NetworkExport {
+        parse_export(text.as_bytes(), "x.csv", &format, Tz::UTC).unwrap()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_period_defaults_to_the_exports_own_with_a_margin() {
+        let e = export(
+            "click_id,time\na,2026-11-02 12:00:00\nb,2026-11-02 09:30:00\n",
+            ExportFormat::clickmatch(),
+        );
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        assert_eq!(
+            period(&e, &args(None, None), Tz::UTC).unwrap(),
+            (at("2026-11-02T09:30:00Z"), at("2026-11-02T13:00:00Z"))
+        );
+        // Given bounds win, read in --tz.
+        assert_eq!(
+            period(&e, &args(Some("2026-11-02"), None), berlin).unwrap(),
+            (at("2026-11-01T23:00:00Z"), at("2026-11-02T13:00:00Z"))
+        );
+        assert!(matches!(
+            period(&e, &args(Some("2026-11-03"), None), Tz::UTC),
+            Err(ReconcileError::Input(m)) if m.contains("before it starts")
+        ));
+        assert!(matches!(
+            period(&e, &args(Some("soon"), None), Tz::UTC),
+            Err(ReconcileError::Input(m)) if m.contains("--from \"soon\"")
+        ));
+        let untimed = export("click_id\na\n", ExportFormat::clickmatch());
+        assert!(matches!(
+            period(&untimed, &args(None, None), Tz::UTC),
+            Err(ReconcileError::Input(m)) if m.contains("give --from and --to")
+        ));
+        assert!(period(
+            &untimed,
+            &args(Some("2026-11-01"), Some("2026-11-02")),
+            Tz::UTC
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn only_here_covers_the_networks_offers_unless_told() {
+        let config = Config::demo(&Default::default()).unwrap();
+        let tune = export(
+            "Partner Sub ID 1\na\n",
+            ExportFormat::for_network("tune").unwrap(),
+        );
+        // The demo's offer 1 is TUNE's, offer 2 CAKE's.
+        assert_eq!(scope(&config, &tune, &[]), ["1"]);
+        assert_eq!(scope(&config, &tune, &["2".to_string()]), ["2"]);
+        let everflow = export("sub1\na\n", ExportFormat::for_network("everflow").unwrap());
+        assert!(
+            scope(&config, &everflow, &[]).is_empty(),
+            "no Everflow offer: all offers"
+        );
+    }
+
+    #[test]
+    fn amounts_as_people_write_them() {
+        assert_eq!(shown(Decimal::new(2_500_000, 6)).to_string(), "2.50");
+        assert_eq!(shown(Decimal::new(1_234_567, 6)).to_string(), "1.234567");
+        assert_eq!(shown(Decimal::ZERO).to_string(), "0.00");
+    }
+}
