@@ -76,6 +76,16 @@ enum Command {
         #[command(subcommand)]
         command: CostsCommand,
     },
+    /// Compare a network's conversion export (CSV) with clickmatch's conversions.
+    ///
+    /// Conversions are matched by transaction ID, else by click ID. Lists matched conversions
+    /// whose payout or status differ, conversions only in the export (with what clickmatch did with their click ID:
+    /// unattributed and why, click recorded but never posted back, or never received) and
+    /// conversions only here. Payouts are compared in the export's currency against the payout
+    /// as the postback sent it. Exit status: 0 when the discrepancies (differences + only in
+    /// the network + only here) are at most --max-differences, 1 when more (for cron), 2 when
+    /// the comparison could not be made (bad option or export, ClickHouse unreachable).
+    Reconcile(ReconcileArgs),
     /// A standalone local Kafka-protocol broker (librdkafka's mock cluster) on a fixed port,
     /// with clickmatch's topics created, for multi-process local runs and tests. SIGUSR1 takes
     /// it down (connections closed and refused), SIGUSR2 brings it back.
@@ -179,6 +189,55 @@ enum CostsCommand {
 }
 
 #[derive(Debug, clap::Args)]
+struct ReconcileArgs {
+    /// The network's conversion export, CSV with a header line.
+    #[arg(long, value_name = "FILE.csv")]
+    report: PathBuf,
+    /// The export's network: tune (hasoffers), everflow or cake, whose export columns are
+    /// known (README, "Reconciliation"). Without it: clickmatch's own columns click_id, txid,
+    /// payout, currency, status, time, event.
+    #[arg(long)]
+    network: Option<String>,
+    /// Columns of the export, over the network's: FIELD=COLUMN,… with FIELD one of click_id,
+    /// txid, payout, currency, status, time, event, e.g. click_id=aff_sub2,payout=Revenue.
+    #[arg(long, value_name = "FIELD=COLUMN,…")]
+    columns: Option<String>,
+    /// Start of the period whose conversions here are compared (default: the export's first
+    /// conversion time); a time in --tz, or with an offset.
+    #[arg(long)]
+    from: Option<String>,
+    /// End of the period (default: the export's last conversion time plus an hour).
+    #[arg(long)]
+    to: Option<String>,
+    /// Time zone of the export's times without an offset (the account's zone the network
+    /// exported in), an IANA name.
+    #[arg(long, default_value = "UTC")]
+    tz: String,
+    /// Only these offers' conversions can be "only here" (repeatable); default: the offers the
+    /// configuration gives --network, else every offer.
+    #[arg(long = "offer", value_name = "OFFER")]
+    offers: Vec<String>,
+    /// Payouts further apart than this, in the export's currency, differ.
+    #[arg(long, default_value = "0.01")]
+    tolerance: rust_decimal::Decimal,
+    /// Discrepancies allowed before the exit status is 1.
+    #[arg(long, default_value_t = 0)]
+    max_differences: usize,
+    /// `table` (default) or `json`: {"matched", "differences", "only_network", "only_here", …}.
+    #[arg(long, value_enum, default_value_t = ReconcileFormat::Table)]
+    format: ReconcileFormat,
+    /// Overrides clickhouse.url.
+    #[arg(long)]
+    clickhouse_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReconcileFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
 struct DevArgs {
     /// Keep the pipeline running after the report, for manual tries (Ctrl-C stops it).
     #[arg(long)]
@@ -204,7 +263,8 @@ impl Cli {
             Command::Dev(_)
             | Command::PostbackUrl { .. }
             | Command::OfferUrl { .. }
-            | Command::TestConversion { .. } => "warn",
+            | Command::TestConversion { .. }
+            | Command::Reconcile(_) => "warn",
             _ => "info",
         }
     }
@@ -295,6 +355,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("imported {}", imported.summary);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Reconcile(args) => reconcile(cli.config.as_deref(), args).await,
         Command::Broker { listen, partitions } => {
             let config = Config::demo(&process_env())?;
             let broker = LocalBroker::start(&config.kafka.topics(), partitions)?;
@@ -401,6 +462,46 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+    }
+}
+
+/// `clickmatch reconcile`: prints the report; exit status 0, 1 (too many discrepancies) or 2
+/// (no comparison: bad input, unreadable configuration or ClickHouse).
+async fn reconcile(config_path: Option<&Path>, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
+    use clickmatch_cli::reconcile::{render, run, ReconcileArgs as Run};
+    const NO_COMPARISON: u8 = 2;
+    let config = match load_config(config_path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return Ok(ExitCode::from(NO_COMPARISON));
+        }
+    };
+    let settings = settings_with(&config, args.clickhouse_url);
+    let run_args = Run {
+        report: args.report,
+        network: args.network,
+        columns: args.columns,
+        from: args.from,
+        to: args.to,
+        tz: args.tz,
+        offers: args.offers,
+        tolerance: args.tolerance,
+        max_differences: args.max_differences,
+    };
+    match run(&config, &settings, &run_args).await {
+        Ok(report) => {
+            print!("{}", render(&report, args.format == ReconcileFormat::Json));
+            Ok(if report.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::from(NO_COMPARISON))
         }
     }
 }

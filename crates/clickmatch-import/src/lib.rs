@@ -1,5 +1,6 @@
 //! Reads the files an operator brings into clickmatch: the ECB's euro reference rates
-//! ([`parse_ecb_rates`]) and costs that are not per click ([`parse_costs`]).
+//! ([`parse_ecb_rates`]), costs that are not per click ([`parse_costs`]) and a network's
+//! conversion export for reconciliation ([`parse_export`]).
 //!
 //! Parsing only: the caller reads the file and passes its bytes and its name (for messages);
 //! nothing here touches the disk, the network or ClickHouse, so the CLI, the tests and a future
@@ -11,10 +12,16 @@
 //! (`file:line:column`) and what was expected, so the operator can fix it and import again.
 
 mod costs;
+mod export;
 mod rates;
 mod text;
 
+pub use chrono_tz::Tz;
 pub use costs::{parse_costs, CostRow, Period, SUBS};
+pub use export::{
+    canonical_status, normalize, parse_export, parse_time, ExportField, ExportFormat, ExportRow,
+    FormatError, NetworkExport,
+};
 pub use rates::{parse_ecb_rates, Rate, RatesFile, RatesFormat};
 
 /// Why a file was refused, and where.
