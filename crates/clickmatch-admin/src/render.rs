@@ -123,6 +123,7 @@ pub fn unattributed_hint(account: &Account, row: &UnattributedRow) -> String {
         remote_ip: row.remote_ip.clone(),
         verdict,
         key: String::new(),
+        origin: Default::default(),
     };
     let diagnosis = diagnose(account, &record);
     match diagnosis.sentence() {

@@ -635,6 +635,7 @@ mod tests {
         assert_eq!(ConversionRow::new(&conversion, 0).latency_ms, 0);
 
         let unattributed = Unattributed {
+            origin: Default::default(),
             postback_id: "pb2".into(),
             received_time_ms: 5_000,
             route: "cake".into(),

@@ -56,6 +56,7 @@ fn conversion(id: &str, version: u64, status: &str, conversion_time_ms: u64) -> 
 
 fn unattributed(id: &str) -> Unattributed {
     Unattributed {
+        origin: Default::default(),
         postback_id: id.into(),
         received_time_ms: T0_MS + 5_000,
         route: "cake".into(),

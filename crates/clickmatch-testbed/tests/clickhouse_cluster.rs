@@ -47,6 +47,7 @@ fn conversion(n: u64, version: u64, status: &str, payout: &str, time_ms: u64) ->
 
 fn unattributed(n: u64, reason: Reason) -> Unattributed {
     Unattributed {
+        origin: Default::default(),
         postback_id: format!("un-{n}"),
         received_time_ms: T0_MS + n * 600_000,
         route: if n.is_multiple_of(2) {
