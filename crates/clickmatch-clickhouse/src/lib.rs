@@ -44,7 +44,8 @@ pub use migrations::{Migration, MIGRATIONS};
 pub use outbound::{ClickSubs, DeliveryState, OutboundRow, OutboundStore, Recorded};
 pub use rollups::RollupCheck;
 pub use rows::{
-    ClickRow, ClickRowRef, ConversionRow, ConversionRowRef, UnattributedRow, UnattributedRowRef,
+    ClickRow, ClickRowRef, ConversionRow, ConversionRowRef, RecoveredRow, UnattributedRow,
+    UnattributedRowRef,
 };
 pub use schema::check_schema;
 pub use settings::{validate_cluster_name, validate_identifier, ClickHouseSettings};

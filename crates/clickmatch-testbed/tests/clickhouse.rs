@@ -151,7 +151,8 @@ async fn rows_round_trip_with_exact_values() {
         WriteStats {
             clicks: 2,
             conversions: 1,
-            unattributed: 1
+            unattributed: 1,
+            recovered: 0,
         }
     );
 
