@@ -1,5 +1,6 @@
 //! Reads the files an operator brings into clickmatch: the ECB's euro reference rates
-//! ([`parse_ecb_rates`]) and costs that are not per click ([`parse_costs`]).
+//! ([`parse_ecb_rates`]), costs that are not per click ([`parse_costs`]), and conversions a
+//! network reported but never posted back ([`parse_conversions`], [`parse_conversions_json`]).
 //!
 //! Parsing only: the caller reads the file and passes its bytes and its name (for messages);
 //! nothing here touches the disk, the network or ClickHouse, so the CLI, the tests and a future
@@ -10,10 +11,12 @@
 //! thinks it is. One bad value refuses the whole file, and the [`ImportError`] says where
 //! (`file:line:column`) and what was expected, so the operator can fix it and import again.
 
+mod conversions;
 mod costs;
 mod rates;
 mod text;
 
+pub use conversions::{parse_conversions, parse_conversions_json, UploadLine, CONVERSION_COLUMNS};
 pub use costs::{parse_costs, CostRow, Period, SUBS};
 pub use rates::{parse_ecb_rates, Rate, RatesFile, RatesFormat};
 
