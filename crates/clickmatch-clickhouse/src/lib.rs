@@ -30,6 +30,7 @@ pub mod migrations;
 pub mod money;
 pub mod outbound;
 pub mod outcomes;
+pub mod recovery;
 pub mod rollups;
 pub mod rows;
 pub mod schema;
@@ -42,6 +43,7 @@ pub use error::ClickHouseError;
 pub use migrate::{migrate, migrate_with, MigrationReport};
 pub use migrations::{Migration, MIGRATIONS};
 pub use outbound::{ClickSubs, DeliveryState, OutboundRow, OutboundStore, Recorded};
+pub use recovery::{ConversionState, CurrentUnattributed, RecoveryReader, ReprocessFilter};
 pub use rollups::RollupCheck;
 pub use rows::{
     ClickRow, ClickRowRef, ConversionRow, ConversionRowRef, RecoveredRow, UnattributedRow,
