@@ -335,6 +335,9 @@ pub struct Unattributed {
 }
 
 /// What a postback ended in.
+// Not boxed: most outcomes are conversions, and a box would cost an allocation per postback
+// on the joiner's hottest path for the sake of the rarer unattributed rows.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Attributed(Conversion),

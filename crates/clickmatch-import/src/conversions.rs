@@ -299,8 +299,7 @@ mod tests {
         assert_eq!((e.line, e.column), (1, 2));
         let e = parse_conversions(b"click_id,payout\n", "f").unwrap_err();
         assert!(e.message.contains("no time column"), "{e}");
-        let e =
-            parse_conversions(format!("time,click_id\n1764853500,\n").as_bytes(), "f").unwrap_err();
+        let e = parse_conversions(b"time,click_id\n1764853500,\n", "f").unwrap_err();
         assert_eq!((e.line, e.column), (2, 2));
         let e = parse_conversions(b"click_id,time\n", "f").unwrap_err();
         assert_eq!(e.kind, ErrorKind::Empty);
