@@ -76,6 +76,36 @@ enum Command {
         #[command(subcommand)]
         command: CostsCommand,
     },
+    /// Decide stored unattributed postbacks again under the current configuration (after a
+    /// route was added, an alias fixed, foreign IDs accepted; reload the joiner first). A dry
+    /// run by default: a before → after table by reason and hint, predicted against the clicks
+    /// and conversions in ClickHouse. --apply sends them through the postbacks topic with their
+    /// original postback ID and receive time; the joiner decides them like any postback (the
+    /// window from the original time, dedup against existing conversions; applying twice
+    /// changes nothing) and the table shows its decisions. Attributed ones leave
+    /// unattributed_current and the figures; unattributed keeps the history.
+    Reprocess(ReprocessCli),
+    /// Send conversions a network reported but never posted back (CSV columns click_id,
+    /// payout, currency, txid, event, status, time; click_id and time required), through the
+    /// same path as postbacks. A dry run by default with a result per line; --apply sends them
+    /// and prints the joiner's decision per line. A bad line refuses the whole file
+    /// (file:line:column named): nothing partial is sent. Uploading a line again changes
+    /// nothing. Exit status 1 when a line is not attributed.
+    Upload {
+        file: PathBuf,
+        /// Route whose parameters and rules apply (`global` for /postback, the default).
+        #[arg(long)]
+        route: Option<String>,
+        /// Send the conversions (default: dry run).
+        #[arg(long)]
+        apply: bool,
+        /// How long --apply waits for the joiner's decisions.
+        #[arg(long, default_value_t = 30)]
+        timeout_secs: u64,
+        /// Overrides clickhouse.url.
+        #[arg(long)]
+        clickhouse_url: Option<String>,
+    },
     /// A standalone local Kafka-protocol broker (librdkafka's mock cluster) on a fixed port,
     /// with clickmatch's topics created, for multi-process local runs and tests. SIGUSR1 takes
     /// it down (connections closed and refused), SIGUSR2 brings it back.
@@ -176,6 +206,37 @@ enum CostsCommand {
         #[arg(long)]
         clickhouse_url: Option<String>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct ReprocessCli {
+    /// Postbacks received within this long before now, e.g. 24h, 7d (default 7d).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    since: Option<String>,
+    /// Received from this UTC time on (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+    #[arg(long)]
+    from: Option<String>,
+    /// Received up to this UTC time (default: now).
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// Only postbacks to this route (`global` for /postback).
+    #[arg(long)]
+    route: Option<String>,
+    /// Only postbacks with this current reason (unknown_route, malformed_click_id, ...).
+    #[arg(long)]
+    reason: Option<String>,
+    /// At most this many postbacks, oldest first.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Send them (default: dry run).
+    #[arg(long)]
+    apply: bool,
+    /// How long --apply waits for the joiner's decisions.
+    #[arg(long, default_value_t = 30)]
+    timeout_secs: u64,
+    /// Overrides clickhouse.url.
+    #[arg(long)]
+    clickhouse_url: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -294,6 +355,51 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let imported = money::import_costs(&settings, &config, &file).await?;
             println!("imported {}", imported.summary);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Reprocess(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            let settings = settings_with(&config, args.clickhouse_url);
+            let args = clickmatch_cli::recovery::ReprocessArgs {
+                since: args.since,
+                from: args.from,
+                to: args.to,
+                route: args.route,
+                reason: args.reason,
+                limit: args.limit,
+                apply: args.apply,
+                timeout: Duration::from_secs(args.timeout_secs),
+            };
+            print!(
+                "{}",
+                clickmatch_cli::recovery::reprocess(&config, &settings, &args).await?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Upload {
+            file,
+            route,
+            apply,
+            timeout_secs,
+            clickhouse_url,
+        } => {
+            let config = load_config(cli.config.as_deref())?;
+            let settings = settings_with(&config, clickhouse_url);
+            let timeout = Duration::from_secs(timeout_secs);
+            let (text, all_attributed) = clickmatch_cli::recovery::upload(
+                &config,
+                &settings,
+                &file,
+                route.as_deref(),
+                apply,
+                timeout,
+            )
+            .await?;
+            print!("{text}");
+            Ok(if all_attributed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Broker { listen, partitions } => {
             let config = Config::demo(&process_env())?;

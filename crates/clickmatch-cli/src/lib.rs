@@ -5,6 +5,7 @@ pub mod demo;
 pub mod money;
 pub mod pipeline;
 pub mod postback_url;
+pub mod recovery;
 pub mod reload;
 pub mod report;
 pub mod test_conversion;
