@@ -122,8 +122,10 @@ async fn migrate_twice_is_idempotent() {
             "exchange_rates_daily",
             "figures_hourly",
             "outbound_deliveries",
+            "recovered",
             "schema_migrations",
             "unattributed",
+            "unattributed_current",
             "unattributed_hourly",
             "unattributed_hourly_mv",
             "unattributed_hourly_totals"

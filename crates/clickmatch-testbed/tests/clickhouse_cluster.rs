@@ -251,11 +251,11 @@ async fn the_rollup_migration_backfills_existing_rows() {
         .execute()
         .await
         .unwrap();
-    // The columns of 0004 and 0005, which the sink writes, without 0004's rollups (their
+    // The columns of 0004, 0005 and 0007, which the sink writes, without 0004's rollups (their
     // backfill is checked below as well).
     let columns = MIGRATIONS
         .iter()
-        .filter(|m| matches!(m.name, "money" | "enrichment"))
+        .filter(|m| matches!(m.name, "money" | "enrichment" | "recovery"))
         .flat_map(|m| m.raw_statements())
         .filter(|s| s.starts_with("ALTER TABLE"))
         .map(|s| s.replace(" IF NOT EXISTS", ""));
