@@ -295,7 +295,7 @@ impl DebugReader {
             .client
             .query(
                 "SELECT ?fields FROM recovered FINAL WHERE received_time >= ? \
-                 AND (click_id = ? OR postback_id IN (SELECT arrayJoin(?))) \
+                 AND (click_id = ? OR postback_id IN (SELECT arrayJoin(CAST(? AS Array(String))))) \
                  ORDER BY received_time_ms, postback_id LIMIT ?",
             )
             .bind(since)

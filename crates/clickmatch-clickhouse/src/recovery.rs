@@ -41,7 +41,8 @@ pub struct ConversionState {
     pub status: String,
 }
 
-/// IDs per query: a bound array of this many keys stays far below the query size limit.
+/// IDs per query: a bound array of this many keys stays far below the query size limit. The
+/// array is cast: current ClickHouse types an empty literal `Array(Nothing)` and refuses it.
 const CHUNK: usize = 1_000;
 
 /// Read-only queries of recovery. Cheap to clone.
@@ -107,7 +108,7 @@ impl RecoveryReader {
                 self.client
                     .query(
                         "SELECT ?fields FROM clicks FINAL \
-                         WHERE click_id IN (SELECT arrayJoin(?))",
+                         WHERE click_id IN (SELECT arrayJoin(CAST(? AS Array(String))))",
                     )
                     .bind(chunk)
                     .fetch_all::<ClickRow>()
@@ -129,7 +130,7 @@ impl RecoveryReader {
                 self.client
                     .query(
                         "SELECT ?fields FROM conversions FINAL \
-                         WHERE conversion_id IN (SELECT arrayJoin(?))",
+                         WHERE conversion_id IN (SELECT arrayJoin(CAST(? AS Array(String))))",
                     )
                     .bind(chunk)
                     .fetch_all::<ConversionState>()
@@ -151,7 +152,7 @@ impl RecoveryReader {
                 self.client
                     .query(
                         "SELECT ?fields FROM recovered FINAL \
-                         WHERE postback_id IN (SELECT arrayJoin(?))",
+                         WHERE postback_id IN (SELECT arrayJoin(CAST(? AS Array(String))))",
                     )
                     .bind(chunk)
                     .fetch_all::<RecoveredRow>()
