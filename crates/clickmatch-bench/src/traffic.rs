@@ -197,6 +197,8 @@ impl PostbackSpec {
 }
 
 /// A record in production order, as ingest would publish it.
+// Generated once and read in order: boxing the click would only add an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Record {
     Click(ClickRecord),
