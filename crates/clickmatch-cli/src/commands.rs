@@ -76,22 +76,26 @@ enum Command {
         #[command(subcommand)]
         command: CostsCommand,
     },
-    /// Decide stored unattributed postbacks again under the current configuration (after a
-    /// route was added, an alias fixed, foreign IDs accepted; reload the joiner first). A dry
-    /// run by default: a before → after table by reason and hint, predicted against the clicks
+    /// Decide stored unattributed postbacks again under the current configuration.
+    ///
+    /// After a route was added, an alias fixed, foreign IDs accepted (reload the joiner
+    /// first). A dry run by default: a before → after table by reason and hint, predicted against the clicks
     /// and conversions in ClickHouse. --apply sends them through the postbacks topic with their
     /// original postback ID and receive time; the joiner decides them like any postback (the
     /// window from the original time, dedup against existing conversions; applying twice
     /// changes nothing) and the table shows its decisions. Attributed ones leave
     /// unattributed_current and the figures; unattributed keeps the history.
-    Reprocess(ReprocessCli),
-    /// Send conversions a network reported but never posted back (CSV columns click_id,
-    /// payout, currency, txid, event, status, time; click_id and time required), through the
-    /// same path as postbacks. A dry run by default with a result per line; --apply sends them
+    Reprocess(clickmatch_cli::recovery::ReprocessCli),
+    /// Send conversions a network reported but never posted back, from a CSV file.
+    ///
+    /// CSV columns click_id, payout, currency, txid, event, status, time (click_id and time
+    /// required; time as 2026-12-04 13:05:00 UTC, RFC 3339 or Unix seconds), through the same
+    /// path as postbacks. A dry run by default with a result per line; --apply sends them
     /// and prints the joiner's decision per line. A bad line refuses the whole file
     /// (file:line:column named): nothing partial is sent. Uploading a line again changes
     /// nothing. Exit status 1 when a line is not attributed.
     Upload {
+        /// The CSV file.
         file: PathBuf,
         /// Route whose parameters and rules apply (`global` for /postback, the default).
         #[arg(long)]
@@ -209,37 +213,6 @@ enum CostsCommand {
 }
 
 #[derive(Debug, clap::Args)]
-struct ReprocessCli {
-    /// Postbacks received within this long before now, e.g. 24h, 7d (default 7d).
-    #[arg(long, conflicts_with_all = ["from", "to"])]
-    since: Option<String>,
-    /// Received from this UTC time on (RFC 3339, e.g. 2026-12-01T00:00:00Z).
-    #[arg(long)]
-    from: Option<String>,
-    /// Received up to this UTC time (default: now).
-    #[arg(long, requires = "from")]
-    to: Option<String>,
-    /// Only postbacks to this route (`global` for /postback).
-    #[arg(long)]
-    route: Option<String>,
-    /// Only postbacks with this current reason (unknown_route, malformed_click_id, ...).
-    #[arg(long)]
-    reason: Option<String>,
-    /// At most this many postbacks, oldest first.
-    #[arg(long)]
-    limit: Option<u64>,
-    /// Send them (default: dry run).
-    #[arg(long)]
-    apply: bool,
-    /// How long --apply waits for the joiner's decisions.
-    #[arg(long, default_value_t = 30)]
-    timeout_secs: u64,
-    /// Overrides clickhouse.url.
-    #[arg(long)]
-    clickhouse_url: Option<String>,
-}
-
-#[derive(Debug, clap::Args)]
 struct DevArgs {
     /// Keep the pipeline running after the report, for manual tries (Ctrl-C stops it).
     #[arg(long)]
@@ -265,7 +238,9 @@ impl Cli {
             Command::Dev(_)
             | Command::PostbackUrl { .. }
             | Command::OfferUrl { .. }
-            | Command::TestConversion { .. } => "warn",
+            | Command::TestConversion { .. }
+            | Command::Reprocess(_)
+            | Command::Upload { .. } => "warn",
             _ => "info",
         }
     }
@@ -358,17 +333,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Reprocess(args) => {
             let config = load_config(cli.config.as_deref())?;
-            let settings = settings_with(&config, args.clickhouse_url);
-            let args = clickmatch_cli::recovery::ReprocessArgs {
-                since: args.since,
-                from: args.from,
-                to: args.to,
-                route: args.route,
-                reason: args.reason,
-                limit: args.limit,
-                apply: args.apply,
-                timeout: Duration::from_secs(args.timeout_secs),
-            };
+            let settings = settings_with(&config, args.clickhouse_url.clone());
+            let args = args.into_args();
             print!(
                 "{}",
                 clickmatch_cli::recovery::reprocess(&config, &settings, &args).await?

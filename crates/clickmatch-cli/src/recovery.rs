@@ -16,6 +16,53 @@ use clickmatch_recovery::{
     Summary,
 };
 
+/// `clickmatch reprocess`'s options.
+#[derive(Debug, clap::Args)]
+pub struct ReprocessCli {
+    /// Postbacks received within this long before now, e.g. 24h, 7d (default 7d).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub since: Option<String>,
+    /// Received from this UTC time on (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Received up to this UTC time (default: now).
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Only postbacks to this route (`global` for /postback).
+    #[arg(long)]
+    pub route: Option<String>,
+    /// Only postbacks with this current reason (unknown_route, malformed_click_id, ...).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// At most this many postbacks, oldest first.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Send them (default: dry run).
+    #[arg(long)]
+    pub apply: bool,
+    /// How long --apply waits for the joiner's decisions.
+    #[arg(long, default_value_t = 30)]
+    pub timeout_secs: u64,
+    /// Overrides clickhouse.url.
+    #[arg(long)]
+    pub clickhouse_url: Option<String>,
+}
+
+impl ReprocessCli {
+    pub fn into_args(self) -> ReprocessArgs {
+        ReprocessArgs {
+            since: self.since,
+            from: self.from,
+            to: self.to,
+            route: self.route,
+            reason: self.reason,
+            limit: self.limit,
+            apply: self.apply,
+            timeout: Duration::from_secs(self.timeout_secs),
+        }
+    }
+}
+
 /// Which stored postbacks `reprocess` takes.
 #[derive(Debug, Clone, Default)]
 pub struct ReprocessArgs {
