@@ -91,6 +91,7 @@ fn unattributed(
         raw_params: raw_params.into(),
         hint: hint.into(),
         is_test: false,
+        origin: Default::default(),
     };
     UnattributedRow::new(&row, at)
 }

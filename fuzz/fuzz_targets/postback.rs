@@ -57,6 +57,7 @@ fuzz_target!(|data: &[u8]| {
             remote_ip: "192.0.2.1".into(),
             verdict: IngestVerdict::Accepted,
             key: String::new(),
+            origin: Default::default(),
         };
         let _ = classify::classify(account, &record);
         let _ = classify::diagnose(account, &record).sentence();

@@ -61,6 +61,7 @@ fn postback(n: u64, received_ms: u64, params: Vec<(&str, String)>) -> PostbackRe
         remote_ip: "192.0.2.10".into(),
         verdict: IngestVerdict::Accepted,
         key: String::new(),
+        origin: Default::default(),
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! - `GET /admin/spool`: the click spool's depth and size as JSON;
 //! - `GET /debug`, `GET /debug/click/{click_id}`: the postback debugger, HTML read from
-//!   ClickHouse (see [`debugger`], [`render`]).
+//!   ClickHouse (see [`debugger`], [`render`]);
+//! - `POST /api/conversions`: conversions a network never posted back, through the same path
+//!   as postbacks (see [`uploads`]).
 //!
 //! A crate of its own so that ingest, which serves visitors and networks, does not depend on
 //! ClickHouse: [`router`] is handed to `clickmatch_ingest::serve` as extra pages, which ingest
@@ -13,6 +15,7 @@
 pub mod debugger;
 pub mod guard;
 pub mod render;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -20,13 +23,14 @@ use arc_swap::ArcSwap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use clickmatch_clickhouse::DebugReader;
 use clickmatch_core::model::Account;
 use clickmatch_ingest::spool::Spool;
 
 pub use guard::{AdminAuth, AdminDenied, AdminGuard};
+pub use uploads::Uploads;
 
 /// What the admin pages read.
 pub struct Admin {
@@ -38,6 +42,8 @@ pub struct Admin {
     pub spool: Option<Arc<Spool>>,
     /// ClickHouse reads of the postback debugger; `None`: its pages say so (404).
     pub debug: Option<DebugReader>,
+    /// `POST /api/conversions`; `None`: it answers 404.
+    pub uploads: Option<Uploads>,
 }
 
 /// The admin pages, state applied: merge them into ingest's router (`clickmatch_ingest::router`
@@ -47,6 +53,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/admin/spool", get(spool_status))
         .route("/debug", get(debugger::index))
         .route("/debug/click/{click_id}", get(debugger::click))
+        .route("/api/conversions", post(uploads::upload))
         .with_state(admin)
 }
 

@@ -123,6 +123,7 @@ pub fn unattributed_hint(account: &Account, row: &UnattributedRow) -> String {
         remote_ip: row.remote_ip.clone(),
         verdict,
         key: String::new(),
+        origin: Default::default(),
     };
     let diagnosis = diagnose(account, &record);
     match diagnosis.sentence() {
@@ -202,6 +203,12 @@ fn conversion_flags(row: &ConversionRow) -> String {
              the click's"
                 .to_string(),
         );
+    }
+    if row.origin != "postback" && !row.origin.is_empty() {
+        flags.push(format!(
+            "<span class=\"muted\">origin {}</span>",
+            esc(&row.origin)
+        ));
     }
     if row.is_test {
         flags.push("<span class=\"muted\">test conversion</span>".to_string());
@@ -460,8 +467,85 @@ pub(crate) fn render_story(account: &Account, click_id: &str, story: &ClickStory
         out.push_str("</table>");
     }
 
+    if !story.recovered.is_empty() {
+        out.push_str("<h2>Postback history</h2>");
+        out.push_str(&render_history(story));
+    }
+
     out.push_str("<h2>Outbound postbacks to the traffic source</h2>");
     out.push_str(&render_deliveries(account, story));
+    out
+}
+
+/// Each reprocessed or uploaded postback of the story, step by step: what it first ended in
+/// (unattributed), that it was reprocessed (or uploaded), and what that made of it.
+fn render_history(story: &ClickStory) -> String {
+    let mut out = String::from(
+        "<table id=\"history\"><tr><th>postback</th><th>step</th><th>at (UTC)</th>\
+         <th>outcome</th></tr>",
+    );
+    for r in &story.recovered {
+        let mut step = |name: &str, at_ms: u64, outcome: String| {
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&r.postback_id),
+                name,
+                utc(at_ms),
+                outcome
+            );
+        };
+        if let Some(u) = story
+            .unattributed
+            .iter()
+            .find(|u| u.postback_id == r.postback_id)
+        {
+            step(
+                "unattributed",
+                u.received_time_ms,
+                format!(
+                    "<span class=\"bad\">{}</span> ({})",
+                    esc(&u.reason),
+                    esc(&u.hint)
+                ),
+            );
+        }
+        let name = if r.origin == "upload" {
+            "uploaded"
+        } else {
+            "reprocessed"
+        };
+        let decided = match r.outcome.as_str() {
+            "attributed" => format!(
+                "decided: attributed, conversion <code>{}</code>",
+                esc(&r.conversion_id)
+            ),
+            _ => format!(
+                "decided: <span class=\"bad\">{}</span> ({})",
+                esc(&r.reason),
+                esc(&r.hint)
+            ),
+        };
+        step(name, r.decided_time_ms, decided);
+        let conversion = story
+            .conversions
+            .iter()
+            .find(|c| c.postback_id == r.postback_id);
+        if let Some(c) = conversion {
+            step(
+                "attributed",
+                c.conversion_time_ms,
+                format!(
+                    "<span class=\"ok\">conversion <code>{}</code></span> version {}, {} {}",
+                    esc(&c.conversion_id),
+                    c.version,
+                    c.payout.normalize(),
+                    esc(&c.currency)
+                ),
+            );
+        }
+    }
+    out.push_str("</table>");
     out
 }
 

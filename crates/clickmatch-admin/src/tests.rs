@@ -24,6 +24,7 @@ fn admin(token: Option<&str>, spool: Option<Arc<Spool>>, debug: Option<DebugRead
         guard: AdminGuard::new(token.map(Secret::new), &Registry::new()).unwrap(),
         spool,
         debug,
+        uploads: None,
     }))
 }
 

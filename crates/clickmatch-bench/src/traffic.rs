@@ -191,6 +191,7 @@ impl PostbackSpec {
             remote_ip: "127.0.0.1".into(),
             verdict: IngestVerdict::Accepted,
             key: String::new(),
+            origin: Default::default(),
         }
     }
 }

@@ -86,6 +86,40 @@ enum Command {
     /// the network + only here) are at most --max-differences, 1 when more (for cron), 2 when
     /// the comparison could not be made (bad option or export, ClickHouse unreachable).
     Reconcile(ReconcileArgs),
+    /// Decide stored unattributed postbacks again under the current configuration.
+    ///
+    /// After a route was added, an alias fixed, foreign IDs accepted (reload the joiner
+    /// first). A dry run by default: a before → after table by reason and hint, predicted against the clicks
+    /// and conversions in ClickHouse. --apply sends them through the postbacks topic with their
+    /// original postback ID and receive time; the joiner decides them like any postback (the
+    /// window from the original time, dedup against existing conversions; applying twice
+    /// changes nothing) and the table shows its decisions. Attributed ones leave
+    /// unattributed_current and the figures; unattributed keeps the history.
+    Reprocess(clickmatch_cli::recovery::ReprocessCli),
+    /// Send conversions a network reported but never posted back, from a CSV file.
+    ///
+    /// CSV columns click_id, payout, currency, txid, event, status, time (click_id and time
+    /// required; time as 2026-12-04 13:05:00 UTC, RFC 3339 or Unix seconds), through the same
+    /// path as postbacks. A dry run by default with a result per line; --apply sends them
+    /// and prints the joiner's decision per line. A bad line refuses the whole file
+    /// (file:line:column named): nothing partial is sent. Uploading a line again changes
+    /// nothing. Exit status 1 when a line is not attributed.
+    Upload {
+        /// The CSV file.
+        file: PathBuf,
+        /// Route whose parameters and rules apply (`global` for /postback, the default).
+        #[arg(long)]
+        route: Option<String>,
+        /// Send the conversions (default: dry run).
+        #[arg(long)]
+        apply: bool,
+        /// How long --apply waits for the joiner's decisions.
+        #[arg(long, default_value_t = 30)]
+        timeout_secs: u64,
+        /// Overrides clickhouse.url.
+        #[arg(long)]
+        clickhouse_url: Option<String>,
+    },
     /// A standalone local Kafka-protocol broker (librdkafka's mock cluster) on a fixed port,
     /// with clickmatch's topics created, for multi-process local runs and tests. SIGUSR1 takes
     /// it down (connections closed and refused), SIGUSR2 brings it back.
@@ -264,7 +298,9 @@ impl Cli {
             | Command::PostbackUrl { .. }
             | Command::OfferUrl { .. }
             | Command::TestConversion { .. }
-            | Command::Reconcile(_) => "warn",
+            | Command::Reconcile(_)
+            | Command::Reprocess(_)
+            | Command::Upload { .. } => "warn",
             _ => "info",
         }
     }
@@ -356,6 +392,42 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Reconcile(args) => reconcile(cli.config.as_deref(), args).await,
+        Command::Reprocess(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            let settings = settings_with(&config, args.clickhouse_url.clone());
+            let args = args.into_args();
+            print!(
+                "{}",
+                clickmatch_cli::recovery::reprocess(&config, &settings, &args).await?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Upload {
+            file,
+            route,
+            apply,
+            timeout_secs,
+            clickhouse_url,
+        } => {
+            let config = load_config(cli.config.as_deref())?;
+            let settings = settings_with(&config, clickhouse_url);
+            let timeout = Duration::from_secs(timeout_secs);
+            let (text, all_attributed) = clickmatch_cli::recovery::upload(
+                &config,
+                &settings,
+                &file,
+                route.as_deref(),
+                apply,
+                timeout,
+            )
+            .await?;
+            print!("{text}");
+            Ok(if all_attributed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Broker { listen, partitions } => {
             let config = Config::demo(&process_env())?;
             let broker = LocalBroker::start(&config.kafka.topics(), partitions)?;

@@ -6,6 +6,7 @@ pub mod money;
 pub mod pipeline;
 pub mod postback_url;
 pub mod reconcile;
+pub mod recovery;
 pub mod reload;
 pub mod report;
 pub mod test_conversion;

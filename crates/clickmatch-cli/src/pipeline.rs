@@ -4,11 +4,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
-use clickmatch_admin::{Admin, AdminGuard};
-use clickmatch_clickhouse::{ClickHouseSettings, ClickHouseSink, DebugReader};
+use clickmatch_admin::{Admin, AdminGuard, Uploads};
+use clickmatch_clickhouse::{ClickHouseSettings, ClickHouseSink, DebugReader, RecoveryReader};
 use clickmatch_config::Config;
 use clickmatch_core::model::Account;
 use clickmatch_core::params::ParamLimits;
@@ -59,6 +60,16 @@ fn admin_pages(config: &Config, registry: &Registry, ingest: &Ingest) -> anyhow:
         spool: ingest.spool.clone(),
         debug: DebugReader::new(&clickhouse_settings(config))
             .map_err(|e| tracing::warn!(error = %e, "postback debugger off"))
+            .ok(),
+        uploads: RecoveryReader::new(&clickhouse_settings(config))
+            .map(|reader| Uploads {
+                publisher: ingest.publisher.clone(),
+                postbacks_topic: ingest.topics.postbacks.clone(),
+                reader,
+                // Answered within the request's deadline, which ends the request with a 408.
+                wait: Duration::from_millis(config.ingest.http_limits.request_timeout_ms / 2),
+            })
+            .map_err(|e| tracing::warn!(error = %e, "conversion uploads off"))
             .ok(),
     })
 }

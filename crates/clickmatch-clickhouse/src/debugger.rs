@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::error::ClickHouseError;
 use crate::outbound::{OutboundRow, OUTBOUND_TABLE};
-use crate::rows::{ClickRow, ConversionRow, UnattributedRow};
+use crate::rows::{ClickRow, ConversionRow, RecoveredRow, UnattributedRow};
 use crate::settings::ClickHouseSettings;
 
 /// One postback as the debugger lists it: an attributed conversion version or an
@@ -73,6 +73,9 @@ pub struct ClickStory {
     pub unattributed: Vec<UnattributedRow>,
     /// Outbound delivery attempts of its conversions, by key and attempt.
     pub deliveries: Vec<OutboundRow>,
+    /// The latest recovery decision (reprocess, upload) about the click's postbacks: those in
+    /// `unattributed` and those naming the click.
+    pub recovered: Vec<RecoveredRow>,
 }
 
 /// Read-only queries of the debugger. Cheap to clone.
@@ -284,11 +287,30 @@ impl DebugReader {
             .fetch_all::<OutboundRow>()
             .await
             .map_err(read_error("the click's outbound deliveries"))?;
+        let postback_ids: Vec<&str> = unattributed
+            .iter()
+            .map(|u| u.postback_id.as_str())
+            .collect();
+        let recovered = self
+            .client
+            .query(
+                "SELECT ?fields FROM recovered FINAL WHERE received_time >= ? \
+                 AND (click_id = ? OR postback_id IN (SELECT arrayJoin(CAST(? AS Array(String))))) \
+                 ORDER BY received_time_ms, postback_id LIMIT ?",
+            )
+            .bind(since)
+            .bind(click_id)
+            .bind(postback_ids)
+            .bind(STORY_LIMIT)
+            .fetch_all::<RecoveredRow>()
+            .await
+            .map_err(read_error("the click's reprocessed and uploaded postbacks"))?;
         Ok(ClickStory {
             click,
             conversions,
             unattributed,
             deliveries,
+            recovered,
         })
     }
 }

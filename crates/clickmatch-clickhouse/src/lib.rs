@@ -31,6 +31,7 @@ pub mod money;
 pub mod outbound;
 pub mod outcomes;
 pub mod reconcile;
+pub mod recovery;
 pub mod rollups;
 pub mod rows;
 pub mod schema;
@@ -43,9 +44,11 @@ pub use error::ClickHouseError;
 pub use migrate::{migrate, migrate_with, MigrationReport};
 pub use migrations::{Migration, MIGRATIONS};
 pub use outbound::{ClickSubs, DeliveryState, OutboundRow, OutboundStore, Recorded};
+pub use recovery::{ConversionState, CurrentUnattributed, RecoveryReader, ReprocessFilter};
 pub use rollups::RollupCheck;
 pub use rows::{
-    ClickRow, ClickRowRef, ConversionRow, ConversionRowRef, UnattributedRow, UnattributedRowRef,
+    ClickRow, ClickRowRef, ConversionRow, ConversionRowRef, RecoveredRow, UnattributedRow,
+    UnattributedRowRef,
 };
 pub use schema::check_schema;
 pub use settings::{validate_cluster_name, validate_identifier, ClickHouseSettings};

@@ -116,7 +116,8 @@ struct FigureRow {
 pub struct RollupCheck {
     /// `unattributed_hourly_totals`.
     pub unattributed: UnattributedTotals,
-    /// `unattributed FINAL`, counted the same way.
+    /// `unattributed_current` (`unattributed FINAL` less what reprocessing superseded),
+    /// counted the same way.
     pub unattributed_base: UnattributedTotals,
     /// `conversions_hourly_latest`.
     pub latest: ConversionTotals,
@@ -132,7 +133,7 @@ pub struct RollupCheck {
     /// `figures_hourly`, cells with nothing in them left out.
     pub figures: FigureTotals,
     /// The same from `clicks`, `conversions_valued` (`conversions FINAL`), `costs_current` and
-    /// `unattributed FINAL`, valued row by row.
+    /// `unattributed_current`, valued row by row.
     pub figures_base: FigureTotals,
 }
 
@@ -141,7 +142,7 @@ const UNATTRIBUTED_ROLLUP: &str =
      toUInt64(postbacks) AS postbacks FROM unattributed_hourly_totals";
 const UNATTRIBUTED_BASE: &str =
     "SELECT toString(toStartOfHour(received_time)) AS hour, route, reason, \
-     offer_id, is_test, count() AS postbacks FROM unattributed FINAL \
+     offer_id, is_test, count() AS postbacks FROM unattributed_current \
      GROUP BY hour, route, reason, offer_id, is_test";
 const LATEST_ROLLUP: &str =
     "SELECT toString(hour) AS hour, offer_id, route, event, currency, is_test, \
@@ -203,7 +204,7 @@ const FIGURES_BASE: &str = "SELECT toString(hour) AS hour, campaign_id, offer_id
        SELECT toStartOfHour(received_time) AS hour, '' AS campaign_id, offer_id, '' AS source, \
          is_test, toUInt64(0) AS n_clicks, toUInt64(0) AS n_conversions, toDecimal64(0, 6) AS revenue, \
          toDecimal64(0, 6) AS cost, toUInt64(1) AS n_unattributed, toUInt64(0) AS n_unvalued \
-       FROM unattributed FINAL WHERE reason != 'duplicate' \
+       FROM unattributed_current WHERE reason != 'duplicate' \
      ) GROUP BY hour, campaign_id, offer_id, source, is_test";
 
 impl RollupCheck {

@@ -4,7 +4,7 @@
 //! a `*_ms` `UInt64` column keeps the milliseconds. Payouts are `Decimal(18, 6)`: RowBinary
 //! carries them as `i64` scaled by 10^6.
 
-use clickmatch_core::records::{ClickRecord, Conversion, Unattributed};
+use clickmatch_core::records::{ClickRecord, Conversion, Origin, Outcome, Unattributed};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +87,8 @@ pub struct ConversionRow {
     pub source: String,
     pub country: String,
     pub device_type: String,
+    /// `postback`, `upload` or `reprocess` ([`Origin`]).
+    pub origin: String,
 }
 
 /// A row of `unattributed`.
@@ -180,6 +182,7 @@ pub struct ConversionRowRef<'a> {
     pub source: &'a str,
     pub country: &'a str,
     pub device_type: &'a str,
+    pub origin: &'static str,
 }
 
 /// An [`UnattributedRow`] borrowing from its outcome.
@@ -267,6 +270,7 @@ pub const CONVERSION_COLUMNS: &[(&str, &str)] = &[
     ("source", "String"),
     ("country", "String"),
     ("device_type", "String"),
+    ("origin", "String"),
 ];
 
 pub const UNATTRIBUTED_COLUMNS: &[(&str, &str)] = &[
@@ -397,6 +401,7 @@ impl<'a> ConversionRowRef<'a> {
             source: &conversion.source,
             country: &conversion.country,
             device_type: &conversion.device_type,
+            origin: conversion.origin.as_str(),
         }
     }
 }
@@ -431,6 +436,7 @@ impl ConversionRow {
             source: row.source.to_owned(),
             country: row.country.to_owned(),
             device_type: row.device_type.to_owned(),
+            origin: row.origin.to_owned(),
         }
     }
 }
@@ -477,6 +483,92 @@ impl UnattributedRow {
             is_test: row.is_test,
             latency_ms: row.latency_ms,
         }
+    }
+}
+
+/// A row of `recovered`: the joiner's decision about a reprocessed or uploaded record (see
+/// `migrations/0007_recovery.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
+pub struct RecoveredRow {
+    pub postback_id: String,
+    pub origin: String,
+    pub received_time: u32,
+    pub received_time_ms: u64,
+    pub decided_time_ms: u64,
+    pub route: String,
+    /// `attributed` or `unattributed`.
+    pub outcome: String,
+    pub reason: String,
+    pub hint: String,
+    pub click_id: String,
+    pub conversion_id: String,
+    pub offer_id: String,
+    pub is_test: bool,
+    #[serde(with = "payout")]
+    pub payout: Decimal,
+    pub currency: String,
+}
+
+pub const RECOVERED_COLUMNS: &[(&str, &str)] = &[
+    ("postback_id", "String"),
+    ("origin", "String"),
+    ("received_time", "DateTime"),
+    ("received_time_ms", "UInt64"),
+    ("decided_time_ms", "UInt64"),
+    ("route", "String"),
+    ("outcome", "String"),
+    ("reason", "String"),
+    ("hint", "String"),
+    ("click_id", "String"),
+    ("conversion_id", "String"),
+    ("offer_id", "String"),
+    ("is_test", "UInt8"),
+    ("payout", "Decimal(18, 6)"),
+    ("currency", "String"),
+];
+
+impl RecoveredRow {
+    /// The row of `outcome` when it decides a reprocessed or uploaded record (`None` for a
+    /// live postback's), decided at `now_ms`.
+    pub fn of(outcome: &Outcome, now_ms: u64) -> Option<RecoveredRow> {
+        let row = match outcome {
+            Outcome::Attributed(c) if c.origin != Origin::Postback => RecoveredRow {
+                postback_id: c.postback_id.clone(),
+                origin: c.origin.as_str().to_owned(),
+                received_time: datetime(c.conversion_time_ms),
+                received_time_ms: c.conversion_time_ms,
+                decided_time_ms: now_ms,
+                route: c.route.clone(),
+                outcome: "attributed".to_owned(),
+                reason: String::new(),
+                hint: c.repair.clone(),
+                click_id: c.click_id.clone(),
+                conversion_id: c.conversion_id.clone(),
+                offer_id: c.offer_id.clone(),
+                is_test: c.is_test,
+                payout: payout_decimal(c.payout),
+                currency: c.currency.clone(),
+            },
+            Outcome::Unattributed(u) if u.origin != Origin::Postback => RecoveredRow {
+                postback_id: u.postback_id.clone(),
+                origin: u.origin.as_str().to_owned(),
+                received_time: datetime(u.received_time_ms),
+                received_time_ms: u.received_time_ms,
+                decided_time_ms: now_ms,
+                route: u.route.clone(),
+                outcome: "unattributed".to_owned(),
+                reason: u.reason.as_str().to_owned(),
+                hint: u.hint.clone(),
+                click_id: u.raw_click_id.clone(),
+                conversion_id: String::new(),
+                offer_id: u.offer_id.clone(),
+                is_test: u.is_test,
+                payout: payout_decimal(u.payout),
+                currency: u.currency.clone(),
+            },
+            _ => return None,
+        };
+        Some(row)
     }
 }
 
@@ -532,147 +624,4 @@ pub(crate) mod payout {
 }
 
 #[cfg(test)]
-mod tests {
-    use clickhouse::Row;
-    use clickmatch_core::records::{ClickRecord, RECORD_VERSION};
-    use clickmatch_core::Reason;
-    use std::str::FromStr;
-
-    use super::*;
-
-    fn dec(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
-    }
-
-    fn names(columns: &[(&str, &str)]) -> Vec<String> {
-        columns.iter().map(|(n, _)| n.to_string()).collect()
-    }
-
-    #[test]
-    fn column_lists_match_the_row_types() {
-        let row = |c: &[&str]| c.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-        assert_eq!(row(ClickRow::COLUMN_NAMES), names(CLICK_COLUMNS));
-        assert_eq!(row(ConversionRow::COLUMN_NAMES), names(CONVERSION_COLUMNS));
-        assert_eq!(
-            row(UnattributedRow::COLUMN_NAMES),
-            names(UNATTRIBUTED_COLUMNS)
-        );
-        assert_eq!(row(ClickRowRef::COLUMN_NAMES), names(CLICK_COLUMNS));
-        assert_eq!(
-            row(ConversionRowRef::COLUMN_NAMES),
-            names(CONVERSION_COLUMNS)
-        );
-        assert_eq!(
-            row(UnattributedRowRef::COLUMN_NAMES),
-            names(UNATTRIBUTED_COLUMNS)
-        );
-        let sql: String = crate::migrations::MIGRATIONS
-            .iter()
-            .map(|m| m.sql)
-            .collect();
-        for (name, ty) in CLICK_COLUMNS
-            .iter()
-            .chain(CONVERSION_COLUMNS)
-            .chain(UNATTRIBUTED_COLUMNS)
-        {
-            assert!(
-                sql.contains(&format!("    {name} {ty}"))
-                    || sql.contains(&format!("ADD COLUMN IF NOT EXISTS {name} {ty};")),
-                "{name} {ty}"
-            );
-        }
-    }
-
-    #[test]
-    fn clicks_map_with_subs_padded() {
-        let click = ClickRecord {
-            v: RECORD_VERSION,
-            click_id: "c1".into(),
-            time_ms: 1_700_000_000_123,
-            campaign_id: "camp".into(),
-            offer_id: "7".into(),
-            source: "src".into(),
-            subs: vec!["a".into(), String::new(), "c".into()],
-            ip: "203.0.113.9".into(),
-            user_agent: "ua".into(),
-            country: "DE".into(),
-            enrichment: Default::default(),
-            is_test: true,
-            foreign: true,
-            cost: None,
-        };
-        let row = ClickRow::new(&click);
-        assert_eq!(row.click_time, 1_700_000_000);
-        assert_eq!(row.click_time_ms, 1_700_000_000_123);
-        assert_eq!((row.sub1.as_str(), row.sub2.as_str()), ("a", ""));
-        assert_eq!((row.sub3.as_str(), row.sub4.as_str()), ("c", ""));
-        assert_eq!(row.sub10, "");
-        assert!(row.is_test && row.is_foreign);
-        assert_eq!(row.country, "DE");
-    }
-
-    #[test]
-    fn conversions_and_unattributed_map_with_latency() {
-        let conversion = Conversion {
-            click_time_ms: 1_700_000_000_999,
-            conversion_time_ms: 1_700_000_100_500,
-            payout: dec("12.3456785"),
-            offer_mismatch: true,
-            click_id_repaired: true,
-            repair: "alias_s2".into(),
-            version: 3,
-            ..Conversion::example()
-        };
-        let row = ConversionRow::new(&conversion, 1_700_000_100_750);
-        assert_eq!(row.click_time, 1_700_000_000);
-        assert_eq!(row.conversion_time, 1_700_000_100);
-        assert_eq!(row.latency_ms, 250);
-        assert_eq!(row.payout, dec("12.345679"));
-        assert_eq!(row.repair_hint, "alias_s2");
-        assert_eq!(row.version, 3);
-        assert!(row.offer_mismatch && row.click_id_repaired && !row.is_test);
-        // The clock went backwards: no negative latency.
-        assert_eq!(ConversionRow::new(&conversion, 0).latency_ms, 0);
-
-        let unattributed = Unattributed {
-            postback_id: "pb2".into(),
-            received_time_ms: 5_000,
-            route: "cake".into(),
-            reason: Reason::UnsubstitutedMacro,
-            raw_click_id: "#s2#".into(),
-            offer_id: "9".into(),
-            payout: dec("-1.5"),
-            currency: "EUR".into(),
-            remote_ip: "198.51.100.1".into(),
-            raw_params: r##"[["cid","#s2#"]]"##.into(),
-            hint: "fix_network_macro".into(),
-            is_test: true,
-        };
-        let row = UnattributedRow::new(&unattributed, u64::MAX);
-        assert_eq!(row.reason, "unsubstituted_macro");
-        assert_eq!(row.received_time, 5);
-        assert_eq!(row.latency_ms, u32::MAX);
-        assert_eq!(row.payout, dec("-1.5"));
-    }
-
-    #[test]
-    fn payouts_round_half_away_from_zero_and_clamp() {
-        assert_eq!(payout_mantissa(dec("12.345678")), 12_345_678);
-        assert_eq!(payout_mantissa(dec("0.0000005")), 1);
-        assert_eq!(payout_mantissa(dec("-0.0000005")), -1);
-        assert_eq!(payout_mantissa(dec("7")), 7_000_000);
-        assert_eq!(payout_mantissa(Decimal::MAX), PAYOUT_MAX_MANTISSA);
-        assert_eq!(payout_mantissa(Decimal::MIN), -PAYOUT_MAX_MANTISSA);
-        assert_eq!(
-            payout_decimal(dec("999999999999.9999999")),
-            dec("999999999999.999999")
-        );
-    }
-
-    #[test]
-    fn times_saturate() {
-        assert_eq!(datetime(u64::MAX), u32::MAX);
-        assert_eq!(datetime(999), 0);
-        assert_eq!(latency_ms(10, 20), 0);
-    }
-}
+mod tests;

@@ -8,7 +8,7 @@ use crate::error::ClickHouseError;
 use crate::migrate::applied_versions;
 use crate::migrations::MIGRATIONS;
 use crate::outbound::OUTBOUND_COLUMNS;
-use crate::rows::{CLICK_COLUMNS, CONVERSION_COLUMNS, UNATTRIBUTED_COLUMNS};
+use crate::rows::{CLICK_COLUMNS, CONVERSION_COLUMNS, RECOVERED_COLUMNS, UNATTRIBUTED_COLUMNS};
 use crate::settings::ClickHouseSettings;
 
 /// Tables written by the sink, with the columns and types it writes.
@@ -16,6 +16,7 @@ pub const TABLES: &[(&str, &[(&str, &str)])] = &[
     ("clicks", CLICK_COLUMNS),
     ("conversions", CONVERSION_COLUMNS),
     ("unattributed", UNATTRIBUTED_COLUMNS),
+    ("recovered", RECOVERED_COLUMNS),
     ("outbound_deliveries", OUTBOUND_COLUMNS),
 ];
 

@@ -10,7 +10,8 @@ use clickmatch_core::records::{ClickRecord, Outcome};
 
 use crate::error::ClickHouseError;
 use crate::rows::{
-    ClickRow, ClickRowRef, ConversionRow, ConversionRowRef, UnattributedRow, UnattributedRowRef,
+    ClickRow, ClickRowRef, ConversionRow, ConversionRowRef, RecoveredRow, UnattributedRow,
+    UnattributedRowRef,
 };
 use crate::settings::ClickHouseSettings;
 
@@ -19,11 +20,7 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default limit on waiting for ClickHouse's answer after the last row.
 pub const DEFAULT_END_TIMEOUT: Duration = Duration::from_secs(60);
 
-type InsertResults = (
-    Result<(), ClickHouseError>,
-    Result<(), ClickHouseError>,
-    Result<(), ClickHouseError>,
-);
+type InsertResults = [Result<(), ClickHouseError>; 4];
 
 /// Rows acknowledged by one [`ClickHouseSink::write`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,15 +28,19 @@ pub struct WriteStats {
     pub clicks: usize,
     pub conversions: usize,
     pub unattributed: usize,
+    /// Decisions about reprocessed and uploaded records (`recovered`).
+    pub recovered: usize,
 }
 
 impl WriteStats {
     pub fn total(&self) -> usize {
-        self.clicks + self.conversions + self.unattributed
+        self.clicks + self.conversions + self.unattributed + self.recovered
     }
 }
 
-/// Writes clicks and outcomes to `clicks`, `conversions` and `unattributed`. Cheap to clone.
+/// Writes clicks and outcomes to `clicks`, `conversions` and `unattributed`, and the decisions
+/// about reprocessed and uploaded records to `recovered` (an unattributed one there only: the
+/// history in `unattributed` is what live postbacks first ended in). Cheap to clone.
 ///
 /// Writes are at-least-once: when `write` fails, some tables may hold the batch already, and
 /// the caller writes the whole batch again. The tables are `ReplacingMergeTree` keyed by
@@ -101,10 +102,13 @@ impl ClickHouseSink {
     ) -> Result<WriteStats, ClickHouseError> {
         let mut conversions = Vec::new();
         let mut unattributed = Vec::new();
+        let mut recovered = Vec::new();
         for outcome in outcomes {
+            recovered.extend(RecoveredRow::of(outcome, now_ms));
             match outcome {
                 Outcome::Attributed(c) => conversions.push(c),
-                Outcome::Unattributed(u) => unattributed.push(u),
+                Outcome::Unattributed(u) if u.origin.is_postback() => unattributed.push(u),
+                Outcome::Unattributed(_) => {}
             }
         }
         // Rows borrow from the batch: a row is built as it is serialized, no string copied.
@@ -120,13 +124,15 @@ impl ClickHouseSink {
                     .iter()
                     .map(|u| UnattributedRowRef::new(u, now_ms)),
             ),
+            self.insert::<RecoveredRow, _>("recovered", recovered.iter()),
         );
         self.acknowledged(
-            results,
+            results.into(),
             WriteStats {
                 clicks: clicks.len(),
                 conversions: conversions.len(),
                 unattributed: unattributed.len(),
+                recovered: recovered.len(),
             },
         )
     }
@@ -142,13 +148,15 @@ impl ClickHouseSink {
             self.insert::<ClickRow, _>("clicks", clicks.iter()),
             self.insert::<ConversionRow, _>("conversions", conversions.iter()),
             self.insert::<UnattributedRow, _>("unattributed", unattributed.iter()),
+            async { Ok::<(), ClickHouseError>(()) },
         );
         self.acknowledged(
-            results,
+            results.into(),
             WriteStats {
                 clicks: clicks.len(),
                 conversions: conversions.len(),
                 unattributed: unattributed.len(),
+                recovered: 0,
             },
         )
     }
@@ -156,12 +164,12 @@ impl ClickHouseSink {
     /// The outcome of a batch's three inserts.
     fn acknowledged(
         &self,
-        (a, b, c): InsertResults,
+        results: InsertResults,
         stats: WriteStats,
     ) -> Result<WriteStats, ClickHouseError> {
         // When several inserts failed, report one that no retry fixes, if any.
         let mut errors: Vec<ClickHouseError> =
-            [a, b, c].into_iter().filter_map(Result::err).collect();
+            results.into_iter().filter_map(Result::err).collect();
         if !errors.is_empty() {
             let pick = errors.iter().position(|e| !e.is_retryable()).unwrap_or(0);
             let error = errors.swap_remove(pick);
@@ -172,6 +180,7 @@ impl ClickHouseSink {
             clicks = stats.clicks,
             conversions = stats.conversions,
             unattributed = stats.unattributed,
+            recovered = stats.recovered,
             "clickhouse batch acknowledged"
         );
         Ok(stats)

@@ -595,6 +595,7 @@ pub fn unattributed(
     // What the postback says it was worth, for recovery: the row attributes nothing.
     let booked = extracted.book_payout(PayoutModel::FromPostback, None);
     Unattributed {
+        origin: record.origin,
         postback_id: record.postback_id.clone(),
         received_time_ms: record.received_ms,
         route: record.route_label().to_string(),

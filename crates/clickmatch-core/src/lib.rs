@@ -16,6 +16,7 @@ pub mod params;
 pub mod presets;
 pub mod reason;
 pub mod records;
+pub mod recovery;
 pub mod salvage;
 pub mod template;
 

@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 
 use crate::click_id::ClickIdSigner;
 use crate::money::Currency;
-use crate::records::ClickCostRecord;
+use crate::records::{ClickCostRecord, IngestVerdict};
 
 /// Route label of the account-level route `/postback`.
 pub const GLOBAL_ROUTE: &str = "global";
@@ -271,9 +271,52 @@ impl Route {
             None => true,
             Some(secret) => token.is_some_and(|t| secret.matches(t)),
         };
-        let ip_ok = self.allow_ips.is_empty()
-            || remote_ip.is_some_and(|ip| self.allow_ips.iter().any(|net| net.contains(&ip)));
-        token_ok && ip_ok
+        token_ok && self.ip_allowed(remote_ip)
+    }
+
+    /// The source-IP half of [`Route::authorize`]: the IP is kept with the postback, so it can
+    /// be checked again later (the token cannot: it is redacted).
+    pub fn ip_allowed(&self, remote_ip: Option<IpAddr>) -> bool {
+        self.allow_ips.is_empty()
+            || remote_ip.is_some_and(|ip| self.allow_ips.iter().any(|net| net.contains(&ip)))
+    }
+
+    /// Replaces the values of this route's token parameters by `***`: route tokens are
+    /// secrets and never reach Kafka, ClickHouse or logs.
+    pub fn redact_tokens(&self, params: &mut [(String, String)]) {
+        for (name, value) in params.iter_mut() {
+            if self
+                .params
+                .token
+                .iter()
+                .any(|t| name.eq_ignore_ascii_case(t))
+            {
+                *value = REDACTED.to_string();
+            }
+        }
+    }
+}
+
+/// What a redacted route token reads as.
+pub const REDACTED: &str = "***";
+
+/// What ingest decides about a postback to `route` (`None`: not configured) from the live
+/// request: its token parameter among `params` and the client's IP.
+pub fn ingest_verdict(
+    route: Option<&Route>,
+    params: &[(String, String)],
+    remote_ip: Option<IpAddr>,
+) -> IngestVerdict {
+    match route {
+        None => IngestVerdict::UnknownRoute,
+        Some(route) => {
+            let token = crate::classify::param(params, &route.params.token);
+            if route.authorize(token, remote_ip) {
+                IngestVerdict::Accepted
+            } else {
+                IngestVerdict::Unauthorized
+            }
+        }
     }
 }
 

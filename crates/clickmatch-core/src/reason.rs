@@ -33,6 +33,11 @@ impl Reason {
         Reason::Duplicate,
     ];
 
+    /// The reason named `name` (as in the `reason` column), if any.
+    pub fn from_name(name: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Unauthorized => "unauthorized",

@@ -111,6 +111,43 @@ pub enum IngestVerdict {
     UnknownRoute,
 }
 
+/// Where a record on the postbacks topic came from. The joiner decides every origin alike;
+/// the origin is kept on the conversion it makes (`conversions.origin`), and a record that is not
+/// a live postback leaves `unattributed` and the postback counters alone: its decision goes to
+/// `recovered` and `clickmatch_joiner_recovered_total` (docs/architecture.md, "Recovery").
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Sent by a network to `/postback` (every record written before origins existed).
+    #[default]
+    Postback,
+    /// A conversion the network reported but never posted back: `clickmatch upload`,
+    /// `POST /api/conversions`.
+    Upload,
+    /// A stored unattributed postback sent again by `clickmatch reprocess --apply`, with its
+    /// original postback ID and receive time.
+    Reprocess,
+}
+
+impl Origin {
+    pub const ALL: [Origin; 3] = [Origin::Postback, Origin::Upload, Origin::Reprocess];
+
+    /// The name in `conversions.origin`, `recovered.origin` and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Postback => "postback",
+            Origin::Upload => "upload",
+            Origin::Reprocess => "reprocess",
+        }
+    }
+
+    pub fn is_postback(&self) -> bool {
+        *self == Origin::Postback
+    }
+}
+
 /// A raw postback, as published to `clickmatch.postbacks`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostbackRecord {
@@ -133,6 +170,9 @@ pub struct PostbackRecord {
     /// and the record sits on a partition that cannot hold its click. Empty in older records.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub key: String,
+    /// Left out for a live postback, so that its bytes are what they always were.
+    #[serde(default, skip_serializing_if = "Origin::is_postback")]
+    pub origin: Origin,
 }
 
 impl PostbackRecord {
@@ -182,6 +222,9 @@ pub struct Conversion {
     pub is_test: bool,
     /// Later status updates carry larger versions; `ReplacingMergeTree(version)` keeps the last.
     pub version: u64,
+    /// What made this version: a postback, an upload, or a reprocessed postback.
+    #[serde(default)]
+    pub origin: Origin,
 }
 
 #[cfg(any(test, feature = "test-util"))]
@@ -214,6 +257,7 @@ impl Conversion {
             repair: String::new(),
             is_test: false,
             version: 1,
+            origin: Origin::Postback,
         }
     }
 }
@@ -286,6 +330,8 @@ pub struct Unattributed {
     /// A code naming the operator's fix (see [`crate::reason::hint_text`]).
     pub hint: String,
     pub is_test: bool,
+    /// Not a live postback: the decision goes to `recovered`, not `unattributed`.
+    pub origin: Origin,
 }
 
 /// What a postback ended in.

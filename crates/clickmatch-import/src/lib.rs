@@ -1,6 +1,7 @@
 //! Reads the files an operator brings into clickmatch: the ECB's euro reference rates
-//! ([`parse_ecb_rates`]), costs that are not per click ([`parse_costs`]) and a network's
-//! conversion export for reconciliation ([`parse_export`]).
+//! ([`parse_ecb_rates`]), costs that are not per click ([`parse_costs`]), conversions a network
+//! reported but never posted back ([`parse_conversions`], [`parse_conversions_json`]) and a
+//! network's conversion export for reconciliation ([`parse_export`]).
 //!
 //! Parsing only: the caller reads the file and passes its bytes and its name (for messages);
 //! nothing here touches the disk, the network or ClickHouse, so the CLI, the tests and a future
@@ -11,12 +12,14 @@
 //! thinks it is. One bad value refuses the whole file, and the [`ImportError`] says where
 //! (`file:line:column`) and what was expected, so the operator can fix it and import again.
 
+mod conversions;
 mod costs;
 mod export;
 mod rates;
 mod text;
 
 pub use chrono_tz::Tz;
+pub use conversions::{parse_conversions, parse_conversions_json, UploadLine, CONVERSION_COLUMNS};
 pub use costs::{parse_costs, CostRow, Period, SUBS};
 pub use export::{
     canonical_status, normalize, parse_export, parse_time, ExportField, ExportFormat, ExportRow,

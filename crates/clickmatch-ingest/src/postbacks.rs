@@ -11,8 +11,8 @@ use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use clickmatch_core::classify::{param, partition_key};
-use clickmatch_core::model::{GLOBAL_ROUTE, UNKNOWN_ROUTE_LABEL};
+use clickmatch_core::classify::partition_key;
+use clickmatch_core::model::{ingest_verdict, GLOBAL_ROUTE, UNKNOWN_ROUTE_LABEL};
 use clickmatch_core::params;
 use clickmatch_core::records::{IngestVerdict, PostbackRecord, RECORD_VERSION};
 use clickmatch_kafka::PublishError;
@@ -20,9 +20,6 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::{now_ms, random_id, Ingest};
-
-/// Route label for metrics when the route is not configured (keeps label values bounded).
-const REDACTED: &str = "***";
 
 pub(crate) async fn global(
     State(ingest): State<Arc<Ingest>>,
@@ -82,29 +79,9 @@ async fn handle(
         .to_string();
     // Route IP allowlists see the client behind a trusted proxy, never a claimed one.
     let remote_ip: IpAddr = ingest.protection.client_ip(peer.ip(), &headers);
-    let verdict = match route {
-        None => IngestVerdict::UnknownRoute,
-        Some(route) => {
-            let token = param(&params, &route.params.token);
-            if route.authorize(token, Some(remote_ip)) {
-                IngestVerdict::Accepted
-            } else {
-                IngestVerdict::Unauthorized
-            }
-        }
-    };
-    // Route tokens are secrets: they never reach Kafka, ClickHouse or logs.
+    let verdict = ingest_verdict(route, &params, Some(remote_ip));
     if let Some(route) = route {
-        for (name, value) in params.iter_mut() {
-            if route
-                .params
-                .token
-                .iter()
-                .any(|t| name.eq_ignore_ascii_case(t))
-            {
-                *value = REDACTED.to_string();
-            }
-        }
+        route.redact_tokens(&mut params);
     }
 
     let mut record = PostbackRecord {
@@ -117,6 +94,7 @@ async fn handle(
         remote_ip: remote_ip.to_string(),
         verdict,
         key: String::new(),
+        origin: Default::default(),
     };
     let key = partition_key(&account, &record);
     record.key.clone_from(&key);

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use clickmatch_core::model::{Account, UNKNOWN_ROUTE_LABEL};
-use clickmatch_core::records::{ClickRecord, Outcome};
+use clickmatch_core::records::{ClickRecord, Origin, Outcome};
 use prometheus::{
     GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
@@ -13,6 +13,9 @@ use prometheus::{
 pub struct JoinerMetrics {
     pub clicks: IntCounter,
     pub postbacks: IntCounterVec,
+    /// Reprocessed and uploaded records, counted apart from live postbacks so that a recovery
+    /// run moves none of the rates the alerts watch.
+    pub recovered: IntCounterVec,
     pub attribution_latency: Histogram,
     pub records_skipped: IntCounterVec,
     pub consumer_lag: IntGaugeVec,
@@ -44,6 +47,13 @@ impl JoinerMetrics {
                     "Postbacks with their row acknowledged by ClickHouse, by route, outcome (attributed, unattributed) and reason.",
                 ),
                 &["route", "outcome", "reason"],
+            )?,
+            recovered: IntCounterVec::new(
+                Opts::new(
+                    "clickmatch_joiner_recovered_total",
+                    "Reprocessed and uploaded records with their row acknowledged by ClickHouse, by origin (reprocess, upload), outcome (attributed, unattributed) and reason.",
+                ),
+                &["origin", "outcome", "reason"],
             )?,
             attribution_latency: Histogram::with_opts(
                 HistogramOpts::new(
@@ -135,6 +145,7 @@ impl JoinerMetrics {
         };
         registry.register(Box::new(m.clicks.clone()))?;
         registry.register(Box::new(m.postbacks.clone()))?;
+        registry.register(Box::new(m.recovered.clone()))?;
         registry.register(Box::new(m.attribution_latency.clone()))?;
         registry.register(Box::new(m.records_skipped.clone()))?;
         registry.register(Box::new(m.consumer_lag.clone()))?;
@@ -175,11 +186,25 @@ pub(crate) fn count_outcomes(
     let mut postbacks: BTreeMap<[&str; 3], u64> = BTreeMap::new();
     let mut repairs: BTreeMap<[&str; 2], u64> = BTreeMap::new();
     let mut payout_issues: BTreeMap<[&str; 2], u64> = BTreeMap::new();
+    let mut recovered: BTreeMap<[&str; 3], u64> = BTreeMap::new();
     for outcome in outcomes {
-        let (route, kind, reason) = match outcome {
-            Outcome::Attributed(c) => (c.route.as_str(), "attributed", ""),
-            Outcome::Unattributed(u) => (u.route.as_str(), "unattributed", u.reason.as_str()),
+        let (route, kind, reason, origin) = match outcome {
+            Outcome::Attributed(c) => (c.route.as_str(), "attributed", "", c.origin),
+            Outcome::Unattributed(u) => (
+                u.route.as_str(),
+                "unattributed",
+                u.reason.as_str(),
+                u.origin,
+            ),
         };
+        // Not a live postback: neither its outcome nor its latency (from the original receive
+        // time) says anything about the traffic now.
+        if !origin.is_postback() {
+            *recovered
+                .entry([origin.as_str(), kind, reason])
+                .or_default() += 1;
+            continue;
+        }
         let route = account.route_label(route).unwrap_or(UNKNOWN_ROUTE_LABEL);
         *postbacks.entry([route, kind, reason]).or_default() += 1;
         if let Outcome::Attributed(conversion) = outcome {
@@ -199,6 +224,9 @@ pub(crate) fn count_outcomes(
     }
     for (labels, count) in postbacks {
         metrics.postbacks.with_label_values(&labels).inc_by(count);
+    }
+    for (labels, count) in recovered {
+        metrics.recovered.with_label_values(&labels).inc_by(count);
     }
     for (labels, count) in repairs {
         metrics.repairs.with_label_values(&labels).inc_by(count);
@@ -236,7 +264,8 @@ pub(crate) fn count_tracked_offers(
     }
     for outcome in outcomes {
         if let Outcome::Attributed(conversion) = outcome {
-            if conversion.is_test {
+            // A postback the network sent now, not one recovered by reprocess or upload.
+            if conversion.is_test || conversion.origin != Origin::Postback {
                 continue;
             }
             if let Some(count) = counts.get_mut(conversion.offer_id.as_str()) {
@@ -253,5 +282,56 @@ pub(crate) fn count_tracked_offers(
             .offer_conversions
             .with_label_values(&[offer])
             .inc_by(conversions);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use clickmatch_config::Config;
+    use clickmatch_core::records::Conversion;
+
+    use super::*;
+
+    #[test]
+    fn recovered_records_are_counted_apart_from_live_postbacks() {
+        let registry = Registry::new();
+        let metrics = JoinerMetrics::new(&registry).unwrap();
+        let config = Config::demo(&BTreeMap::new()).unwrap();
+        let account = config.account;
+        let live = Outcome::Attributed(Conversion {
+            click_id_repaired: true,
+            repair: "click_id_other_param".into(),
+            ..Conversion::example()
+        });
+        let reprocessed = Outcome::Attributed(Conversion {
+            origin: Origin::Reprocess,
+            click_id_repaired: true,
+            ..Conversion::example()
+        });
+        count_outcomes(&metrics, &account, &[live, reprocessed], 0);
+        let attributed = |route| {
+            metrics
+                .postbacks
+                .with_label_values(&[route, "attributed", ""])
+                .get()
+        };
+        assert_eq!(attributed("global"), 1);
+        assert_eq!(
+            metrics
+                .recovered
+                .with_label_values(&["reprocess", "attributed", ""])
+                .get(),
+            1
+        );
+        assert_eq!(metrics.attribution_latency.get_sample_count(), 1);
+        assert_eq!(
+            metrics
+                .repairs
+                .with_label_values(&["global", "click_id_other_param"])
+                .get(),
+            1
+        );
     }
 }

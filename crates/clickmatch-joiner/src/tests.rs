@@ -313,6 +313,7 @@ impl Harness {
             remote_ip: "127.0.0.1".into(),
             verdict: IngestVerdict::Accepted,
             key: String::new(),
+            origin: Default::default(),
         }
     }
 

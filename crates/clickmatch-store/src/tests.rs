@@ -38,6 +38,7 @@ fn pending(id: &str) -> StoredPending {
             remote_ip: String::new(),
             verdict: IngestVerdict::Accepted,
             key: String::new(),
+            origin: Default::default(),
         },
         deadline_ms: T0 + 5,
         since_ms: T0,

@@ -56,6 +56,7 @@ fn conversion(id: &str, version: u64, status: &str, conversion_time_ms: u64) -> 
 
 fn unattributed(id: &str) -> Unattributed {
     Unattributed {
+        origin: Default::default(),
         postback_id: id.into(),
         received_time_ms: T0_MS + 5_000,
         route: "cake".into(),
@@ -121,8 +122,10 @@ async fn migrate_twice_is_idempotent() {
             "exchange_rates_daily",
             "figures_hourly",
             "outbound_deliveries",
+            "recovered",
             "schema_migrations",
             "unattributed",
+            "unattributed_current",
             "unattributed_hourly",
             "unattributed_hourly_mv",
             "unattributed_hourly_totals"
@@ -150,7 +153,8 @@ async fn rows_round_trip_with_exact_values() {
         WriteStats {
             clicks: 2,
             conversions: 1,
-            unattributed: 1
+            unattributed: 1,
+            recovered: 0,
         }
     );
 

@@ -47,6 +47,7 @@ fn conversion(n: u64, version: u64, status: &str, payout: &str, time_ms: u64) ->
 
 fn unattributed(n: u64, reason: Reason) -> Unattributed {
     Unattributed {
+        origin: Default::default(),
         postback_id: format!("un-{n}"),
         received_time_ms: T0_MS + n * 600_000,
         route: if n.is_multiple_of(2) {
@@ -250,11 +251,11 @@ async fn the_rollup_migration_backfills_existing_rows() {
         .execute()
         .await
         .unwrap();
-    // The columns of 0004 and 0005, which the sink writes, without 0004's rollups (their
+    // The columns of 0004, 0005 and 0007, which the sink writes, without 0004's rollups (their
     // backfill is checked below as well).
     let columns = MIGRATIONS
         .iter()
-        .filter(|m| matches!(m.name, "money" | "enrichment"))
+        .filter(|m| matches!(m.name, "money" | "enrichment" | "recovery"))
         .flat_map(|m| m.raw_statements())
         .filter(|s| s.starts_with("ALTER TABLE"))
         .map(|s| s.replace(" IF NOT EXISTS", ""));

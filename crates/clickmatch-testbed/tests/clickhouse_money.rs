@@ -182,6 +182,7 @@ fn conversion(id: &str, status: &str, payout: &str, currency: &str, time_ms: u64
 
 fn unattributed(id: &str, reason: Reason, time_ms: u64) -> Unattributed {
     Unattributed {
+        origin: Default::default(),
         postback_id: id.into(),
         received_time_ms: time_ms,
         route: "global".into(),
@@ -550,6 +551,7 @@ async fn test_traffic_is_left_out_of_the_figures() {
         ..conversion("t-conv", "approved", "50", "USD", ms(12, 2, 10, 30))
     };
     let test_postback = Unattributed {
+        origin: Default::default(),
         is_test: true,
         ..unattributed("t-un", Reason::UnknownClickId, ms(12, 2, 10, 40))
     };

@@ -51,6 +51,7 @@ fn conversion(click_id: &str, version: u64, time_ms: u64) -> Conversion {
 
 fn unattributed(id: &str, raw_click_id: &str, time_ms: u64) -> Unattributed {
     Unattributed {
+        origin: Default::default(),
         postback_id: id.into(),
         received_time_ms: time_ms,
         route: "lead".into(),

@@ -119,6 +119,7 @@ fn conversion_row(payout_raw: &str, payout_issue: &str) -> ConversionRow {
         source: String::new(),
         country: String::new(),
         device_type: String::new(),
+        origin: "postback".into(),
     }
 }
 
@@ -318,4 +319,65 @@ fn hints_carry_the_postbacks_specifics_when_the_config_agrees() {
         unattributed_hint(&account, &other),
         hint_text("click_never_recorded")
     );
+}
+
+#[test]
+fn a_reprocessed_postbacks_history_reads_unattributed_then_reprocessed_then_attributed() {
+    let account = money_account();
+    let unattributed = UnattributedRow {
+        reason: "unknown_route".into(),
+        hint: "configure_route".into(),
+        ..unattributed_row("sale2", r#"[["cid","x"]]"#)
+    };
+    let conversion = ConversionRow {
+        origin: "reprocess".into(),
+        ..conversion_row("", "")
+    };
+    let recovered = clickmatch_clickhouse::RecoveredRow {
+        postback_id: "p".into(),
+        origin: "reprocess".into(),
+        received_time: 0,
+        received_time_ms: 0,
+        decided_time_ms: 60_000,
+        route: "sale2".into(),
+        outcome: "attributed".into(),
+        reason: String::new(),
+        hint: String::new(),
+        click_id: conversion.click_id.clone(),
+        conversion_id: "conv".into(),
+        offer_id: "1".into(),
+        is_test: false,
+        payout: Default::default(),
+        currency: "USD".into(),
+    };
+    let story = ClickStory {
+        conversions: vec![conversion],
+        unattributed: vec![unattributed],
+        recovered: vec![recovered],
+        ..ClickStory::default()
+    };
+    let html = render_story(&account, "01jc0000000000000000000000", &story);
+    let history = &html[html
+        .find("<table id=\"history\">")
+        .expect("a history table")..];
+    let steps: Vec<usize> = [
+        "<td>unattributed</td>",
+        "<td>reprocessed</td>",
+        "<td>attributed</td>",
+    ]
+    .iter()
+    .map(|step| {
+        history
+            .find(step)
+            .unwrap_or_else(|| panic!("{step} in {history}"))
+    })
+    .collect();
+    assert!(steps.windows(2).all(|w| w[0] < w[1]), "{history}");
+    assert!(html.contains("origin reprocess"), "{html}");
+    let plain = render_story(
+        &account,
+        "01jc0000000000000000000000",
+        &ClickStory::default(),
+    );
+    assert!(!plain.contains("Postback history"));
 }

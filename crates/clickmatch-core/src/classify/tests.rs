@@ -62,6 +62,7 @@ pub fn postback(route: Option<&str>, params: &[(&str, &str)]) -> PostbackRecord 
         remote_ip: "192.0.2.1".into(),
         verdict: IngestVerdict::Accepted,
         key: String::new(),
+        origin: Default::default(),
     }
 }
 

@@ -117,6 +117,7 @@ impl Seen {
             repair: self.repair,
             is_test: click.is_test,
             version: record.received_ms,
+            origin: record.origin,
         }
     }
 }

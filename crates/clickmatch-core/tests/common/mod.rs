@@ -253,6 +253,7 @@ pub fn postback_owned(route: Option<&str>, params: Vec<(String, String)>) -> Pos
         remote_ip: "192.0.2.1".into(),
         verdict: IngestVerdict::Accepted,
         key: String::new(),
+        origin: Default::default(),
     }
 }
 
