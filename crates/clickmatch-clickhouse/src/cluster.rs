@@ -219,6 +219,19 @@ impl Renderer {
             )])
         } else if statement.starts_with("INSERT INTO ") {
             Ok(vec![statement.to_owned()])
+        } else if let Some(rest) = statement.strip_prefix("DROP TABLE IF EXISTS ") {
+            // A view to create again (a table with a local twin would need both dropped).
+            let (name, body) = split_name(rest)?;
+            let table = name.strip_prefix("{database}.").unwrap_or(name);
+            if self.sharded.contains_key(table) {
+                return Err(format!(
+                    "DROP TABLE {name}: only views are dropped by migrations"
+                ));
+            }
+            Ok(vec![format!(
+                "DROP TABLE IF EXISTS {name}{}{body}",
+                self.on_cluster()
+            )])
         } else if let Some(rest) = statement.strip_prefix("ALTER TABLE ") {
             self.alter_table(rest)
         } else {

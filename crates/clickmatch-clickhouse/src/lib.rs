@@ -30,6 +30,7 @@ pub mod migrations;
 pub mod money;
 pub mod outbound;
 pub mod outcomes;
+pub mod report;
 pub mod rollups;
 pub mod rows;
 pub mod schema;
