@@ -2,7 +2,9 @@
 //!
 //! - `GET /admin/spool`: the click spool's depth and size as JSON;
 //! - `GET /debug`, `GET /debug/click/{click_id}`: the postback debugger, HTML read from
-//!   ClickHouse (see [`debugger`], [`render`]).
+//!   ClickHouse (see [`debugger`], [`render`]);
+//! - `GET /api/report`, `GET /report`: reports as JSON and as a page (see [`report`]), also
+//!   open to the read-only `[ingest] report_token`.
 //!
 //! A crate of its own so that ingest, which serves visitors and networks, does not depend on
 //! ClickHouse: [`router`] is handed to `clickmatch_ingest::serve` as extra pages, which ingest
@@ -13,6 +15,7 @@
 pub mod debugger;
 pub mod guard;
 pub mod render;
+pub mod report;
 
 use std::sync::Arc;
 
@@ -22,11 +25,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use clickmatch_clickhouse::DebugReader;
+use clickmatch_clickhouse::{ClickHouseSettings, DebugReader};
 use clickmatch_core::model::Account;
 use clickmatch_ingest::spool::Spool;
 
-pub use guard::{AdminAuth, AdminDenied, AdminGuard};
+pub use guard::{AdminAuth, AdminDenied, AdminGuard, Scope};
 
 /// What the admin pages read.
 pub struct Admin {
@@ -38,6 +41,8 @@ pub struct Admin {
     pub spool: Option<Arc<Spool>>,
     /// ClickHouse reads of the postback debugger; `None`: its pages say so (404).
     pub debug: Option<DebugReader>,
+    /// The database reports read; `None`: the report API and page answer 404.
+    pub reports: Option<ClickHouseSettings>,
 }
 
 /// The admin pages, state applied: merge them into ingest's router (`clickmatch_ingest::router`
@@ -47,6 +52,8 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/admin/spool", get(spool_status))
         .route("/debug", get(debugger::index))
         .route("/debug/click/{click_id}", get(debugger::click))
+        .route("/api/report", get(report::api))
+        .route("/report", get(report::page))
         .with_state(admin)
 }
 

@@ -19,7 +19,7 @@ use crate::rollups::decimal;
 use crate::settings::ClickHouseSettings;
 
 pub use request::{
-    Column, Dimension, Figure, Filter, ReportError, ReportParams, ReportRequest, Sort,
+    Column, Dimension, Figure, Filter, ReportError, ReportParams, ReportRequest, Sort, PARAMS,
 };
 
 /// A report could not be made: the request (a 400) or ClickHouse (a 5xx).
