@@ -641,6 +641,17 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
         {
             exit = ExitCode::FAILURE;
         }
+        let top = report::top_campaigns_by_country(&settings, &config.account, since_s, 10)
+            .await
+            .context("the campaign × country report")?;
+        println!(
+            "\ntop campaigns × countries by revenue ({} of {} rows; `clickmatch report` makes any report):",
+            top.rows.len(),
+            top.rows_total
+        );
+        for line in report::table(&top).lines() {
+            println!("  {line}");
+        }
         println!("  elapsed {:.1} s", started.elapsed().as_secs_f64());
     }
 

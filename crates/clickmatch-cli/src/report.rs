@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use clickmatch_clickhouse::report::{figure, Column, Report};
+use clickmatch_clickhouse::report::{self, figure, Column, Report, ReportParams};
+use clickmatch_clickhouse::ClickHouseSettings;
+use clickmatch_core::model::Account;
 
 /// How `clickmatch report` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,6 +44,27 @@ fn cells(report: &Report) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
+/// What `clickmatch dev` ends with: the top `limit` rows of a campaign × country report by
+/// revenue, of the rows since `from_s` (Unix seconds), through the same code as `report`.
+pub async fn top_campaigns_by_country(
+    settings: &ClickHouseSettings,
+    account: &Account,
+    from_s: u32,
+    limit: usize,
+) -> anyhow::Result<Report> {
+    let from = chrono::DateTime::from_timestamp(i64::from(from_s), 0).unwrap_or_default();
+    let params = ReportParams {
+        group_by: Some("campaign,country".into()),
+        from: Some(from.to_rfc3339()),
+        sort: Some("-revenue".into()),
+        limit: Some(limit.to_string()),
+        ..ReportParams::default()
+    };
+    // `to` a second from now: rows written this very second are in.
+    let request = params.check(now() + chrono::Duration::seconds(1))?;
+    Ok(report::run(settings, request, &report::networks(account)).await?)
+}
+
 /// The wall clock, for a report's default range.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     let ms = i64::try_from(clickmatch_core::clock::now_ms()).unwrap_or_default();
@@ -51,19 +74,20 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 /// An aligned table: dimensions left, figures right; a value the rows lack as `-`, ratios
 /// without a denominator empty.
 pub fn table(report: &Report) -> String {
-    let (header, rows) = cells(report);
+    let (header, mut rows) = cells(report);
     let dimensions = report.request.group_by.len();
-    let shown = |i: usize, text: &str| -> String {
-        if i < dimensions && text.is_empty() {
-            "-".to_string()
-        } else {
-            text.to_string()
+    let totals = rows.pop().unwrap_or_default();
+    for row in &mut rows {
+        for text in row.iter_mut().take(dimensions) {
+            if text.is_empty() {
+                *text = "-".to_string();
+            }
         }
-    };
+    }
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
+    for row in rows.iter().chain([&totals]) {
         for (i, text) in row.iter().enumerate() {
-            widths[i] = widths[i].max(shown(i, text).chars().count());
+            widths[i] = widths[i].max(text.chars().count());
         }
     }
     let line = |out: &mut String, row: &[String]| {
@@ -71,7 +95,6 @@ pub fn table(report: &Report) -> String {
             .iter()
             .enumerate()
             .map(|(i, text)| {
-                let text = shown(i, text);
                 let pad = " ".repeat(widths[i].saturating_sub(text.chars().count()));
                 if i < dimensions {
                     format!("{text}{pad}")
@@ -84,8 +107,7 @@ pub fn table(report: &Report) -> String {
     };
     let mut out = String::new();
     line(&mut out, &header);
-    let (body, totals) = rows.split_at(rows.len() - 1);
-    for row in body {
+    for row in &rows {
         line(&mut out, row);
     }
     let _ = writeln!(
@@ -93,7 +115,7 @@ pub fn table(report: &Report) -> String {
         "{}",
         "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
     );
-    line(&mut out, &totals[0]);
+    line(&mut out, &totals);
     out
 }
 
