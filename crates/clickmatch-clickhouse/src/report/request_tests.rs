@@ -148,9 +148,16 @@ fn the_request_round_trips_through_its_parameters() {
     assert_eq!(request.params().check(now()).unwrap(), request);
 }
 
+/// Parameters, the parameter named, a part of the message.
+type Refusal = (
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+);
+
 #[test]
 fn bad_input_names_its_parameter() {
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    let cases: &[Refusal] = &[
         (
             &[("group_by", "campaign,planet")],
             "group_by",
