@@ -114,3 +114,37 @@ fn the_benchmark_harness_runs_every_phase_at_tiny_sizes() {
         eprintln!("perf missing: --profile is not exercised (apt-get install linux-perf)");
     }
 }
+
+#[test]
+fn the_report_benchmark_runs_at_tiny_sizes() {
+    let bench = target_dir().join("clickmatch-bench");
+    assert!(bench.exists(), "{} is missing", bench.display());
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(&bench)
+        .args(["reports", "--smoke", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = std::fs::read_to_string(out.path().join("reports-server.md")).unwrap();
+    // Every report ran and found rows.
+    assert_eq!(
+        table
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| report"))
+            .count(),
+        10,
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("reports-server.json")).unwrap())
+            .unwrap();
+    for report in json["reports"].as_array().unwrap() {
+        assert!(report["rows"].as_u64().unwrap() > 0, "{report}");
+        assert_eq!(report["samples_ms"].as_array().unwrap().len(), 1);
+    }
+}

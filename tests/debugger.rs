@@ -7,102 +7,18 @@
 //! Chromium is required: without it this test fails and says how to install it (scripts/setup
 //! does), it is never skipped. `CLICKMATCH_TEST_SCREENSHOT_DIR=DIR` keeps the screenshots.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use base64_free::basic;
 use clickmatch_cli::demo;
 use clickmatch_cli::pipeline::Roles;
 use clickmatch_core::money::MoneyIssue;
+use clickmatch_e2e::browser::{basic, chromium, png_size, run_chromium};
 use clickmatch_e2e::traffic_source::TrafficSource;
 use clickmatch_e2e::TestPipeline;
 use reqwest::StatusCode;
 
 /// The demo configuration's admin token.
 const TOKEN: &str = "demo-admin-token-change-me";
-
-/// HTTP Basic without a base64 dependency in this crate.
-mod base64_free {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    pub fn basic(user: &str, password: &str) -> String {
-        let input = format!("{user}:{password}");
-        let bytes = input.as_bytes();
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        format!("Basic {out}")
-    }
-}
-
-fn chromium() -> PathBuf {
-    for name in ["chromium", "chromium-browser"] {
-        for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-            let candidate = Path::new(dir).join(name);
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
-    }
-    panic!(
-        "chromium is not installed: the postback debugger's screenshot test needs Debian's \
-         `chromium` package (scripts/setup installs it; by hand: apt-get install -y chromium)"
-    );
-}
-
-/// Runs headless Chromium with `args` then `url`, returning stdout.
-async fn run_chromium(args: &[String], url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut command = tokio::process::Command::new(chromium());
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(url)
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
-        .await
-        .expect("chromium finished within 120 s")
-        .expect("chromium ran");
-    assert!(
-        output.status.success(),
-        "chromium failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 DOM")
-}
-
-/// Width and height from a PNG's IHDR chunk.
-fn png_size(bytes: &[u8]) -> (u32, u32) {
-    assert!(bytes.len() > 24, "not a PNG: {} bytes", bytes.len());
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
-    assert_eq!(&bytes[12..16], b"IHDR");
-    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
-    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-    (width, height)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_debugger_shows_postbacks_and_a_clicks_story_in_chromium() {

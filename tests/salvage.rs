@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use clickhouse::Row;
-use clickmatch_cli::{demo, report};
+use clickmatch_cli::{demo, dev_report};
 use clickmatch_e2e::TestPipeline;
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -310,7 +310,7 @@ async fn demo_report_shows_each_repair_and_hint() {
                  + (SELECT count() FROM unattributed FINAL))";
     assert_eq!(t.wait_count(query, total).await.unwrap(), total);
 
-    let report = report::read(&t.settings, 0).await.unwrap();
+    let report = dev_report::read(&t.settings, 0).await.unwrap();
     let expected: BTreeMap<(String, String), u64> = traffic
         .expected_hints
         .iter()
@@ -325,7 +325,7 @@ async fn demo_report_shows_each_repair_and_hint() {
     assert_eq!(report.repairs, repairs);
     assert_eq!(report.repaired, 6);
 
-    let printed = report::render(&report, Some(&traffic.expected));
+    let printed = dev_report::render(&report, Some(&traffic.expected));
     assert!(printed.contains("every outcome matches"), "{printed}");
     assert!(
         printed.contains("repaired click_id_other_param"),

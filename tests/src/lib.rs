@@ -8,6 +8,7 @@
 //! servers tests start themselves ([`clickhouse_engine`]).
 
 pub mod accounting;
+pub mod browser;
 pub mod process;
 pub mod scenario;
 pub mod traffic_source;

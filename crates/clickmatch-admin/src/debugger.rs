@@ -34,7 +34,7 @@ use clickmatch_core::clock::now_ms;
 use clickmatch_core::ClickId;
 use serde::Deserialize;
 
-use crate::guard::AdminDenied;
+use crate::guard::{AdminDenied, Scope};
 use crate::render::{esc, render_index, render_story};
 use crate::Admin;
 
@@ -144,8 +144,18 @@ pub(crate) async fn click(
 /// password) and answering 401 with a Basic challenge, so that browsers prompt for it. `None`:
 /// the request may proceed.
 fn refusal(admin: &Admin, headers: &HeaderMap) -> Option<Response> {
+    browser_refusal(admin, headers, Scope::Admin, "clickmatch debugger")
+}
+
+/// [`refusal`] for `scope`, the Basic challenge naming `realm`.
+pub(crate) fn browser_refusal(
+    admin: &Admin,
+    headers: &HeaderMap,
+    scope: Scope,
+    realm: &'static str,
+) -> Option<Response> {
     let headers = bearer_from_basic(headers);
-    match admin.guard.check(&headers) {
+    match admin.guard.check_scope(&headers, scope) {
         Ok(()) => None,
         Err(AdminDenied::Disabled) => Some(AdminDenied::Disabled.into_response()),
         Err(AdminDenied::Unauthorized) => Some(
@@ -154,13 +164,17 @@ fn refusal(admin: &Admin, headers: &HeaderMap) -> Option<Response> {
                 [
                     (
                         header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static(
-                            "Basic realm=\"clickmatch debugger\", charset=\"UTF-8\"",
-                        ),
+                        HeaderValue::from_str(&format!(
+                            "Basic realm=\"{realm}\", charset=\"UTF-8\""
+                        ))
+                        .unwrap_or(HeaderValue::from_static("Basic")),
                     ),
                     (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
                 ],
-                "admin token required: the password of HTTP Basic auth, or Authorization: Bearer\n",
+                match scope {
+                    Scope::Admin => "admin token required: the password of HTTP Basic auth, or Authorization: Bearer\n",
+                    Scope::Report => "report or admin token required: the password of HTTP Basic auth, or Authorization: Bearer\n",
+                },
             )
                 .into_response(),
         ),
@@ -195,7 +209,7 @@ fn bearer_from_basic(headers: &HeaderMap) -> Cow<'_, HeaderMap> {
     }
 }
 
-fn no_clickhouse() -> Response {
+pub(crate) fn no_clickhouse() -> Response {
     page(
         StatusCode::NOT_FOUND,
         "postback debugger",
@@ -216,14 +230,25 @@ fn clickhouse_error(error: &str) -> Response {
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width\">\
-         <title>{title} · clickmatch</title><style>{STYLE}</style></head><body>\
-         <header><a href=\"/debug\"><b>clickmatch</b> postback debugger</a>\
+    page_in(
+        status,
+        title,
+        "<a href=\"/debug\"><b>clickmatch</b> postback debugger</a>\
          <form action=\"/debug\" method=\"get\"><input name=\"click_id\" \
          placeholder=\"click ID\" size=\"30\" aria-label=\"click ID\">\
-         <button>story</button></form></header><main>{body}</main></body></html>\n",
+         <button>story</button></form>",
+        body,
+    )
+}
+
+/// An HTML page of the house style: `header` (trusted HTML) in the bar, `body` below, no script
+/// allowed by its Content-Security-Policy.
+pub(crate) fn page_in(status: StatusCode, title: &str, header: &str, body: &str) -> Response {
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · clickmatch</title><style>{STYLE}</style></head><body>\
+         <header>{header}</header><main>{body}</main></body></html>\n",
         title = esc(title)
     );
     (
@@ -263,7 +288,14 @@ th{background:#eef1f4}code{font:12px ui-monospace,monospace;word-break:break-all
 .ok{color:#1b7f3b;font-weight:600}.bad{color:#b3261e;font-weight:600}\
 .warn{color:#9a5b00;font-weight:600}.muted{color:#66707a}.hint{max-width:42em}\
 ul.params{margin:0;padding-left:1em}dl{display:grid;grid-template-columns:max-content auto;\
-gap:.2em 1em;background:#fff;padding:.6em;border:1px solid #d8dde3}dt{font-weight:600}dd{margin:0}";
+gap:.2em 1em;background:#fff;padding:.6em;border:1px solid #d8dde3}dt{font-weight:600}dd{margin:0}\
+.scroll{overflow-x:auto}th.n,td.n{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}\
+th a{color:inherit}tfoot td{font-weight:600;background:#eef1f4}\
+form.report{display:flex;flex-wrap:wrap;gap:.6em;align-items:flex-end;margin:1em 0}\
+form.report label{display:flex;flex-direction:column;font-size:.9em}\
+form.report details{flex-basis:100%}form.report .filters{display:flex;flex-wrap:wrap;gap:.6em}\
+@media(max-width:600px){header{flex-wrap:wrap;gap:.5em}main{padding:0 .5em 2em}\
+form.report input{max-width:9em}}";
 
 #[cfg(test)]
 mod tests {

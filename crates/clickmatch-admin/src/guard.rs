@@ -9,7 +9,8 @@
 //! - the extractor [`AdminAuth`] as a handler argument: `async fn page(_: AdminAuth, …)`.
 //!
 //! Without a configured token every admin endpoint answers 404 (off); a missing or wrong token
-//! gets 401. Refusals are counted in `clickmatch_ingest_admin_denied_total`; the token itself
+//! gets 401. The reports (`/api/report`, `/report`) are the one [`Scope::Report`]: they also
+//! open to the read-only `[ingest] report_token`, which opens nothing else. Refusals are counted in `clickmatch_ingest_admin_denied_total`; the token itself
 //! is never logged, echoed or counted.
 
 use std::sync::Arc;
@@ -54,10 +55,21 @@ impl IntoResponse for AdminDenied {
     }
 }
 
-/// The admin token (`[ingest] admin_token`) and the count of refusals.
+/// What a request asks to see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything behind the admin token.
+    Admin,
+    /// Reports only: the admin token or the report token.
+    Report,
+}
+
+/// The admin token (`[ingest] admin_token`), the report token, and the count of refusals.
 pub struct AdminGuard {
     /// `None`: admin endpoints are off.
     token: Option<Secret>,
+    /// `None`: only the admin token opens the reports.
+    report_token: Option<Secret>,
     denied: IntCounterVec,
 }
 
@@ -65,6 +77,7 @@ impl std::fmt::Debug for AdminGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdminGuard")
             .field("token", &self.token)
+            .field("report_token", &self.report_token)
             .finish_non_exhaustive()
     }
 }
@@ -80,17 +93,42 @@ impl AdminGuard {
             &["reason"],
         )?;
         registry.register(Box::new(denied.clone()))?;
-        Ok(AdminGuard { token, denied })
+        Ok(AdminGuard {
+            token,
+            report_token: None,
+            denied,
+        })
+    }
+
+    /// Also let `report_token` (`[ingest] report_token`) open the reports.
+    pub fn with_report_token(mut self, report_token: Option<Secret>) -> Self {
+        self.report_token = report_token;
+        self
     }
 
     /// Checks the admin token of a request.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), AdminDenied> {
-        let Some(token) = &self.token else {
+        self.check_scope(headers, Scope::Admin)
+    }
+
+    /// Checks a request for `scope`: the admin token, or for reports the report token too.
+    pub fn check_scope(&self, headers: &HeaderMap, scope: Scope) -> Result<(), AdminDenied> {
+        let report_token = match scope {
+            Scope::Admin => None,
+            Scope::Report => self.report_token.as_ref(),
+        };
+        if self.token.is_none() && report_token.is_none() {
             self.denied.with_label_values(&["disabled"]).inc();
             return Err(AdminDenied::Disabled);
+        }
+        let opens = |candidate: &str| {
+            // Both compared, so that the time taken does not tell which token was close.
+            let admin = self.token.as_ref().is_some_and(|t| t.matches(candidate));
+            let report = report_token.is_some_and(|t| t.matches(candidate));
+            admin | report
         };
         match presented(headers) {
-            Some(candidate) if token.matches(candidate) => Ok(()),
+            Some(candidate) if opens(candidate) => Ok(()),
             _ => {
                 self.denied.with_label_values(&["unauthorized"]).inc();
                 tracing::warn!("admin request without a valid token refused");
@@ -214,5 +252,35 @@ mod tests {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
         assert!(!format!("{guard:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn the_report_token_opens_reports_and_nothing_else() {
+        let registry = Registry::new();
+        let admin = headers(&[("authorization", "Bearer admin-token-0123")]);
+        let report = headers(&[("authorization", "Bearer report-token-0123")]);
+        let guard = AdminGuard::new(Some(Secret::new("admin-token-0123")), &registry)
+            .unwrap()
+            .with_report_token(Some(Secret::new("report-token-0123")));
+        assert_eq!(guard.check_scope(&report, Scope::Report), Ok(()));
+        assert_eq!(guard.check_scope(&admin, Scope::Report), Ok(()));
+        assert_eq!(guard.check_scope(&admin, Scope::Admin), Ok(()));
+        assert_eq!(
+            guard.check_scope(&report, Scope::Admin),
+            Err(AdminDenied::Unauthorized)
+        );
+        assert_eq!(guard.check(&report), Err(AdminDenied::Unauthorized));
+        assert!(!format!("{guard:?}").contains("report-token"));
+        // Only a report token: the reports are on, the admin pages off.
+        let registry = Registry::new();
+        let guard = AdminGuard::new(None, &registry)
+            .unwrap()
+            .with_report_token(Some(Secret::new("report-token-0123")));
+        assert_eq!(guard.check_scope(&report, Scope::Report), Ok(()));
+        assert_eq!(guard.check(&report), Err(AdminDenied::Disabled));
+        assert_eq!(
+            guard.check_scope(&HeaderMap::new(), Scope::Report),
+            Err(AdminDenied::Unauthorized)
+        );
     }
 }

@@ -5,6 +5,8 @@
 //!   ClickHouse (see [`debugger`], [`render`]);
 //! - `POST /api/conversions`: conversions a network never posted back, through the same path
 //!   as postbacks (see [`uploads`]).
+//! - `GET /api/report`, `GET /report`: reports as JSON and as a page (see [`report`]), also
+//!   open to the read-only `[ingest] report_token`.
 //!
 //! A crate of its own so that ingest, which serves visitors and networks, does not depend on
 //! ClickHouse: [`router`] is handed to `clickmatch_ingest::serve` as extra pages, which ingest
@@ -15,6 +17,7 @@
 pub mod debugger;
 pub mod guard;
 pub mod render;
+pub mod report;
 pub mod uploads;
 
 use std::sync::Arc;
@@ -25,11 +28,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use clickmatch_clickhouse::DebugReader;
+use clickmatch_clickhouse::{ClickHouseSettings, DebugReader};
 use clickmatch_core::model::Account;
 use clickmatch_ingest::spool::Spool;
 
-pub use guard::{AdminAuth, AdminDenied, AdminGuard};
+pub use guard::{AdminAuth, AdminDenied, AdminGuard, Scope};
 pub use uploads::Uploads;
 
 /// What the admin pages read.
@@ -44,6 +47,8 @@ pub struct Admin {
     pub debug: Option<DebugReader>,
     /// `POST /api/conversions`; `None`: it answers 404.
     pub uploads: Option<Uploads>,
+    /// The database reports read; `None`: the report API and page answer 404.
+    pub reports: Option<ClickHouseSettings>,
 }
 
 /// The admin pages, state applied: merge them into ingest's router (`clickmatch_ingest::router`
@@ -54,6 +59,8 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/debug", get(debugger::index))
         .route("/debug/click/{click_id}", get(debugger::click))
         .route("/api/conversions", post(uploads::upload))
+        .route("/api/report", get(report::api))
+        .route("/report", get(report::page))
         .with_state(admin)
 }
 

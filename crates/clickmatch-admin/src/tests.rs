@@ -25,6 +25,7 @@ fn admin(token: Option<&str>, spool: Option<Arc<Spool>>, debug: Option<DebugRead
         spool,
         debug,
         uploads: None,
+        reports: Some(ClickHouseSettings::new("http://127.0.0.1:9", "clickmatch")),
     }))
 }
 
@@ -185,4 +186,124 @@ async fn debugger_pages_say_when_clickhouse_is_missing_or_unreadable() {
         assert!(body.contains("ClickHouse could not be read"), "{body}");
         assert!(!body.contains("<script"), "{body}");
     }
+}
+
+const REPORT_TOKEN: &str = "report-token-0123456789abcdef";
+
+/// The admin router with a report token as well; ClickHouse is not there.
+fn with_report_token() -> Router {
+    let account = clickmatch_config::Config::demo(&Default::default())
+        .unwrap()
+        .account;
+    router(Arc::new(Admin {
+        account: Arc::new(ArcSwap::from_pointee(account)),
+        guard: AdminGuard::new(Some(Secret::new(TOKEN)), &Registry::new())
+            .unwrap()
+            .with_report_token(Some(Secret::new(REPORT_TOKEN))),
+        spool: None,
+        debug: Some(unreachable_clickhouse()),
+        reports: Some(ClickHouseSettings::new("http://127.0.0.1:9", "clickmatch")),
+        uploads: None,
+    }))
+}
+
+#[tokio::test]
+async fn the_report_token_opens_the_reports_and_nothing_else() {
+    let router = with_report_token();
+    let report = format!("Bearer {REPORT_TOKEN}");
+    // Valid parameters reach ClickHouse, which is not there: 503, with either token.
+    for auth in [bearer(), report.clone()] {
+        let (status, _, body) = get(&router, "/api/report?group_by=country", Some(&auth)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(body.contains("ClickHouse could not be read"), "{body}");
+    }
+    let (status, headers, body) =
+        get(&router, "/report", Some(&basic("anyone", REPORT_TOKEN))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .starts_with("default-src 'none'"));
+    for path in ["/debug", "/debug/click/x", "/admin/spool"] {
+        let (status, _, _) = get(&router, path, Some(&report)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    // Nor does it upload conversions: refused before the handler looks for uploads.
+    let request = Request::post("/api/conversions?apply=1")
+        .header(header::AUTHORIZATION, &report)
+        .body(Body::from("[]"))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    for auth in [None, Some("Bearer wrong-token-0123456789".to_string())] {
+        let (status, _, _) = get(&router, "/api/report", auth.as_deref()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, headers, _) = get(&router, "/report", auth.as_deref()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(headers[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm=\"clickmatch reports\""));
+    }
+}
+
+#[tokio::test]
+async fn bad_report_parameters_get_a_400_naming_the_parameter() {
+    let router = with_report_token();
+    let auth = Some(format!("Bearer {REPORT_TOKEN}"));
+    let cases = [
+        ("group_by=planet", "group_by"),
+        ("group_by=country%3BDROP%20TABLE%20x", "group_by"),
+        ("group_by=%27%20OR%201%3D1%20--", "group_by"),
+        ("group_by=%D1%81%D1%82%D1%80%D0%B0%D0%BD%D0%B0", "group_by"),
+        ("tz=Mars%2FOlympus", "tz"),
+        ("tz=%27%3B%20DROP%20TABLE%20clicks%3B%20--", "tz"),
+        ("from=2026-02-30", "from"),
+        ("from=2026-01-01&to=2026-12-01", "to"),
+        ("sort=-revenue%3B%20DROP%20TABLE%20x", "sort"),
+        ("limit=99999999", "limit"),
+        ("contry=DE", "contry"),
+        ("hour=10", "hour"),
+    ];
+    for (query, parameter) in cases {
+        let (status, headers, body) =
+            get(&router, &format!("/api/report?{query}"), auth.as_deref()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["parameter"], parameter, "{query}: {body}");
+        assert!(
+            json["error"].as_str().unwrap().contains(parameter),
+            "{query}: {body}"
+        );
+        // The page says the same, escaped, with the form to fix it.
+        let (status, _, html) = get(&router, &format!("/report?{query}"), auth.as_deref()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            html.contains(&format!(
+                "<p class=\"bad\" id=\"error\">parameter `{parameter}`"
+            )),
+            "{html}"
+        );
+    }
+    let long = "x".repeat(5_000);
+    let (status, _, body) = get(
+        &router,
+        &format!("/api/report?group_by={long}"),
+        auth.as_deref(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.len() < 2_000,
+        "the answer does not echo the whole value"
+    );
+    // A hostile filter value is a literal: the request is valid and goes to ClickHouse.
+    let (status, _, _) = get(
+        &router,
+        "/api/report?sub1=%27%20OR%201%3D1%20--&country=%27%29%3BDROP%20TABLE%20clicks",
+        auth.as_deref(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -7,6 +7,7 @@ pub mod httpload;
 pub mod kafka;
 pub mod procs;
 pub mod report;
+pub mod reports;
 pub mod run;
 pub mod sink;
 pub mod state;

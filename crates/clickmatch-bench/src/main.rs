@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use clickmatch_bench::{httpload, kafka, report, run, sink, state, traffic};
+use clickmatch_bench::{httpload, kafka, report, reports, run, sink, state, traffic};
 
 /// Benchmarks clickmatch against references measured in the same run (nginx, a bare rdkafka
 /// consumer, clickhouse-client) and prints one table. `scripts/bench` builds and runs it.
@@ -106,6 +106,31 @@ enum Cmd {
         cache_mib: u64,
         #[arg(long)]
         json_out: Option<PathBuf>,
+    },
+    /// Report latency: ten typical reports over generated clicks and conversions on one
+    /// ClickHouse engine (a server of its own in a temporary folder), each run --runs times;
+    /// writes reports-ENGINE.json (every sample) and reports-ENGINE.md into --out.
+    Reports {
+        #[arg(long)]
+        out: PathBuf,
+        /// `server` (Debian's 18.16) or `chdb` (26.9; chdb-core importable by python3).
+        #[arg(long, default_value = "server")]
+        engine: clickmatch_testbed::local_server::Engine,
+        #[arg(long, default_value_t = 10_000_000)]
+        clicks: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        conversions: u64,
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// 20,000 clicks, 2,000 conversions, one run: proves the harness works (CI).
+        #[arg(long)]
+        smoke: bool,
+        /// Use this running ClickHouse (and --database) instead of starting one; the data is
+        /// generated there only when its `clicks` table is empty.
+        #[arg(long)]
+        clickhouse_url: Option<String>,
+        #[arg(long, default_value = "bench_reports")]
+        database: String,
     },
     /// Prints the benchmark account's configuration (TOML).
     Config,
@@ -355,6 +380,32 @@ fn main() -> anyhow::Result<()> {
         } => {
             let result = state::restore(&dir, partitions, cache_mib)?;
             emit(&result, json_out.as_ref())?;
+        }
+        Cmd::Reports {
+            out,
+            engine,
+            clicks,
+            conversions,
+            runs,
+            smoke,
+            clickhouse_url,
+            database,
+        } => {
+            let spec = reports::ReportsSpec {
+                engine,
+                clicks: if smoke { 20_000 } else { clicks },
+                conversions: if smoke {
+                    2_000
+                } else {
+                    conversions.min(clicks)
+                },
+                runs: if smoke { 1 } else { runs.max(1) },
+                out,
+                clickhouse: clickhouse_url.map(|url| (url, database)),
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let result = runtime.block_on(reports::run(&spec))?;
+            println!("{}", reports::table(&result));
         }
         Cmd::Config => print!("{}", traffic::config_toml(3)),
     }

@@ -8,8 +8,9 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
 use clickmatch_cli::reload::{self, Reloader};
-use clickmatch_cli::{demo, money, report};
+use clickmatch_cli::{demo, dev_report, money, report};
 use clickmatch_clickhouse::migrate;
+use clickmatch_clickhouse::report::{ReportError, ReportFailure, ReportParams};
 use clickmatch_config::{process_env, Config};
 use clickmatch_testbed::local_server::Engine;
 use clickmatch_testbed::{ping, LocalBroker, LocalServer};
@@ -120,6 +121,11 @@ enum Command {
         #[arg(long)]
         clickhouse_url: Option<String>,
     },
+    /// A report: clicks, conversions, revenue, cost, profit, ROI, CR, EPC and unattributed
+    /// postbacks grouped by any dimensions, in any IANA time zone, read from the base tables
+    /// (docs/reports.md). Example: `clickmatch report --group-by campaign,sub1,country --from
+    /// 2026-12-01 --to 2026-12-07 --tz Europe/Berlin --filter country=DE --sort -revenue`
+    Report(ReportArgs),
     /// A standalone local Kafka-protocol broker (librdkafka's mock cluster) on a fixed port,
     /// with clickmatch's topics created, for multi-process local runs and tests. SIGUSR1 takes
     /// it down (connections closed and refused), SIGUSR2 brings it back.
@@ -265,6 +271,42 @@ struct ReconcileArgs {
     clickhouse_url: Option<String>,
 }
 
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// Dimensions, comma-separated: campaign, source, offer, network (the offer's, from the
+    /// configuration), route, event, status, sub1…sub10, country, device_type, os, browser,
+    /// hour, day (at most 6).
+    #[arg(long, default_value = "campaign")]
+    group_by: String,
+    /// Start (inclusive): a day YYYY-MM-DD in --tz, or an RFC 3339 time. Default: the start of
+    /// the day six days ago (seven days with today).
+    #[arg(long)]
+    from: Option<String>,
+    /// End (exclusive): a day YYYY-MM-DD in --tz counts whole, or an RFC 3339 time. Default:
+    /// now. At most 93 days after --from.
+    #[arg(long)]
+    to: Option<String>,
+    /// IANA time zone of the days and hours (UTC, Europe/Berlin, Asia/Kolkata, …).
+    #[arg(long, default_value = "UTC")]
+    tz: String,
+    /// DIMENSION=VALUE: only rows with that value (exact; an empty value matches rows without
+    /// one). Repeat it: values of one dimension match any, different dimensions all.
+    #[arg(long, value_name = "DIMENSION=VALUE")]
+    filter: Vec<String>,
+    /// Column to sort by, `-` first for descending: a figure (clicks, conversions, revenue,
+    /// cost, profit, roi, cr, epc, unattributed, unvalued) or a grouped dimension.
+    #[arg(long, default_value = "-revenue", allow_hyphen_values = true)]
+    sort: String,
+    /// At most this many rows (1 to 10000); the totals cover every row.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    format: report::Format,
+    /// Overrides clickhouse.url.
+    #[arg(long)]
+    clickhouse_url: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum ReconcileFormat {
     Table,
@@ -304,6 +346,38 @@ impl Cli {
             _ => "info",
         }
     }
+}
+
+/// The options of `clickmatch report` as report parameters.
+fn report_params(args: &ReportArgs) -> anyhow::Result<ReportParams> {
+    let mut filters = Vec::new();
+    for filter in &args.filter {
+        let Some((name, value)) = filter.split_once('=') else {
+            bail!("--filter {filter:?}: expected DIMENSION=VALUE, e.g. country=DE");
+        };
+        filters.push((name.trim().to_string(), value.to_string()));
+    }
+    Ok(ReportParams {
+        group_by: Some(args.group_by.clone()),
+        from: args.from.clone(),
+        to: args.to.clone(),
+        tz: Some(args.tz.clone()),
+        sort: Some(args.sort.clone()),
+        limit: Some(args.limit.to_string()),
+        filters,
+    })
+}
+
+/// A refused report in the CLI's words: parameters are options here (`group_by` is
+/// `--group-by`, a filter is `--filter NAME=…`).
+fn cli_error(error: &ReportError) -> String {
+    let option = match error.parameter.as_str() {
+        p @ ("group_by" | "from" | "to" | "tz" | "sort" | "limit") => {
+            format!("--{}", p.replace('_', "-"))
+        }
+        filter => format!("--filter {filter}=…"),
+    };
+    format!("{option}: {}", error.message)
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
@@ -427,6 +501,22 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Report(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            let settings = settings_with(&config, args.clickhouse_url.clone());
+            let request = report_params(&args)?
+                .check(report::now())
+                .map_err(|e| anyhow::anyhow!("{}", cli_error(&e)))?;
+            let networks = clickmatch_clickhouse::report::networks(&config.account);
+            let made = clickmatch_clickhouse::report::run(&settings, request, &networks)
+                .await
+                .map_err(|e| match e {
+                    ReportFailure::Request(e) => anyhow::anyhow!("{}", cli_error(&e)),
+                    ReportFailure::ClickHouse(e) => anyhow::Error::new(e),
+                })?;
+            print!("{}", report::render(&made, args.format)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Broker { listen, partitions } => {
             let config = Config::demo(&process_env())?;
@@ -699,7 +789,7 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
         // Wait until ClickHouse holds a row for every recorded postback.
         let deadline = Instant::now() + Duration::from_secs(60);
         let report = loop {
-            let report = report::read(&settings, since_s).await?;
+            let report = dev_report::read(&settings, since_s).await?;
             let complete = report.postbacks() >= traffic.postbacks as u64
                 && report.clicks >= traffic.clicks as u64;
             if complete || Instant::now() > deadline {
@@ -708,10 +798,10 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
         println!("\nreport (read back from ClickHouse, rows since this run started):");
-        print!("{}", report::render(&report, Some(&traffic.expected)));
+        print!("{}", dev_report::render(&report, Some(&traffic.expected)));
         print!(
             "{}",
-            report::render_money(&report.money, Some(&traffic.money))
+            dev_report::render_money(&report.money, Some(&traffic.money))
         );
         let expected: std::collections::BTreeMap<String, u64> = traffic
             .expected
@@ -720,9 +810,20 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
             .collect();
         if report.outcomes() != expected
             || report.clicks != traffic.clicks as u64
-            || report::money_check(&report.money, &traffic.money).is_err()
+            || dev_report::money_check(&report.money, &traffic.money).is_err()
         {
             exit = ExitCode::FAILURE;
+        }
+        let top = report::top_campaigns_by_country(&settings, &config.account, since_s, 10)
+            .await
+            .context("the campaign × country report")?;
+        println!(
+            "\ntop campaigns × countries by revenue ({} of {} rows; `clickmatch report` makes any report):",
+            top.rows.len(),
+            top.rows_total
+        );
+        for line in report::table(&top).lines() {
+            println!("  {line}");
         }
         println!("  elapsed {:.1} s", started.elapsed().as_secs_f64());
     }

@@ -2,6 +2,7 @@
 //! configuration, the demo traffic and the report.
 
 pub mod demo;
+pub mod dev_report;
 pub mod money;
 pub mod pipeline;
 pub mod postback_url;

@@ -51,12 +51,13 @@ fn ingest_protection(config: &Config, registry: &Registry) -> anyhow::Result<Pro
 }
 
 /// What the admin pages ingest serves read (`/admin/spool`, the postback debugger `/debug…`):
-/// ingest's account and spool, `[ingest] admin_token`, ClickHouse.
+/// ingest's account and spool, `[ingest] admin_token` and `report_token`, ClickHouse.
 fn admin_pages(config: &Config, registry: &Registry, ingest: &Ingest) -> anyhow::Result<Admin> {
     Ok(Admin {
         account: ingest.account.clone(),
         guard: AdminGuard::new(config.ingest.admin_token.clone(), registry)
-            .context("admin metrics")?,
+            .context("admin metrics")?
+            .with_report_token(config.ingest.report_token.clone()),
         spool: ingest.spool.clone(),
         debug: DebugReader::new(&clickhouse_settings(config))
             .map_err(|e| tracing::warn!(error = %e, "postback debugger off"))
@@ -71,6 +72,7 @@ fn admin_pages(config: &Config, registry: &Registry, ingest: &Ingest) -> anyhow:
             })
             .map_err(|e| tracing::warn!(error = %e, "conversion uploads off"))
             .ok(),
+        reports: Some(clickhouse_settings(config)),
     })
 }
 

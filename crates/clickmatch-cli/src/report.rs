@@ -1,348 +1,215 @@
-//! The report `clickmatch dev` prints: every figure read back from ClickHouse.
+//! `clickmatch report`: a report (`clickmatch_clickhouse::report`) printed as an aligned table,
+//! JSON (the API's answer) or CSV. `dev` prints its campaign × country table the same way.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use anyhow::Context;
-use clickmatch_clickhouse::money::{self, Figures, PayoutIssueCount, RevenueByCurrency};
+use clickmatch_clickhouse::report::{self, figure, Column, Report, ReportParams};
 use clickmatch_clickhouse::ClickHouseSettings;
-use clickmatch_core::money::MoneyIssue;
-use clickmatch_core::reason::hint_text;
-use rust_decimal::Decimal;
+use clickmatch_core::model::Account;
 
-use crate::demo::DemoMoney;
-
-/// Figures for rows received since `since_s` (Unix seconds).
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Report {
-    pub clicks: u64,
-    pub attributed: u64,
-    pub repaired: u64,
-    pub unattributed: BTreeMap<String, u64>,
-    /// Repaired conversions by repair hint code.
-    pub repairs: BTreeMap<String, u64>,
-    /// Unattributed rows by (reason, hint code).
-    pub unattributed_hints: BTreeMap<(String, String), u64>,
-    pub latency_ms: [u32; 3],
-    pub money: MoneyReport,
+/// How `clickmatch report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
 }
 
-/// Revenue, cost and what needs fixing, in the account currency.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct MoneyReport {
-    pub figures: Figures,
-    pub by_currency: Vec<RevenueByCurrency>,
-    pub payout_issues: Vec<PayoutIssueCount>,
-    /// Clicks whose cost parameter could not be read.
-    pub cost_issues: u64,
-}
-
-impl Report {
-    pub fn postbacks(&self) -> u64 {
-        self.attributed + self.unattributed.values().sum::<u64>()
-    }
-
-    /// Rows by outcome: `attributed` and each reason.
-    pub fn outcomes(&self) -> BTreeMap<String, u64> {
-        let mut out = self.unattributed.clone();
-        if self.attributed > 0 {
-            out.insert(crate::demo::ATTRIBUTED.to_string(), self.attributed);
-        }
-        out
-    }
-
-    /// Rows by outcome and hint: (`attributed`, repair hint or `""`) and (reason, hint), the
-    /// shape of [`crate::demo::DemoTraffic::expected_hints`].
-    pub fn outcome_hints(&self) -> BTreeMap<(String, String), u64> {
-        let mut out = self.unattributed_hints.clone();
-        for (hint, n) in &self.repairs {
-            out.insert((crate::demo::ATTRIBUTED.to_string(), hint.clone()), *n);
-        }
-        let clean = self.attributed.saturating_sub(self.repairs.values().sum());
-        if clean > 0 {
-            out.insert((crate::demo::ATTRIBUTED.to_string(), String::new()), clean);
-        }
-        out
-    }
-}
-
-/// Reads the report for rows since `since_s` from ClickHouse.
-pub async fn read(settings: &ClickHouseSettings, since_s: u32) -> anyhow::Result<Report> {
-    let outcomes = clickmatch_clickhouse::outcomes::outcomes_since(settings, since_s)
-        .await
-        .context("reading outcomes")?;
-    let mut unattributed: BTreeMap<String, u64> = BTreeMap::new();
-    for ((reason, _), n) in &outcomes.unattributed {
-        *unattributed.entry(reason.clone()).or_default() += n;
-    }
-    let money = MoneyReport {
-        figures: money::figures_from_base_tables(settings, since_s)
-            .await
-            .context("reading revenue and cost")?,
-        by_currency: money::revenue_by_currency_since(settings, since_s)
-            .await
-            .context("reading revenue by currency")?,
-        payout_issues: money::payout_issues_since(settings, since_s)
-            .await
-            .context("reading payout issues")?,
-        cost_issues: outcomes.click_cost_issues,
-    };
-    Ok(Report {
-        money,
-        clicks: outcomes.clicks,
-        attributed: outcomes.attributed,
-        repaired: outcomes.repaired,
-        unattributed,
-        repairs: outcomes.repairs.into_iter().collect(),
-        unattributed_hints: outcomes.unattributed.into_iter().collect(),
-        latency_ms: outcomes.latency_ms,
-    })
-}
-
-/// The printed form.
-pub fn render(report: &Report, expected: Option<&BTreeMap<String, usize>>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "  clicks                      {:>6}", report.clicks);
-    let _ = writeln!(
-        out,
-        "  postbacks                   {:>6}",
-        report.postbacks()
-    );
-    let _ = writeln!(
-        out,
-        "  attributed                  {:>6}   click ID repaired {}",
-        report.attributed, report.repaired
-    );
-    for (hint, n) in &report.repairs {
-        let _ = writeln!(out, "    repaired {hint:<31}{n:>4}   {}", hint_text(hint));
-    }
-    let unattributed: u64 = report.unattributed.values().sum();
-    let _ = writeln!(out, "  unattributed                {unattributed:>6}");
-    for (reason, n) in &report.unattributed {
-        let _ = writeln!(out, "    {reason:<40}{n:>4}");
-        for ((_, hint), n) in report
-            .unattributed_hints
-            .iter()
-            .filter(|((r, _), _)| r == reason)
-        {
-            let _ = writeln!(out, "      {hint:<38}{n:>4}   {}", hint_text(hint));
-        }
-    }
-    let [p50, p90, p99] = report.latency_ms;
-    let _ = writeln!(
-        out,
-        "  latency postback → ClickHouse  p50 {p50} ms   p90 {p90} ms   p99 {p99} ms"
-    );
-    if let Some(expected) = expected {
-        let stored = report.outcomes();
-        let expected: BTreeMap<String, u64> = expected
-            .iter()
-            .map(|(k, v)| (k.clone(), *v as u64))
-            .collect();
-        if stored == expected {
-            let _ = writeln!(
-                out,
-                "  check: every outcome matches what the demo sent ({} postbacks)",
-                report.postbacks()
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                "  check: MISMATCH expected {expected:?}, ClickHouse holds {stored:?}"
-            );
-        }
-    }
-    out
-}
-
-/// The money section: revenue by currency sent, cost, profit, ROI, EPC, and the payout and
-/// cost issues with their fix; checked against what the demo sent when given.
-pub fn render_money(money: &MoneyReport, expected: Option<&DemoMoney>) -> String {
-    let f = &money.figures;
-    let currency = &f.account_currency;
-    let mut out = String::new();
-    let _ = writeln!(out, "  money, in the account currency {currency}:");
-    let _ = writeln!(out, "    revenue                   {:>12}", f.revenue);
-    for c in &money.by_currency {
-        let missing = if c.rate_missing > 0 {
-            format!("   {} without a rate (rate_missing)", c.rate_missing)
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            out,
-            "      {:<3} {:>4} conversions {:>12} sent → {:>12} {currency}{missing}",
-            c.currency, c.conversions, c.payout, c.payout_account
-        );
-    }
-    let _ = writeln!(out, "    cost                      {:>12}", f.cost);
-    let _ = writeln!(out, "    profit                    {:>12}", f.profit());
-    let ratio = |r: Option<Decimal>, percent: bool| match (r, percent) {
-        (None, _) => "-".to_string(),
-        (Some(r), true) => format!("{:.1} %", r * Decimal::ONE_HUNDRED),
-        (Some(r), false) => r.to_string(),
-    };
-    let _ = writeln!(
-        out,
-        "    ROI {}   CR {}   EPC {}   ({} clicks, {} conversions)",
-        ratio(f.roi(), true),
-        ratio(f.cr(), true),
-        ratio(f.epc(), false),
-        f.clicks,
-        f.conversions
-    );
-    if f.unvalued > 0 {
-        let _ = writeln!(
-            out,
-            "    {} rows without an exchange rate are left out until one is imported (`clickmatch rates import`)",
-            f.unvalued
-        );
-    }
-    if !money.payout_issues.is_empty() || money.cost_issues > 0 {
-        let _ = writeln!(
-            out,
-            "  payout and cost issues (booked the configured default, raw text kept):"
-        );
-    }
-    for issue in &money.payout_issues {
-        let hint = MoneyIssue::hint_of_code(&issue.payout_issue);
-        let _ = writeln!(
-            out,
-            "    {:<30}{:>4}   {hint}",
-            issue.payout_issue, issue.conversions
-        );
-    }
-    if money.cost_issues > 0 {
-        let _ = writeln!(
-            out,
-            "    {:<30}{:>4}   clicks whose cost parameter could not be read: see clicks.cost_issue and cost_raw",
-            "click cost", money.cost_issues
-        );
-    }
-    if let Some(expected) = expected {
-        match money_check(money, expected) {
-            Ok(()) => {
-                let _ = writeln!(
-                    out,
-                    "  check: revenue, cost and issues match what the demo sent ({} {currency} revenue, {} {currency} cost)",
-                    expected.revenue.normalize(),
-                    expected.cost.normalize()
-                );
-            }
-            Err(mismatch) => {
-                let _ = writeln!(out, "  check: MISMATCH {mismatch}");
-            }
-        }
-    }
-    out
-}
-
-/// Whether the money read back is what the demo sent.
-pub fn money_check(money: &MoneyReport, expected: &DemoMoney) -> Result<(), String> {
-    let f = &money.figures;
-    let issues: BTreeMap<String, u64> = money
-        .payout_issues
+/// The header and the text of every row, the totals last (its dimension cells say `total`).
+fn cells(report: &Report) -> (Vec<String>, Vec<Vec<String>>) {
+    let columns = report.columns();
+    let group_by = &report.request.group_by;
+    let header = columns.iter().map(|c| c.name().to_string()).collect();
+    let mut rows: Vec<Vec<String>> = report
+        .rows
         .iter()
-        .map(|i| (i.payout_issue.clone(), i.conversions))
+        .map(|row| {
+            columns
+                .iter()
+                .map(|&c| row.cell(group_by, c).text())
+                .collect()
+        })
         .collect();
-    let mut wrong = Vec::new();
-    if f.revenue != expected.revenue {
-        wrong.push(format!(
-            "revenue {} (expected {})",
-            f.revenue, expected.revenue
-        ));
+    rows.push(
+        columns
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| match c {
+                Column::Dimension(_) if i == 0 => "total".to_string(),
+                Column::Dimension(_) => String::new(),
+                Column::Figure(f) => figure(&report.totals, f).text(),
+            })
+            .collect(),
+    );
+    (header, rows)
+}
+
+/// What `clickmatch dev` ends with: the top `limit` rows of a campaign × country report by
+/// revenue, of the rows since `from_s` (Unix seconds), through the same code as `report`.
+pub async fn top_campaigns_by_country(
+    settings: &ClickHouseSettings,
+    account: &Account,
+    from_s: u32,
+    limit: usize,
+) -> anyhow::Result<Report> {
+    let from = chrono::DateTime::from_timestamp(i64::from(from_s), 0).unwrap_or_default();
+    let params = ReportParams {
+        group_by: Some("campaign,country".into()),
+        from: Some(from.to_rfc3339()),
+        sort: Some("-revenue".into()),
+        limit: Some(limit.to_string()),
+        ..ReportParams::default()
+    };
+    // `to` a second from now: rows written this very second are in.
+    let request = params.check(now() + chrono::Duration::seconds(1))?;
+    Ok(report::run(settings, request, &report::networks(account)).await?)
+}
+
+/// The wall clock, for a report's default range.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    let ms = i64::try_from(clickmatch_core::clock::now_ms()).unwrap_or_default();
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// An aligned table: dimensions left, figures right; a value the rows lack as `-`, ratios
+/// without a denominator empty.
+pub fn table(report: &Report) -> String {
+    let (header, mut rows) = cells(report);
+    let dimensions = report.request.group_by.len();
+    let totals = rows.pop().unwrap_or_default();
+    for row in &mut rows {
+        for text in row.iter_mut().take(dimensions) {
+            if text.is_empty() {
+                *text = "-".to_string();
+            }
+        }
     }
-    if f.cost != expected.cost {
-        wrong.push(format!("cost {} (expected {})", f.cost, expected.cost));
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows.iter().chain([&totals]) {
+        for (i, text) in row.iter().enumerate() {
+            widths[i] = widths[i].max(text.chars().count());
+        }
     }
-    if issues != expected.payout_issues {
-        wrong.push(format!(
-            "payout issues {issues:?} (expected {:?})",
-            expected.payout_issues
-        ));
+    let line = |out: &mut String, row: &[String]| {
+        let texts: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let pad = " ".repeat(widths[i].saturating_sub(text.chars().count()));
+                if i < dimensions {
+                    format!("{text}{pad}")
+                } else {
+                    format!("{pad}{text}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", texts.join("  ").trim_end());
+    };
+    let mut out = String::new();
+    line(&mut out, &header);
+    for row in &rows {
+        line(&mut out, row);
     }
-    if money.cost_issues != expected.cost_issues {
-        wrong.push(format!(
-            "click cost issues {} (expected {})",
-            money.cost_issues, expected.cost_issues
-        ));
+    let _ = writeln!(
+        out,
+        "{}",
+        "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
+    );
+    line(&mut out, &totals);
+    out
+}
+
+/// CSV with a header line, the totals as the last line.
+pub fn csv(report: &Report) -> anyhow::Result<String> {
+    let (header, rows) = cells(report);
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(&header)?;
+    for row in &rows {
+        writer.write_record(row)?;
     }
-    if f.unvalued > 0 {
-        wrong.push(format!("{} rows without an exchange rate", f.unvalued));
-    }
-    if wrong.is_empty() {
-        Ok(())
-    } else {
-        Err(wrong.join("; "))
-    }
+    Ok(String::from_utf8(writer.into_inner()?)?)
+}
+
+/// The report in `format`, with a line on its range, zone and size for the table.
+pub fn render(report: &Report, format: Format) -> anyhow::Result<String> {
+    Ok(match format {
+        Format::Json => format!("{:#}\n", report.to_json()),
+        Format::Csv => csv(report)?,
+        Format::Table => {
+            let request = &report.request;
+            let mut out = format!(
+                "{} to {} ({}), amounts in {}, {} of {} rows by {}\n",
+                request
+                    .from
+                    .with_timezone(&request.tz)
+                    .format("%Y-%m-%d %H:%M"),
+                request
+                    .to
+                    .with_timezone(&request.tz)
+                    .format("%Y-%m-%d %H:%M"),
+                request.tz.name(),
+                report.currency,
+                report.rows.len(),
+                report.rows_total,
+                request.sort.param(),
+            );
+            out.push_str(&table(report));
+            out
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+    use clickmatch_clickhouse::money::Figures;
+    use clickmatch_clickhouse::report::{ReportParams, ReportRow};
+
+    fn report() -> Report {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
+        let request = ReportParams::from_pairs([("group_by", "campaign,country")])
+            .unwrap()
+            .check(now)
+            .unwrap();
+        let row = |campaign: &str, country: &str, clicks, revenue: &str| ReportRow {
+            keys: vec![campaign.into(), country.into()],
+            figures: Figures {
+                account_currency: "USD".into(),
+                clicks,
+                conversions: 1,
+                revenue: revenue.parse().unwrap(),
+                cost: "1.5".parse().unwrap(),
+                unattributed: 0,
+                unvalued: 0,
+            },
+        };
+        Report::assemble(
+            request,
+            "USD".into(),
+            vec![row("push-de", "DE", 10, "4"), row("x,\"y\"", "", 0, "2.25")],
+        )
+    }
 
     #[test]
-    fn render_prints_each_repair_and_hint_with_its_sentence() {
-        let report = Report {
-            clicks: 3,
-            attributed: 2,
-            repaired: 1,
-            unattributed: BTreeMap::from([("missing_click_id".to_string(), 2)]),
-            repairs: BTreeMap::from([("click_id_other_param".to_string(), 1)]),
-            unattributed_hints: BTreeMap::from([
-                (
-                    (
-                        "missing_click_id".to_string(),
-                        "cake_hash_fragment".to_string(),
-                    ),
-                    1,
-                ),
-                (
-                    (
-                        "missing_click_id".to_string(),
-                        "placeholder_sent".to_string(),
-                    ),
-                    1,
-                ),
-            ]),
-            latency_ms: [1, 2, 3],
-            money: MoneyReport::default(),
-        };
-        let printed = render(&report, None);
-        for code in [
-            "click_id_other_param",
-            "cake_hash_fragment",
-            "placeholder_sent",
-        ] {
-            let line = printed
-                .lines()
-                .find(|l| l.contains(code))
-                .unwrap_or_else(|| panic!("{code} missing:\n{printed}"));
-            assert!(line.ends_with(hint_text(code)), "{line}");
-        }
-        assert_eq!(
-            report.outcome_hints(),
-            BTreeMap::from([
-                (("attributed".to_string(), String::new()), 1),
-                (
-                    ("attributed".to_string(), "click_id_other_param".to_string()),
-                    1
-                ),
-                (
-                    (
-                        "missing_click_id".to_string(),
-                        "cake_hash_fragment".to_string()
-                    ),
-                    1
-                ),
-                (
-                    (
-                        "missing_click_id".to_string(),
-                        "placeholder_sent".to_string()
-                    ),
-                    1
-                ),
-            ])
-        );
+    fn the_table_aligns_columns_and_ends_with_totals() {
+        let table = table(&report());
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("campaign  country  clicks"), "{table}");
+        assert!(lines[1].starts_with("push-de   DE"), "{table}");
+        // A value the row lacks shows as "-", a missing ratio as nothing.
+        assert!(lines[2].starts_with("x,\"y\"     -"), "{table}");
+        assert!(lines[4].starts_with("total"), "{table}");
+        assert!(lines[4].contains(" 6.25 "), "{table}");
+    }
+
+    #[test]
+    fn csv_quotes_values_and_keeps_empty_ones_empty() {
+        let csv = csv(&report()).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0]
+            .starts_with("campaign,country,clicks,conversions,revenue,cost,profit,roi,cr,epc"));
+        assert_eq!(lines[2], "\"x,\"\"y\"\"\",,0,1,2.25,1.5,0.75,0.5,,,0,0");
+        assert!(lines[3].starts_with("total,,10,2,6.25,3,3.25,"), "{csv}");
     }
 }

@@ -224,6 +224,7 @@ impl Renderer {
         } else if let Some(rest) = statement.strip_prefix("ALTER TABLE ") {
             self.alter_table(rest)
         } else if let Some(rest) = statement.strip_prefix("DROP TABLE IF EXISTS ") {
+            // A view to create again (a table with a local twin would need both dropped).
             let (name, body) = split_name(rest)?;
             let table = name.strip_prefix("{database}.").unwrap_or(name);
             if self.sharded.contains_key(table) || !body.trim().is_empty() {

@@ -32,6 +32,7 @@ pub mod outbound;
 pub mod outcomes;
 pub mod reconcile;
 pub mod recovery;
+pub mod report;
 pub mod rollups;
 pub mod rows;
 pub mod schema;

@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0005_enrichment.sql"),
     },
     Migration {
+        version: 6,
+        name: "reports",
+        sql: include_str!("../migrations/0006_reports.sql"),
+    },
+    Migration {
         version: 7,
         name: "recovery",
         sql: include_str!("../migrations/0007_recovery.sql"),

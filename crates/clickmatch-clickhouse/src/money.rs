@@ -162,6 +162,16 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// Adds the counts and amounts of `other` (the ratios follow from the sums).
+    pub fn add(&mut self, other: &Figures) {
+        self.clicks += other.clicks;
+        self.conversions += other.conversions;
+        self.revenue += other.revenue;
+        self.cost += other.cost;
+        self.unattributed += other.unattributed;
+        self.unvalued += other.unvalued;
+    }
+
     pub fn profit(&self) -> Decimal {
         self.revenue - self.cost
     }

@@ -61,6 +61,9 @@ pub struct IngestConfig {
     pub max_body_bytes: usize,
     /// Token of the admin pages (`/debug`), compared in constant time; `None`: they are off.
     pub admin_token: Option<Secret>,
+    /// Read-only token that opens only the report API and page (`/api/report`, `/report`);
+    /// the admin token opens them too.
+    pub report_token: Option<Secret>,
     /// Request size and time limits.
     pub http_limits: HttpLimits,
     pub rate_limits: RateLimits,

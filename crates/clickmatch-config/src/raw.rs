@@ -66,6 +66,8 @@ struct RawIngest {
     max_body_bytes: usize,
     /// Token of the admin pages (`/debug`); without it they are off.
     admin_token: Option<String>,
+    /// Read-only token of the report API and page (`/api/report`, `/report`).
+    report_token: Option<String>,
     max_uri_bytes: usize,
     max_header_bytes: usize,
     max_params: usize,
@@ -92,6 +94,7 @@ impl Default for RawIngest {
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 64 * 1024,
             admin_token: None,
+            report_token: None,
             max_uri_bytes: 8 * 1024,
             max_header_bytes: 16 * 1024,
             max_params: 200,

@@ -1,14 +1,14 @@
 use super::*;
 use proptest::prelude::*;
 
-fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(crate) fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
-const MINIMAL: &str = r#"
+pub(crate) const MINIMAL: &str = r#"
 [account]
 secret = "0123456789abcdef"
 
@@ -276,41 +276,6 @@ fn campaign_postback_urls_are_validated_at_load() {
         );
         assert!(error.contains(expected), "{error:?} lacks {expected:?}");
     }
-}
-
-#[test]
-fn admin_token_is_a_secret_of_at_least_16_characters() {
-    let config = Config::from_toml(MINIMAL, "x.toml", &BTreeMap::new()).unwrap();
-    assert!(config.ingest.admin_token.is_none());
-    let config = Config::from_toml(
-        &format!("{MINIMAL}\n[ingest]\nadmin_token = \"admin-token-0123456789\"\n"),
-        "x.toml",
-        &BTreeMap::new(),
-    )
-    .unwrap();
-    let token = config.ingest.admin_token.as_ref().unwrap();
-    assert!(token.matches("admin-token-0123456789"));
-    assert!(!token.matches("admin-token-012345678"));
-    assert!(!format!("{config:?}").contains("admin-token-0123456789"));
-    let config = Config::from_toml(
-        MINIMAL,
-        "x.toml",
-        &env(&[("CLICKMATCH_INGEST_ADMIN_TOKEN", "from-the-environment")]),
-    )
-    .unwrap();
-    assert!(config
-        .ingest
-        .admin_token
-        .unwrap()
-        .matches("from-the-environment"));
-    let error = Config::from_toml(
-        &format!("{MINIMAL}\n[ingest]\nadmin_token = \"short\"\n"),
-        "x.toml",
-        &BTreeMap::new(),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(error.contains("key `ingest.admin_token`"), "{error}");
 }
 
 #[test]
@@ -689,3 +654,6 @@ fn campaigns_cost_keys_are_refused_naming_the_key() {
         assert!(error.contains(says), "{lines:?}: {error:?} lacks {says:?}");
     }
 }
+
+/// The admin and report tokens.
+mod tokens;

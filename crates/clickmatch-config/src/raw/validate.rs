@@ -191,6 +191,24 @@ impl RawConfig {
             Some(token) => Some(Secret::new(token.clone())),
             None => None,
         };
+        let report_token = match &self.ingest.report_token {
+            Some(token) if token.len() < 16 => {
+                return Err(invalid(
+                    file,
+                    "ingest.report_token",
+                    "must be at least 16 characters",
+                ))
+            }
+            Some(token) if Some(token) == self.ingest.admin_token.as_ref() => {
+                return Err(invalid(
+                    file,
+                    "ingest.report_token",
+                    "must differ from admin_token: it is given to people who may only read reports",
+                ))
+            }
+            Some(token) => Some(Secret::new(token.clone())),
+            None => None,
+        };
         let outbound = validate_outbound(&self.outbound, &self.kafka, file)?;
         let (http_limits, rate_limits, trusted_proxies, spool) =
             validate_ingest_protection(&self.ingest, file)?;
@@ -218,6 +236,7 @@ impl RawConfig {
                 public_url: self.ingest.public_url.trim_end_matches('/').to_string(),
                 max_body_bytes: self.ingest.max_body_bytes,
                 admin_token,
+                report_token,
                 http_limits,
                 rate_limits,
                 trusted_proxies,

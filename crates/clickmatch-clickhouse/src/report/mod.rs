@@ -1,0 +1,289 @@
+//! Reports: the figures of docs/money.md grouped by any dimensions, in any IANA time zone,
+//! filtered and sorted (docs/reports.md). [`ReportParams`] → [`ReportRequest`] is pure and
+//! names the parameter it refuses; [`run`] reads the base tables in one statement (`sql.rs`) and
+//! sorts, totals and cuts the rows here.
+
+pub mod request;
+mod sql;
+
+use std::cmp::Ordering;
+
+use clickhouse::Row;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::error::ClickHouseError;
+use crate::money::Figures;
+use crate::rollups::decimal;
+use crate::settings::ClickHouseSettings;
+
+pub use request::{
+    Column, Dimension, Figure, Filter, ReportError, ReportParams, ReportRequest, Sort, PARAMS,
+};
+
+/// A report could not be made: the request (a 400) or ClickHouse (a 5xx).
+#[derive(Debug, thiserror::Error)]
+pub enum ReportFailure {
+    #[error(transparent)]
+    Request(#[from] ReportError),
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
+}
+
+/// One group: its dimension values in `group_by` order (`""`: the rows have no such value), and
+/// its figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRow {
+    pub keys: Vec<String>,
+    pub figures: Figures,
+}
+
+/// A report: at most `limit` rows in the requested order, and the totals of every group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub request: ReportRequest,
+    pub currency: String,
+    pub rows: Vec<ReportRow>,
+    /// Groups before the limit.
+    pub rows_total: usize,
+    pub totals: Figures,
+}
+
+/// A value in a report's table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    Text(&'a str),
+    Count(u64),
+    /// Revenue, cost, profit: in the account currency.
+    Amount(Decimal),
+    /// ROI, CR, EPC: `None` without a denominator.
+    Ratio(Option<Decimal>),
+}
+
+impl Cell<'_> {
+    /// The cell as text: amounts without trailing zeros, an empty ratio as `""`.
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Text(s) => (*s).to_string(),
+            Cell::Count(n) => n.to_string(),
+            Cell::Amount(d) | Cell::Ratio(Some(d)) => d.normalize().to_string(),
+            Cell::Ratio(None) => String::new(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Cell::Text(s) => json!(s),
+            Cell::Count(n) => json!(n),
+            Cell::Ratio(None) => Value::Null,
+            // Decimals as strings: JSON numbers would lose digits in most readers.
+            _ => json!(self.text()),
+        }
+    }
+}
+
+/// One figure of `figures`.
+pub fn figure(figures: &Figures, figure: Figure) -> Cell<'static> {
+    match figure {
+        Figure::Clicks => Cell::Count(figures.clicks),
+        Figure::Conversions => Cell::Count(figures.conversions),
+        Figure::Revenue => Cell::Amount(figures.revenue),
+        Figure::Cost => Cell::Amount(figures.cost),
+        Figure::Profit => Cell::Amount(figures.profit()),
+        Figure::Roi => Cell::Ratio(figures.roi()),
+        Figure::Cr => Cell::Ratio(figures.cr()),
+        Figure::Epc => Cell::Ratio(figures.epc()),
+        Figure::Unattributed => Cell::Count(figures.unattributed),
+        Figure::Unvalued => Cell::Count(figures.unvalued),
+    }
+}
+
+impl ReportRow {
+    pub fn cell(&self, group_by: &[Dimension], column: Column) -> Cell<'_> {
+        match column {
+            Column::Figure(f) => figure(&self.figures, f),
+            Column::Dimension(d) => Cell::Text(
+                group_by
+                    .iter()
+                    .position(|&g| g == d)
+                    .and_then(|i| self.keys.get(i))
+                    .map_or("", String::as_str),
+            ),
+        }
+    }
+}
+
+/// Orders two cells; a missing ratio comes last whichever the direction.
+fn compare(a: &Cell<'_>, b: &Cell<'_>, descending: bool) -> Ordering {
+    let directed = |o: Ordering| if descending { o.reverse() } else { o };
+    match (a, b) {
+        (Cell::Ratio(None), Cell::Ratio(None)) => Ordering::Equal,
+        (Cell::Ratio(None), _) => Ordering::Greater,
+        (_, Cell::Ratio(None)) => Ordering::Less,
+        (Cell::Ratio(Some(a)), Cell::Ratio(Some(b))) => directed(a.cmp(b)),
+        (Cell::Amount(a), Cell::Amount(b)) => directed(a.cmp(b)),
+        (Cell::Count(a), Cell::Count(b)) => directed(a.cmp(b)),
+        (Cell::Text(a), Cell::Text(b)) => directed(a.cmp(b)),
+        _ => Ordering::Equal,
+    }
+}
+
+impl Report {
+    /// Sorts `rows` (ties by the keys, ascending), keeps the first `limit`, and totals all.
+    pub fn assemble(request: ReportRequest, currency: String, mut rows: Vec<ReportRow>) -> Report {
+        let mut totals = Figures {
+            account_currency: currency.clone(),
+            ..Figures::default()
+        };
+        for row in &rows {
+            totals.add(&row.figures);
+        }
+        let (group_by, sort) = (&request.group_by, request.sort);
+        rows.sort_by(|a, b| {
+            compare(
+                &a.cell(group_by, sort.column),
+                &b.cell(group_by, sort.column),
+                sort.descending,
+            )
+            .then_with(|| a.keys.cmp(&b.keys))
+        });
+        let rows_total = rows.len();
+        rows.truncate(request.limit);
+        Report {
+            request,
+            currency,
+            rows,
+            rows_total,
+            totals,
+        }
+    }
+
+    /// The column names: the grouped dimensions, then every figure.
+    pub fn columns(&self) -> Vec<Column> {
+        self.request
+            .group_by
+            .iter()
+            .map(|&d| Column::Dimension(d))
+            .chain(Figure::ALL.into_iter().map(Column::Figure))
+            .collect()
+    }
+
+    /// `{"rows": [{<dimension>: value, …, "clicks": …}], "totals": {…}, …}`: counts as numbers,
+    /// amounts and ratios as decimal strings (ratios `null` without a denominator).
+    pub fn to_json(&self) -> Value {
+        let figures = |f: &Figures| -> Map<String, Value> {
+            Figure::ALL
+                .into_iter()
+                .map(|fig| (fig.name().to_string(), figure(f, fig).json()))
+                .collect()
+        };
+        let rows: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|row| {
+                let mut object = figures(&row.figures);
+                for (d, key) in self.request.group_by.iter().zip(&row.keys) {
+                    object.insert(d.name().to_string(), json!(key));
+                }
+                Value::Object(object)
+            })
+            .collect();
+        json!({
+            "group_by": self.request.group_by.iter().map(|d| d.name()).collect::<Vec<_>>(),
+            "from": self.request.from.to_rfc3339(),
+            "to": self.request.to.to_rfc3339(),
+            "tz": self.request.tz.name(),
+            "sort": self.request.sort.param(),
+            "currency": self.currency,
+            "rows_total": self.rows_total,
+            "rows": rows,
+            "totals": Value::Object(figures(&self.totals)),
+        })
+    }
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct GroupRow {
+    keys: Vec<String>,
+    clicks: u64,
+    conversions: u64,
+    revenue: String,
+    cost: String,
+    unattributed: u64,
+    unvalued: u64,
+}
+
+/// The offer → network map of the configuration: offers with a `network`.
+pub fn networks(account: &clickmatch_core::model::Account) -> Vec<(String, String)> {
+    account
+        .offers
+        .values()
+        .filter_map(|o| Some((o.id.clone(), o.network.clone()?)))
+        .collect()
+}
+
+/// Runs `request` against the database of `settings`. `networks` maps offers to their network
+/// ([`networks`]).
+pub async fn run(
+    settings: &ClickHouseSettings,
+    request: ReportRequest,
+    networks: &[(String, String)],
+) -> Result<Report, ReportFailure> {
+    let client = settings.client();
+    let statement = sql::report_sql(&request, networks);
+    tracing::debug!(sql = %statement.text, args = ?statement.args, "report");
+    let groups = statement
+        .bound(&client)
+        // A report is read by a person waiting for it; a runaway one must not hold the server.
+        .with_setting("max_execution_time", "60")
+        .fetch_all::<GroupRow>()
+        .await
+        .map_err(|e| {
+            let error = ClickHouseError::from_client("reading a report", e);
+            // A zone chrono-tz knows but this server's tz database does not (an old server).
+            if error.to_string().contains("time zone") {
+                ReportFailure::Request(ReportError::new(
+                    "tz",
+                    format!(
+                        "ClickHouse does not know the time zone {}",
+                        request.tz.name()
+                    ),
+                ))
+            } else {
+                ReportFailure::ClickHouse(error)
+            }
+        })?;
+    let currency: String = client
+        .query("SELECT assumeNotNull((SELECT currency FROM account))")
+        .fetch_one()
+        .await
+        .map_err(|e| ClickHouseError::from_client("reading the account currency", e))?;
+    let rows = groups
+        .into_iter()
+        // Aggregating an empty part by constant keys (a fact without the dimension) yields one
+        // row of zeros on some releases: a group with nothing in it is no row.
+        .filter(|g| {
+            g.clicks + g.conversions + g.unattributed + g.unvalued > 0
+                || !decimal(&g.cost).map_or(true, |c| c.is_zero())
+        })
+        .map(|g| {
+            Ok(ReportRow {
+                keys: g.keys,
+                figures: Figures {
+                    account_currency: currency.clone(),
+                    clicks: g.clicks,
+                    conversions: g.conversions,
+                    revenue: decimal(&g.revenue)?,
+                    cost: decimal(&g.cost)?,
+                    unattributed: g.unattributed,
+                    unvalued: g.unvalued,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, ClickHouseError>>()?;
+    Ok(Report::assemble(request, currency, rows))
+}
+
+#[cfg(test)]
+mod tests;
