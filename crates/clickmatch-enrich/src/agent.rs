@@ -220,7 +220,7 @@ mod tests {
             ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", "bingbot"),
             ("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)", "misc crawler"),
             ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36", "Chrome"),
-            ("curl/8.5.0", ""),
+            ("curl/8.5.0", "HTTP Library"),
         ] {
             let agent = classify(ua);
             assert_eq!((agent.device_type, agent.is_bot), (BOT, true), "{ua}");
