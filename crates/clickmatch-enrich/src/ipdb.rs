@@ -16,8 +16,10 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use maxminddb::{MaxMindDbError, Reader};
+use quick_cache::sync::Cache;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -34,25 +36,32 @@ pub struct IpFacts {
 
 impl IpFacts {
     /// Fills the fields still empty here from `other` (a second database).
-    pub fn fill_from(&mut self, other: IpFacts) {
-        let take = |mine: &mut String, theirs: String| {
+    pub fn fill_from(&mut self, other: &IpFacts) {
+        let take = |mine: &mut String, theirs: &String| {
             if mine.is_empty() {
-                *mine = theirs;
+                mine.clone_from(theirs);
             }
         };
-        take(&mut self.country, other.country);
-        take(&mut self.region, other.region);
-        take(&mut self.city, other.city);
-        take(&mut self.isp, other.isp);
+        take(&mut self.country, &other.country);
+        take(&mut self.region, &other.region);
+        take(&mut self.city, &other.city);
+        take(&mut self.isp, &other.isp);
         if self.asn == 0 {
             self.asn = other.asn;
         }
     }
 }
 
-/// A database read whole into memory and checked.
+/// Decoded records kept per database. Many networks share one record (a city, an AS), and
+/// decoding one (a GeoIP2 City record carries names in eight languages, a location, a postal
+/// code…) costs more than finding it.
+const RECORD_CACHE_CAPACITY: usize = 50_000;
+
+/// A database read whole into memory and checked, with its decoded records cached by their
+/// offset in the file (a replacement is a new `IpDb`, with a cache of its own).
 pub struct IpDb {
     reader: Reader<Vec<u8>>,
+    records: Cache<usize, Arc<IpFacts>>,
 }
 
 impl fmt::Debug for IpDb {
@@ -71,7 +80,10 @@ impl IpDb {
     pub fn from_bytes(bytes: Vec<u8>) -> Result<IpDb, MaxMindDbError> {
         let reader = Reader::from_source(bytes)?;
         reader.verify()?;
-        Ok(IpDb { reader })
+        Ok(IpDb {
+            reader,
+            records: Cache::new(RECORD_CACHE_CAPACITY),
+        })
     }
 
     /// The metadata's `database_type` (`GeoLite2-City`, `DBIP-City-Lite`, `ipinfo lite.mmdb`…).
@@ -87,16 +99,23 @@ impl IpDb {
     /// What the database says about `ip`. An address it does not cover, an IPv6 address in an
     /// IPv4-only database or a record that does not decode gives empty facts: enrichment never
     /// fails a click.
-    pub fn lookup(&self, ip: IpAddr) -> IpFacts {
-        let record = match self
-            .reader
-            .lookup(ip)
-            .and_then(|found| found.decode::<Record>())
-        {
-            Ok(Some(record)) => record,
-            Ok(None) | Err(_) => return IpFacts::default(),
+    pub fn lookup(&self, ip: IpAddr) -> Arc<IpFacts> {
+        let found = match self.reader.lookup(ip) {
+            Ok(found) => found,
+            Err(_) => return Arc::default(),
         };
-        record.facts()
+        let Some(offset) = found.offset() else {
+            return Arc::default();
+        };
+        if let Some(facts) = self.records.get(&offset) {
+            return facts;
+        }
+        let facts = Arc::new(match found.decode::<Record>() {
+            Ok(Some(record)) => record.facts(),
+            Ok(None) | Err(_) => IpFacts::default(),
+        });
+        self.records.insert(offset, facts.clone());
+        facts
     }
 }
 

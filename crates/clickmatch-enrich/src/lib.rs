@@ -110,10 +110,10 @@ impl Enricher {
         let mut facts = IpFacts::default();
         if let Some(ip) = ip {
             if let Some(geo) = &self.geo {
-                facts = geo.current().lookup(ip);
+                facts.fill_from(&geo.current().lookup(ip));
             }
             if let Some(asn) = &self.asn {
-                facts.fill_from(asn.current().lookup(ip));
+                facts.fill_from(&asn.current().lookup(ip));
             }
         }
         let mut enrichment = Enrichment {

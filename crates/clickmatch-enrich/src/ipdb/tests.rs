@@ -30,7 +30,7 @@ fn geolite2_city_and_asn_layouts() {
     let city = IpDb::from_bytes(demo::city_database().unwrap()).unwrap();
     assert_eq!(city.database_type(), "GeoLite2-City");
     let asn = IpDb::from_bytes(demo::asn_database().unwrap()).unwrap();
-    let mut facts = city.lookup(ip("198.51.100.7"));
+    let mut facts = IpFacts::clone(&city.lookup(ip("198.51.100.7")));
     assert_eq!(
         facts,
         IpFacts {
@@ -41,14 +41,16 @@ fn geolite2_city_and_asn_layouts() {
             isp: String::new(),
         }
     );
-    facts.fill_from(asn.lookup(ip("198.51.100.7")));
+    facts.fill_from(&asn.lookup(ip("198.51.100.7")));
+    // The same record again, for another address of the network: from the cache, the same.
+    assert_eq!(city.lookup(ip("198.51.100.8")).city, "Paris");
     assert_eq!((facts.asn, facts.isp.as_str()), (64_498, "Démo Fibre"));
     // IPv6, and IPv4 written the IPv4-mapped way.
     assert_eq!(city.lookup(ip("2001:db8:de::42")).city, "Hamburg");
     assert_eq!(city.lookup(ip("::ffff:203.0.113.9")).country, "BR");
     // Outside every network: nothing.
-    assert_eq!(city.lookup(ip("8.8.8.8")), IpFacts::default());
-    assert_eq!(asn.lookup(ip("2001:db9::1")), IpFacts::default());
+    assert_eq!(*city.lookup(ip("8.8.8.8")), IpFacts::default());
+    assert_eq!(*asn.lookup(ip("2001:db9::1")), IpFacts::default());
 }
 
 #[test]
@@ -139,8 +141,8 @@ fn dbip_lite_layouts() {
             ]),
         )],
     );
-    let mut facts = city.lookup(ip("203.0.113.1"));
-    facts.fill_from(asn.lookup(ip("203.0.113.1")));
+    let mut facts = IpFacts::clone(&city.lookup(ip("203.0.113.1")));
+    facts.fill_from(&asn.lookup(ip("203.0.113.1")));
     assert_eq!(
         facts,
         IpFacts {
@@ -172,7 +174,7 @@ fn ipinfo_layouts() {
         )],
     );
     assert_eq!(
-        lite.lookup(ip("198.51.100.200")),
+        *lite.lookup(ip("198.51.100.200")),
         IpFacts {
             country: "IN".into(),
             asn: 64_499,
@@ -218,7 +220,7 @@ fn unexpected_types_give_empty_facts_never_a_failure() {
             ]),
         )],
     );
-    assert_eq!(odd.lookup(ip("192.0.2.1")), IpFacts::default());
+    assert_eq!(*odd.lookup(ip("192.0.2.1")), IpFacts::default());
     // An IPv6 address in an IPv4-only database.
     let mut writer = Writer::builder("v4")
         .ip_version(mmdb_writer::IpVersion::V4)
@@ -232,7 +234,7 @@ fn unexpected_types_give_empty_facts_never_a_failure() {
         .unwrap();
     let v4 = IpDb::from_bytes(writer.to_bytes().unwrap()).unwrap();
     assert_eq!(v4.lookup(ip("192.0.2.1")).country, "DE");
-    assert_eq!(v4.lookup(ip("2001:db8::1")), IpFacts::default());
+    assert_eq!(*v4.lookup(ip("2001:db8::1")), IpFacts::default());
 }
 
 #[test]
