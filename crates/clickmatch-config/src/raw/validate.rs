@@ -20,8 +20,8 @@ use super::{ip_net, RawConfig, RawEnrichment, RawIngest, RawKafka, RawOutbound};
 use crate::money;
 use crate::names;
 use crate::{
-    invalid, ClickHouseConfig, Config, ConfigError, EnrichmentConfig, HttpLimits, IngestConfig, JoinerConfig,
-    KafkaConfig, OutboundConfig, RateLimits, SpoolConfig, SpoolFsync,
+    invalid, ClickHouseConfig, Config, ConfigError, EnrichmentConfig, HttpLimits, IngestConfig,
+    JoinerConfig, KafkaConfig, OutboundConfig, RateLimits, SpoolConfig, SpoolFsync,
 };
 
 impl RawConfig {
