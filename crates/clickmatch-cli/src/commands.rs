@@ -668,6 +668,14 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
         .tempdir_in(&args.data_dir)
         .context("click spool folder")?;
     config.ingest.spool.dir = spool_dir.path().display().to_string();
+    // Geo, ASN and device for the demo's clicks, from databases of its own.
+    if let Some(files) = demo::enrichment_for_dev(&mut config, &args.data_dir)? {
+        println!(
+            "enrichment: demo databases {} and {}; X-Forwarded-For trusted from loopback",
+            files.geoip_db.display(),
+            files.asn_db.display()
+        );
+    }
     let clickhouse_server = clickhouse_for_dev(&config.clickhouse.url, &args.data_dir).await?;
     let settings = clickhouse_settings(&config);
     migrate(&settings).await.context("migrating ClickHouse")?;

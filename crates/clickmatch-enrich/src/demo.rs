@@ -101,13 +101,14 @@ impl DemoNetwork {
         self.network.parse().expect("demo networks are CIDRs")
     }
 
-    /// The `n`-th address of the network (past its size it wraps around), skipping the
-    /// network's own address.
+    /// The `n`-th address of the network, skipping the network's own address; past its
+    /// first 250 hosts (or its size) it wraps around.
     pub fn address(&self, n: u32) -> IpAddr {
         let net = self.net();
-        let hosts = u32::try_from(net.hosts().count().min(250))
-            .unwrap_or(250)
-            .max(1);
+        let host_bits = u32::from(net.max_prefix_len() - net.prefix_len());
+        let hosts = 1u32
+            .checked_shl(host_bits)
+            .map_or(250, |size| size.saturating_sub(2).clamp(1, 250));
         let offset = 1 + n % hosts;
         match net.network() {
             IpAddr::V4(base) => IpAddr::V4((u32::from(base) + offset).into()),
