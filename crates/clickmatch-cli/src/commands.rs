@@ -20,6 +20,9 @@ use clickmatch_testbed::{ping, LocalBroker, LocalServer};
 ///
 /// Configuration: one TOML file (--config or CLICKMATCH_CONFIG; see config/demo.toml) plus
 /// CLICKMATCH_<SECTION>_<KEY> environment overrides, e.g. CLICKMATCH_CLICKHOUSE_URL.
+/// Enrichment: [enrichment] geoip_db and asn_db (MaxMind-format .mmdb files you supply, replaced
+/// in place without a restart) and user_agent give each click country, region, city, ASN,
+/// device type, OS, browser and a bot flag (CLICKMATCH_ENRICHMENT_GEOIP_DB, …).
 /// Logs: CLICKMATCH_LOG (e.g. `info`, `clickmatch_joiner=debug`).
 /// Hot reload: `ingest`, `join`, `outbound` and `dev --serve --config FILE` re-read the file on
 /// SIGHUP or when it changes; an invalid file is refused (logged) and the running one stays.
@@ -36,7 +39,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The embedded default: in-process broker, local ClickHouse, ingest and joiner in one
-    /// process, demo traffic through real HTTP, then a report read back from ClickHouse.
+    /// process, demo traffic through real HTTP, then a report read back from ClickHouse. When
+    /// [enrichment] names no database, dev writes demo .mmdb files into --data-dir/enrichment,
+    /// trusts X-Forwarded-For from loopback, and its clicks come from five countries on
+    /// desktops, phones and tablets.
     Dev(DevArgs),
     /// Serve the HTTP ingest (clicks, postbacks, metrics).
     Ingest {
@@ -283,7 +289,7 @@ struct DevArgs {
     /// starts its own on that port in --data-dir.
     #[arg(long, default_value = "http://127.0.0.1:8123")]
     clickhouse_url: String,
-    /// Folder for the ClickHouse server dev starts.
+    /// Folder for the ClickHouse server dev starts and the demo enrichment databases.
     #[arg(long, default_value = ".clickmatch-dev")]
     data_dir: PathBuf,
     /// Skip the demo traffic (with --serve: an empty pipeline to try by hand).
