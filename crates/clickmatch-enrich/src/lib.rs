@@ -145,11 +145,11 @@ impl Enricher {
             .collect()
     }
 
-    /// Checks the database files every `interval` until `shutdown` resolves (nothing to do
-    /// without databases).
+    /// Checks the database files every `interval` until `shutdown` resolves. Without
+    /// databases it only waits: it is a service task, and one that ends stops the process.
     pub async fn watch(self: Arc<Self>, interval: Duration, shutdown: impl Future<Output = ()>) {
         if self.geo.is_none() && self.asn.is_none() {
-            return;
+            return shutdown.await;
         }
         tokio::pin!(shutdown);
         let mut ticks = tokio::time::interval(interval);

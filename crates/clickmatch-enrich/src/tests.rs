@@ -213,3 +213,17 @@ async fn the_watch_task_picks_up_a_replacement() {
     stop.send(()).unwrap();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn the_watch_task_without_databases_runs_until_shutdown() {
+    // A service task that ended would stop the whole process (`Pipeline::run_until`).
+    let enricher = Arc::new(Enricher::off());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(enricher.watch(Duration::from_millis(5), async {
+        let _ = stopped.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!task.is_finished(), "ended before the shutdown");
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
