@@ -57,11 +57,41 @@ impl IpFacts {
 /// code…) costs more than finding it.
 const RECORD_CACHE_CAPACITY: usize = 50_000;
 
+/// Address blocks (IPv4 /24, IPv6 /48) whose facts are kept. Finding an address walks up to
+/// 32 (128) nodes of a tree of tens of MB, a cache miss each; clicks come in runs from the same
+/// networks, and a block that one network covers whole answers every address in it alike.
+const BLOCK_CACHE_CAPACITY: usize = 100_000;
+
 /// A database read whole into memory and checked, with its decoded records cached by their
-/// offset in the file (a replacement is a new `IpDb`, with a cache of its own).
+/// offset in the file and the facts of whole address blocks by block (a replacement is a new
+/// `IpDb`, with caches of its own).
 pub struct IpDb {
     reader: Reader<Vec<u8>>,
     records: Cache<usize, Arc<IpFacts>>,
+    blocks: Cache<u128, Arc<IpFacts>>,
+}
+
+/// The block of `ip` as a cache key (IPv4 /24 and IPv6 /48 kept apart by the top bit).
+fn block_of(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4) >> 8),
+        IpAddr::V6(v6) => (1 << 127) | (u128::from(v6) >> 80),
+    }
+}
+
+/// Whether the network a lookup of `ip` ended in covers `ip`'s whole block.
+fn covers_block(ip: IpAddr, network: &maxminddb::LookupResult<'_, Vec<u8>>) -> bool {
+    let Ok(net) = network.network() else {
+        return false;
+    };
+    let limit = match (ip, net.ip()) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => 24,
+        (IpAddr::V6(_), IpAddr::V6(_)) => 48,
+        // An IPv4 address that ended above the IPv4 subtree of an IPv6 database.
+        (IpAddr::V4(_), IpAddr::V6(_)) => 96 + 24,
+        (IpAddr::V6(_), IpAddr::V4(_)) => return false,
+    };
+    net.prefix() <= limit
 }
 
 impl fmt::Debug for IpDb {
@@ -83,6 +113,7 @@ impl IpDb {
         Ok(IpDb {
             reader,
             records: Cache::new(RECORD_CACHE_CAPACITY),
+            blocks: Cache::new(BLOCK_CACHE_CAPACITY),
         })
     }
 
@@ -100,21 +131,31 @@ impl IpDb {
     /// IPv4-only database or a record that does not decode gives empty facts: enrichment never
     /// fails a click.
     pub fn lookup(&self, ip: IpAddr) -> Arc<IpFacts> {
+        let block = block_of(ip);
+        if let Some(facts) = self.blocks.get(&block) {
+            return facts;
+        }
         let found = match self.reader.lookup(ip) {
             Ok(found) => found,
             Err(_) => return Arc::default(),
         };
-        let Some(offset) = found.offset() else {
-            return Arc::default();
+        let facts = match found.offset() {
+            None => Arc::default(),
+            Some(offset) => match self.records.get(&offset) {
+                Some(facts) => facts,
+                None => {
+                    let facts = Arc::new(match found.decode::<Record>() {
+                        Ok(Some(record)) => record.facts(),
+                        Ok(None) | Err(_) => IpFacts::default(),
+                    });
+                    self.records.insert(offset, facts.clone());
+                    facts
+                }
+            },
         };
-        if let Some(facts) = self.records.get(&offset) {
-            return facts;
+        if covers_block(ip, &found) {
+            self.blocks.insert(block, facts.clone());
         }
-        let facts = Arc::new(match found.decode::<Record>() {
-            Ok(Some(record)) => record.facts(),
-            Ok(None) | Err(_) => IpFacts::default(),
-        });
-        self.records.insert(offset, facts.clone());
         facts
     }
 }

@@ -45,8 +45,17 @@ fn geolite2_city_and_asn_layouts() {
     // The same record again, for another address of the network: from the cache, the same.
     assert_eq!(city.lookup(ip("198.51.100.8")).city, "Paris");
     assert_eq!((facts.asn, facts.isp.as_str()), (64_498, "Démo Fibre"));
+    // 192.0.2.0/24 is two /25s of two countries: no answer is kept for the whole /24.
+    assert_eq!(city.lookup(ip("192.0.2.1")).country, "DE");
+    assert_eq!(city.lookup(ip("192.0.2.200")).country, "US");
+    assert_eq!(city.lookup(ip("192.0.2.2")).country, "DE");
+    // 203.0.113.0/24 is one network: kept for the block, every address answered alike.
+    assert_eq!(city.lookup(ip("203.0.113.1")).city, "São Paulo");
+    assert_eq!(city.lookup(ip("203.0.113.250")).city, "São Paulo");
     // IPv6, and IPv4 written the IPv4-mapped way.
     assert_eq!(city.lookup(ip("2001:db8:de::42")).city, "Hamburg");
+    assert_eq!(city.lookup(ip("2001:db8:de:ffff::1")).city, "Hamburg");
+    assert_eq!(*city.lookup(ip("2001:db8:df::1")), IpFacts::default());
     assert_eq!(city.lookup(ip("::ffff:203.0.113.9")).country, "BR");
     // Outside every network: nothing.
     assert_eq!(*city.lookup(ip("8.8.8.8")), IpFacts::default());
