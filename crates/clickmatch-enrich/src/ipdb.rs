@@ -57,38 +57,33 @@ impl IpFacts {
 /// code…) costs more than finding it.
 const RECORD_CACHE_CAPACITY: usize = 50_000;
 
-/// Address blocks (IPv4 /24, IPv6 /48) whose facts are kept. Finding an address walks up to
-/// 32 (128) nodes of a tree of tens of MB, a cache miss each; clicks come in runs from the same
-/// networks, and a block that one network covers whole answers every address in it alike.
-const BLOCK_CACHE_CAPACITY: usize = 100_000;
-
 /// A database read whole into memory and checked, with its decoded records cached by their
-/// offset in the file and the facts of whole address blocks by block (a replacement is a new
-/// `IpDb`, with caches of its own).
+/// offset in the file (a replacement is a new `IpDb`, with a cache of its own).
 pub struct IpDb {
     reader: Reader<Vec<u8>>,
     records: Cache<usize, Arc<IpFacts>>,
-    blocks: Cache<u128, Arc<IpFacts>>,
 }
 
-/// The block of `ip` as a cache key (IPv4 /24 and IPv6 /48 kept apart by the top bit).
-fn block_of(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(v4) => u128::from(u32::from(v4) >> 8),
-        IpAddr::V6(v6) => (1 << 127) | (u128::from(v6) >> 80),
-    }
+/// What one lookup found.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub facts: Arc<IpFacts>,
+    /// The network the address fell in covers its whole [`block`](crate::block_of) (IPv4 /24,
+    /// IPv6 /48): every address of the block gets the same facts from this database.
+    pub covers_block: bool,
 }
 
 /// Whether the network a lookup of `ip` ended in covers `ip`'s whole block.
 fn covers_block(ip: IpAddr, network: &maxminddb::LookupResult<'_, Vec<u8>>) -> bool {
+    let (v4_block, v6_block) = crate::BLOCK_PREFIXES;
     let Ok(net) = network.network() else {
         return false;
     };
     let limit = match (ip, net.ip()) {
-        (IpAddr::V4(_), IpAddr::V4(_)) => 24,
-        (IpAddr::V6(_), IpAddr::V6(_)) => 48,
+        (IpAddr::V4(_), IpAddr::V4(_)) => v4_block,
+        (IpAddr::V6(_), IpAddr::V6(_)) => v6_block,
         // An IPv4 address that ended above the IPv4 subtree of an IPv6 database.
-        (IpAddr::V4(_), IpAddr::V6(_)) => 96 + 24,
+        (IpAddr::V4(_), IpAddr::V6(_)) => 96 + v4_block,
         (IpAddr::V6(_), IpAddr::V4(_)) => return false,
     };
     net.prefix() <= limit
@@ -113,7 +108,6 @@ impl IpDb {
         Ok(IpDb {
             reader,
             records: Cache::new(RECORD_CACHE_CAPACITY),
-            blocks: Cache::new(BLOCK_CACHE_CAPACITY),
         })
     }
 
@@ -130,14 +124,10 @@ impl IpDb {
     /// What the database says about `ip`. An address it does not cover, an IPv6 address in an
     /// IPv4-only database or a record that does not decode gives empty facts: enrichment never
     /// fails a click.
-    pub fn lookup(&self, ip: IpAddr) -> Arc<IpFacts> {
-        let block = block_of(ip);
-        if let Some(facts) = self.blocks.get(&block) {
-            return facts;
-        }
+    pub fn lookup(&self, ip: IpAddr) -> Found {
         let found = match self.reader.lookup(ip) {
             Ok(found) => found,
-            Err(_) => return Arc::default(),
+            Err(_) => return Found::default(),
         };
         let facts = match found.offset() {
             None => Arc::default(),
@@ -153,10 +143,10 @@ impl IpDb {
                 }
             },
         };
-        if covers_block(ip, &found) {
-            self.blocks.insert(block, facts.clone());
+        Found {
+            facts,
+            covers_block: covers_block(ip, &found),
         }
-        facts
     }
 }
 

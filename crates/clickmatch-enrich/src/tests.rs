@@ -39,6 +39,21 @@ fn a_click_gets_geo_asn_and_device() {
             },
         }
     );
+    // Two countries in one /24 (two /25s): each address gets its own, in any order.
+    for (address, country) in [
+        ("192.0.2.1", "DE"),
+        ("192.0.2.200", "US"),
+        ("192.0.2.2", "DE"),
+        ("192.0.2.201", "US"),
+    ] {
+        let found = enricher.click(Some(address.parse().unwrap()), "");
+        assert_eq!(found.country, country, "{address}");
+    }
+    // One network for the block: every address alike, from the cache after the first.
+    for address in ["203.0.113.1", "203.0.113.250", "203.0.113.1"] {
+        let found = enricher.click(Some(address.parse().unwrap()), "");
+        assert_eq!(found.enrichment.asn, 64_500, "{address}");
+    }
     // No address (e.g. an unreadable one sent to `POST /clicks`), no user agent.
     let nothing = enricher.click(None, "");
     assert_eq!(nothing, Enriched::default());
@@ -138,6 +153,9 @@ fn a_replaced_file_is_used_without_a_restart_and_a_bad_one_is_refused() {
     let enricher = Enricher::open(&config, &registry).unwrap();
     let ip = Some(DEMO_NETWORKS[0].address(1));
     assert_eq!(enricher.click(ip, "").country, "DE");
+    // An address whose whole /24 is one network: its facts are kept by block.
+    let block = Some("203.0.113.9".parse().unwrap());
+    assert_eq!(enricher.click(block, "").country, "BR");
     assert!(matches!(
         enricher.reload_changed()[..],
         [Reload::Unchanged, Reload::Unchanged]
@@ -150,6 +168,11 @@ fn a_replaced_file_is_used_without_a_restart_and_a_bad_one_is_refused() {
         "{done:?}"
     );
     assert_eq!(enricher.click(ip, "").country, "AT");
+    assert_eq!(
+        enricher.click(block, "").country,
+        "AT",
+        "kept blocks are dropped"
+    );
     assert_eq!(enricher.metrics().loads("geoip", "loaded"), 2);
 
     // Half a file (a copy under way): refused, the one in use stays, and it is not read again

@@ -30,7 +30,7 @@ fn geolite2_city_and_asn_layouts() {
     let city = IpDb::from_bytes(demo::city_database().unwrap()).unwrap();
     assert_eq!(city.database_type(), "GeoLite2-City");
     let asn = IpDb::from_bytes(demo::asn_database().unwrap()).unwrap();
-    let mut facts = IpFacts::clone(&city.lookup(ip("198.51.100.7")));
+    let mut facts = IpFacts::clone(&city.lookup(ip("198.51.100.7")).facts);
     assert_eq!(
         facts,
         IpFacts {
@@ -41,25 +41,30 @@ fn geolite2_city_and_asn_layouts() {
             isp: String::new(),
         }
     );
-    facts.fill_from(&asn.lookup(ip("198.51.100.7")));
+    facts.fill_from(&asn.lookup(ip("198.51.100.7")).facts);
     // The same record again, for another address of the network: from the cache, the same.
-    assert_eq!(city.lookup(ip("198.51.100.8")).city, "Paris");
+    assert_eq!(city.lookup(ip("198.51.100.8")).facts.city, "Paris");
     assert_eq!((facts.asn, facts.isp.as_str()), (64_498, "Démo Fibre"));
-    // 192.0.2.0/24 is two /25s of two countries: no answer is kept for the whole /24.
-    assert_eq!(city.lookup(ip("192.0.2.1")).country, "DE");
-    assert_eq!(city.lookup(ip("192.0.2.200")).country, "US");
-    assert_eq!(city.lookup(ip("192.0.2.2")).country, "DE");
-    // 203.0.113.0/24 is one network: kept for the block, every address answered alike.
-    assert_eq!(city.lookup(ip("203.0.113.1")).city, "São Paulo");
-    assert_eq!(city.lookup(ip("203.0.113.250")).city, "São Paulo");
+    // 192.0.2.0/24 is two /25s of two countries: neither covers the /24 block.
+    let de = city.lookup(ip("192.0.2.1"));
+    assert_eq!((de.facts.country.as_str(), de.covers_block), ("DE", false));
+    assert_eq!(city.lookup(ip("192.0.2.200")).facts.country, "US");
+    // 203.0.113.0/24 is one network, and an unlisted address lies in an empty network wider
+    // than its block: both cover it.
+    let br = city.lookup(ip("203.0.113.1"));
+    assert_eq!(
+        (br.facts.city.as_str(), br.covers_block),
+        ("São Paulo", true)
+    );
+    assert!(city.lookup(ip("8.8.8.8")).covers_block);
     // IPv6, and IPv4 written the IPv4-mapped way.
-    assert_eq!(city.lookup(ip("2001:db8:de::42")).city, "Hamburg");
-    assert_eq!(city.lookup(ip("2001:db8:de:ffff::1")).city, "Hamburg");
-    assert_eq!(*city.lookup(ip("2001:db8:df::1")), IpFacts::default());
-    assert_eq!(city.lookup(ip("::ffff:203.0.113.9")).country, "BR");
+    assert_eq!(city.lookup(ip("2001:db8:de::42")).facts.city, "Hamburg");
+    assert!(city.lookup(ip("2001:db8:de:ffff::1")).covers_block);
+    assert_eq!(*city.lookup(ip("2001:db8:df::1")).facts, IpFacts::default());
+    assert_eq!(city.lookup(ip("::ffff:203.0.113.9")).facts.country, "BR");
     // Outside every network: nothing.
-    assert_eq!(*city.lookup(ip("8.8.8.8")), IpFacts::default());
-    assert_eq!(*asn.lookup(ip("2001:db9::1")), IpFacts::default());
+    assert_eq!(*city.lookup(ip("8.8.8.8")).facts, IpFacts::default());
+    assert_eq!(*asn.lookup(ip("2001:db9::1")).facts, IpFacts::default());
 }
 
 #[test]
@@ -106,7 +111,7 @@ fn geoip2_records_with_many_fields_and_a_registered_country_only() {
         "GeoIP2-City",
         &[("10.0.0.0/8", full), ("10.1.0.0/16", registered)],
     );
-    let facts = db.lookup(ip("10.2.3.4"));
+    let facts = db.lookup(ip("10.2.3.4")).facts;
     assert_eq!(
         (
             facts.country.as_str(),
@@ -115,7 +120,7 @@ fn geoip2_records_with_many_fields_and_a_registered_country_only() {
         ),
         ("DE", "Berlin", "Berlin")
     );
-    let facts = db.lookup(ip("10.1.3.4"));
+    let facts = db.lookup(ip("10.1.3.4")).facts;
     assert_eq!(facts.country, "US", "upper-cased from registered_country");
     assert_eq!(facts.city, "");
 }
@@ -150,8 +155,8 @@ fn dbip_lite_layouts() {
             ]),
         )],
     );
-    let mut facts = IpFacts::clone(&city.lookup(ip("203.0.113.1")));
-    facts.fill_from(&asn.lookup(ip("203.0.113.1")));
+    let mut facts = IpFacts::clone(&city.lookup(ip("203.0.113.1")).facts);
+    facts.fill_from(&asn.lookup(ip("203.0.113.1")).facts);
     assert_eq!(
         facts,
         IpFacts {
@@ -183,7 +188,7 @@ fn ipinfo_layouts() {
         )],
     );
     assert_eq!(
-        *lite.lookup(ip("198.51.100.200")),
+        *lite.lookup(ip("198.51.100.200")).facts,
         IpFacts {
             country: "IN".into(),
             asn: 64_499,
@@ -204,7 +209,7 @@ fn ipinfo_layouts() {
             ]),
         )],
     );
-    let facts = older.lookup(ip("192.0.2.1"));
+    let facts = older.lookup(ip("192.0.2.1")).facts;
     assert_eq!((facts.country.as_str(), facts.asn), ("FR", 64_498));
     // A country name where a code was expected is not taken for one.
     let named = db(
@@ -214,7 +219,7 @@ fn ipinfo_layouts() {
             Value::map([("country", Value::from("France"))]),
         )],
     );
-    assert_eq!(named.lookup(ip("192.0.2.1")).country, "");
+    assert_eq!(named.lookup(ip("192.0.2.1")).facts.country, "");
 }
 
 #[test]
@@ -229,7 +234,7 @@ fn unexpected_types_give_empty_facts_never_a_failure() {
             ]),
         )],
     );
-    assert_eq!(*odd.lookup(ip("192.0.2.1")), IpFacts::default());
+    assert_eq!(*odd.lookup(ip("192.0.2.1")).facts, IpFacts::default());
     // An IPv6 address in an IPv4-only database.
     let mut writer = Writer::builder("v4")
         .ip_version(mmdb_writer::IpVersion::V4)
@@ -242,8 +247,8 @@ fn unexpected_types_give_empty_facts_never_a_failure() {
         )
         .unwrap();
     let v4 = IpDb::from_bytes(writer.to_bytes().unwrap()).unwrap();
-    assert_eq!(v4.lookup(ip("192.0.2.1")).country, "DE");
-    assert_eq!(*v4.lookup(ip("2001:db8::1")), IpFacts::default());
+    assert_eq!(v4.lookup(ip("192.0.2.1")).facts.country, "DE");
+    assert_eq!(*v4.lookup(ip("2001:db8::1")).facts, IpFacts::default());
 }
 
 #[test]
