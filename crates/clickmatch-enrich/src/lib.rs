@@ -165,8 +165,10 @@ impl Enricher {
         let blocks = self.blocks.load();
         let block = block_of(ip);
         if let Some(facts) = blocks.get(&block) {
+            self.metrics.block_cached.inc();
             return facts;
         }
+        self.metrics.block_walked.inc();
         let mut facts = IpFacts::default();
         let mut whole_block = true;
         for watched in [&self.geo, &self.asn].into_iter().flatten() {

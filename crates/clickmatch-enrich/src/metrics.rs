@@ -1,7 +1,7 @@
 //! The enrichment databases' metrics: reloads by outcome, and the build time of each database in
 //! use (to tell from `/metrics` whether a replacement was taken).
 
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use crate::ipdb::IpDb;
 
@@ -9,6 +9,11 @@ use crate::ipdb::IpDb;
 pub struct EnrichMetrics {
     reloads: IntCounterVec,
     build_epoch: IntGaugeVec,
+    /// Address lookups answered from the block cache, and those that walked the files (resolved
+    /// once: each click counts one).
+    blocks: IntCounterVec,
+    pub(crate) block_cached: IntCounter,
+    pub(crate) block_walked: IntCounter,
 }
 
 impl EnrichMetrics {
@@ -17,12 +22,25 @@ impl EnrichMetrics {
         let metrics = EnrichMetrics::unregistered()?;
         registry.register(Box::new(metrics.reloads.clone()))?;
         registry.register(Box::new(metrics.build_epoch.clone()))?;
+        registry.register(Box::new(metrics.blocks.clone()))?;
         Ok(metrics)
     }
 
     /// The same metrics, registered nowhere (enrichment off, tools, tests).
     pub fn unregistered() -> Result<EnrichMetrics, prometheus::Error> {
+        let blocks = IntCounterVec::new(
+            Opts::new(
+                "clickmatch_enrich_address_lookups_total",
+                "Client addresses looked up in the enrichment databases, by result: cached (the \
+                 facts of its /24 or /48 were kept) or walked (the files' search trees were \
+                 read).",
+            ),
+            &["result"],
+        )?;
         Ok(EnrichMetrics {
+            block_cached: blocks.with_label_values(&["cached"]),
+            block_walked: blocks.with_label_values(&["walked"]),
+            blocks,
             reloads: IntCounterVec::new(
                 Opts::new(
                     "clickmatch_enrich_database_loads_total",

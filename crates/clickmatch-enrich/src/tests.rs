@@ -54,6 +54,8 @@ fn a_click_gets_geo_asn_and_device() {
         let found = enricher.click(Some(address.parse().unwrap()), "");
         assert_eq!(found.enrichment.asn, 64_500, "{address}");
     }
+    assert_eq!(enricher.metrics().block_cached.get(), 2);
+    assert_eq!(enricher.metrics().block_walked.get(), 1 + 4 + 1);
     // No address (e.g. an unreadable one sent to `POST /clicks`), no user agent.
     let nothing = enricher.click(None, "");
     assert_eq!(nothing, Enriched::default());
