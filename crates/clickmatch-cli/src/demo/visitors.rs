@@ -37,7 +37,8 @@ pub fn visitor(n: usize) -> Visitor {
     let network = &DEMO_NETWORKS[n % DEMO_NETWORKS.len()];
     Visitor {
         ip: network.address(u32::try_from(n).unwrap_or(0)),
-        user_agent: DEMO_USER_AGENTS[(n / 2) % DEMO_USER_AGENTS.len()],
+        // Shifted by one each round of networks, so that each country sees each browser.
+        user_agent: DEMO_USER_AGENTS[(n + n / DEMO_NETWORKS.len()) % DEMO_USER_AGENTS.len()],
     }
 }
 
