@@ -37,7 +37,7 @@ fn the_benchmark_harness_runs_every_phase_at_tiny_sizes() {
     // The HTTP phase needs Debian's wrk and nginx (scripts/bench installs them).
     let http = installed("wrk") && installed("nginx");
     let phases = if http {
-        "http,joiner,sink,e2e,state"
+        "http,enrich,joiner,sink,e2e,state"
     } else {
         eprintln!(
             "wrk or nginx missing: the http phase is skipped (apt-get install wrk nginx-light)"
@@ -69,6 +69,11 @@ fn the_benchmark_harness_runs_every_phase_at_tiny_sizes() {
     for phase in ["joiner", "sink", "e2e", "state"] {
         assert!(!json[phase].is_null(), "phase {phase} has no results");
     }
+    if http {
+        for phase in ["http", "enrich"] {
+            assert!(!json[phase].is_null(), "phase {phase} has no results");
+        }
+    }
     let table = std::fs::read_to_string(results.join("table.md")).unwrap();
     let mut expected = vec![
         "joiner events/s",
@@ -83,6 +88,7 @@ fn the_benchmark_harness_runs_every_phase_at_tiny_sizes() {
             "click redirects/s",
             "postbacks accepted/s",
             "half that load",
+            "with enrichment on",
         ]);
     }
     for row in expected {

@@ -387,3 +387,166 @@ async fn http_contract_redirects_and_refusals() {
     );
     t.cleanup().await.unwrap();
 }
+
+#[derive(Debug, Row, Deserialize, PartialEq)]
+struct EnrichedClick {
+    ip: String,
+    country: String,
+    region: String,
+    city: String,
+    asn: u32,
+    isp: String,
+    device_type: String,
+    os: String,
+    browser: String,
+    is_bot: u8,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicks_through_a_trusted_proxy_are_enriched_and_conversions_carry_country_and_device() {
+    let databases = tempfile::tempdir().unwrap();
+    let files = clickmatch_enrich::demo::write_databases(databases.path()).unwrap();
+    let t = TestPipeline::start(&[
+        (
+            "CLICKMATCH_ENRICHMENT_GEOIP_DB",
+            files.geoip_db.to_str().unwrap(),
+        ),
+        (
+            "CLICKMATCH_ENRICHMENT_ASN_DB",
+            files.asn_db.to_str().unwrap(),
+        ),
+        ("CLICKMATCH_INGEST_TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await
+    .unwrap();
+    let client = demo::http_client();
+    let ipad = demo::DEMO_USER_AGENTS
+        .iter()
+        .find(|ua| ua.contains("iPad"))
+        .unwrap();
+    // Through the proxy: the right-most untrusted hop is the client; the left-most entry is
+    // whatever the client claimed (here a Brazilian address) and is not believed.
+    let response = client
+        .get(format!("{}/c/demo?sub1=a", t.base))
+        .header("x-forwarded-for", "203.0.113.5, 198.51.100.9")
+        .header("user-agent", *ipad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()["location"].to_str().unwrap();
+    let from_france = demo::click_id_in(location).unwrap();
+    // No proxy header: the peer (loopback) is the client, in no database.
+    let googlebot = client
+        .get(format!("{}/c/demo", t.base))
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        )
+        .send()
+        .await
+        .unwrap();
+    let from_bot = demo::click_id_in(googlebot.headers()["location"].to_str().unwrap()).unwrap();
+    // Registered by a server: the address and user agent it relays are looked up; the country
+    // it sends wins over the database's.
+    let registered: serde_json::Value = client
+        .post(format!("{}/clicks", t.base))
+        .json(&serde_json::json!({
+            "campaign": "demo",
+            "ip": "192.0.2.200",
+            "user_agent": demo::DEMO_USER_AGENTS[0],
+            "country": "CH",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let registered_id = registered["click_id"].as_str().unwrap().to_string();
+    let status = demo::postback_get(&client, &t.base, "/postback", &[("cid", &from_france)])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+
+    assert_eq!(
+        t.wait_count("SELECT count() FROM conversions FINAL", 1)
+            .await
+            .unwrap(),
+        1
+    );
+    let (country, device_type): (String, String) = t
+        .client()
+        .query("SELECT country, device_type FROM conversions FINAL")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!((country.as_str(), device_type.as_str()), ("FR", "tablet"));
+    assert_eq!(
+        t.wait_count("SELECT count() FROM clicks FINAL", 3)
+            .await
+            .unwrap(),
+        3
+    );
+    let click = |id: &str| {
+        let client = t.client();
+        let id = id.to_string();
+        async move {
+            client
+                .query(
+                    "SELECT ip, country, region, city, asn, isp, device_type, os, browser, is_bot \
+                     FROM clicks FINAL WHERE click_id = ?",
+                )
+                .bind(id)
+                .fetch_one::<EnrichedClick>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        click(&from_france).await,
+        EnrichedClick {
+            ip: "198.51.100.9".into(),
+            country: "FR".into(),
+            region: "Île-de-France".into(),
+            city: "Paris".into(),
+            asn: 64_498,
+            isp: "Démo Fibre".into(),
+            device_type: "tablet".into(),
+            os: "iOS".into(),
+            browser: "Safari".into(),
+            is_bot: 0,
+        }
+    );
+    assert_eq!(
+        click(&from_bot).await,
+        EnrichedClick {
+            ip: "127.0.0.1".into(),
+            country: String::new(),
+            region: String::new(),
+            city: String::new(),
+            asn: 0,
+            isp: String::new(),
+            device_type: "bot".into(),
+            os: String::new(),
+            browser: "Googlebot".into(),
+            is_bot: 1,
+        }
+    );
+    assert_eq!(
+        click(&registered_id).await,
+        EnrichedClick {
+            ip: "192.0.2.200".into(),
+            country: "CH".into(),
+            region: "California".into(),
+            city: "San Francisco".into(),
+            asn: 64_497,
+            isp: "Demo Cable".into(),
+            device_type: "desktop".into(),
+            os: "Windows 10".into(),
+            browser: "Chrome".into(),
+            is_bot: 0,
+        }
+    );
+    t.cleanup().await.unwrap();
+}

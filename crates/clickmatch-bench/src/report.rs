@@ -20,6 +20,8 @@ pub struct Results {
     pub profiled: bool,
     pub runs: usize,
     pub http: Option<HttpPhase>,
+    #[serde(default)]
+    pub enrich: Option<EnrichPhase>,
     pub joiner: Option<JoinerPhase>,
     pub sink: Option<SinkPhase>,
     pub e2e: Option<E2ePhase>,
@@ -42,6 +44,21 @@ pub struct HttpPhase {
     /// Clicks the ingest could not hand to Kafka, and produce errors (from its /metrics).
     pub clicks_failed: f64,
     pub produce_errors: f64,
+}
+
+/// Redirects with enrichment on (both databases, user agents) and off, the same requests
+/// (`X-Forwarded-For` through a trusted proxy, a user agent each) to two ingests on the same
+/// core, runs interleaved.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EnrichPhase {
+    pub connections: usize,
+    /// Networks and distinct records of the synthetic City database, and distinct user agents.
+    pub networks: u32,
+    pub city_records: u32,
+    pub user_agents: usize,
+    pub city_db_bytes: u64,
+    pub off: Vec<WrkResult>,
+    pub on: Vec<WrkResult>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -294,6 +311,31 @@ pub fn table(r: &Results) -> String {
             format!("{:.2}×", p / n.max(1e-9)),
             "≥ 0.3×".into(),
             verdict(p / n.max(1e-9) >= 0.3).into(),
+        ]);
+    }
+    if let Some(e) = &r.enrich {
+        let on: Vec<f64> = e.on.iter().map(|w| w.ok_rps).collect();
+        let off: Vec<f64> = e.off.iter().map(|w| w.ok_rps).collect();
+        let ratio = median(&on) / median(&off).max(1e-9);
+        rows.push([
+            format!(
+                "click redirects/s with enrichment on: City + ASN databases ({} networks, {} city records, {}) and user agents ({} distinct), wrk, {} connections",
+                int(f64::from(e.networks)),
+                int(f64::from(e.city_records)),
+                mib(e.city_db_bytes),
+                int(e.user_agents as f64),
+                e.connections
+            ),
+            format!("{}/s{}{}", int(median(&on)), spread(&on), cpu_per_request(&e.on)),
+            format!(
+                "enrichment off, same requests: {}/s{}{}",
+                int(median(&off)),
+                spread(&off),
+                cpu_per_request(&e.off)
+            ),
+            format!("{ratio:.2}×"),
+            "≥ 0.9×".into(),
+            verdict(ratio >= 0.9).into(),
         ]);
     }
     if let Some(j) = &r.joiner {

@@ -4,6 +4,7 @@
 //! of throughputs (service on CPU 0, load generator, broker and ClickHouse on CPU 1).
 
 mod e2e;
+mod enrich;
 mod http;
 mod joiner;
 mod loadgen;
@@ -34,7 +35,7 @@ pub struct RunArgs {
     pub out: PathBuf,
     pub smoke: bool,
     pub runs: usize,
-    /// Phases to run (empty: all): http, joiner, sink, e2e, state.
+    /// Phases to run (empty: all): http, enrich, joiner, sink, e2e, state.
     pub only: Vec<String>,
     pub clickmatch: PathBuf,
     /// First rate tried for the end-to-end latency (postbacks/s).
@@ -51,6 +52,8 @@ pub struct RunArgs {
 struct Sizes {
     http_seconds: u64,
     http_paths: usize,
+    /// Networks in the enrich phase's synthetic City and ASN databases.
+    enrich_networks: u32,
     connections: usize,
     half_seconds: u64,
     joiner_clicks: u64,
@@ -73,6 +76,7 @@ impl Sizes {
             Sizes {
                 http_seconds: 1,
                 http_paths: 2_000,
+                enrich_networks: 2_000,
                 connections: 16,
                 half_seconds: 1,
                 joiner_clicks: 2_000,
@@ -91,6 +95,7 @@ impl Sizes {
             Sizes {
                 http_seconds: 5,
                 http_paths: 20_000,
+                enrich_networks: 200_000,
                 connections: 64,
                 half_seconds: 5,
                 joiner_clicks: 200_000,
@@ -219,8 +224,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<Results> {
         clickhouse,
         _clickhouse_home: clickhouse_home,
     };
-    let phases: [(&str, Phase); 5] = [
+    let phases: [(&str, Phase); 6] = [
         ("http", Bench::http),
+        ("enrich", Bench::enrich),
         ("joiner", Bench::joiner),
         ("sink", Bench::sink),
         ("e2e", Bench::e2e),

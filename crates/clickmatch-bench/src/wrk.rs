@@ -27,6 +27,27 @@ function request()
 end
 "#;
 
+/// Like [`LUA`] for lines `PATH\tX-FORWARDED-FOR\tUSER-AGENT`: each request carries its
+/// client's address (as a proxy forwards it) and user agent.
+pub const LUA_WITH_CLIENT: &str = r#"-- written by clickmatch-bench: request paths with a forwarded address and a user agent
+local requests = {}
+local i = 0
+function init(args)
+  for line in io.lines(args[1]) do
+    local path, forwarded, agent = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)$")
+    if path then
+      requests[#requests + 1] = wrk.format("GET", path, { ["X-Forwarded-For"] = forwarded, ["User-Agent"] = agent })
+    end
+  end
+  i = math.random(#requests)
+end
+function request()
+  i = i + 1
+  if i > #requests then i = 1 end
+  return requests[i]
+end
+"#;
+
 /// What wrk reported.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WrkResult {

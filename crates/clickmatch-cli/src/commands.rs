@@ -21,6 +21,9 @@ use clickmatch_testbed::{ping, LocalBroker, LocalServer};
 ///
 /// Configuration: one TOML file (--config or CLICKMATCH_CONFIG; see config/demo.toml) plus
 /// CLICKMATCH_<SECTION>_<KEY> environment overrides, e.g. CLICKMATCH_CLICKHOUSE_URL.
+/// Enrichment: [enrichment] geoip_db and asn_db (MaxMind-format .mmdb files you supply, replaced
+/// in place without a restart) and user_agent give each click country, region, city, ASN,
+/// device type, OS, browser and a bot flag (CLICKMATCH_ENRICHMENT_GEOIP_DB, …).
 /// Logs: CLICKMATCH_LOG (e.g. `info`, `clickmatch_joiner=debug`).
 /// Hot reload: `ingest`, `join`, `outbound` and `dev --serve --config FILE` re-read the file on
 /// SIGHUP or when it changes; an invalid file is refused (logged) and the running one stays.
@@ -37,7 +40,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The embedded default: in-process broker, local ClickHouse, ingest and joiner in one
-    /// process, demo traffic through real HTTP, then a report read back from ClickHouse.
+    /// process, demo traffic through real HTTP, then a report read back from ClickHouse. When
+    /// [enrichment] names no database, dev writes demo .mmdb files into --data-dir/enrichment,
+    /// trusts X-Forwarded-For from loopback, and its clicks come from five countries on
+    /// desktops, phones and tablets.
     Dev(DevArgs),
     /// Serve the HTTP ingest (clicks, postbacks, metrics).
     Ingest {
@@ -325,7 +331,7 @@ struct DevArgs {
     /// starts its own on that port in --data-dir.
     #[arg(long, default_value = "http://127.0.0.1:8123")]
     clickhouse_url: String,
-    /// Folder for the ClickHouse server dev starts.
+    /// Folder for the ClickHouse server dev starts and the demo enrichment databases.
     #[arg(long, default_value = ".clickmatch-dev")]
     data_dir: PathBuf,
     /// Skip the demo traffic (with --serve: an empty pipeline to try by hand).
@@ -758,6 +764,14 @@ async fn dev(config_path: Option<&Path>, args: DevArgs) -> anyhow::Result<ExitCo
         .tempdir_in(&args.data_dir)
         .context("click spool folder")?;
     config.ingest.spool.dir = spool_dir.path().display().to_string();
+    // Geo, ASN and device for the demo's clicks, from databases of its own.
+    if let Some(files) = demo::enrichment_for_dev(&mut config, &args.data_dir)? {
+        println!(
+            "enrichment: demo databases {} and {}; X-Forwarded-For trusted from loopback",
+            files.geoip_db.display(),
+            files.asn_db.display()
+        );
+    }
     let clickhouse_server = clickhouse_for_dev(&config.clickhouse.url, &args.data_dir).await?;
     let settings = clickhouse_settings(&config);
     migrate(&settings).await.context("migrating ClickHouse")?;

@@ -2,6 +2,8 @@
 //! postbacks in several network dialects, including the broken ones operators meet every day.
 //! Each postback's expected outcome is recorded, so the report can check ClickHouse against it.
 
+mod visitors;
+
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
@@ -13,6 +15,8 @@ use clickmatch_core::salvage::hints as repairs;
 use clickmatch_core::ClickId;
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
+
+pub use visitors::{enrichment_for_dev, visitor, Visitor, DEMO_USER_AGENTS};
 
 /// Key of expected outcomes: `attributed` or an unattributed reason.
 pub const ATTRIBUTED: &str = "attributed";
@@ -166,12 +170,25 @@ pub async fn click_with(
     campaign: &str,
     query: &[(&str, &str)],
 ) -> anyhow::Result<String> {
-    let response = client
-        .get(format!("{base}/c/{campaign}"))
-        .query(query)
-        .send()
-        .await
-        .context("click request")?;
+    click_as(client, base, campaign, query, None).await
+}
+
+/// [`click_with`] from `visitor`: its address in `X-Forwarded-For` (believed when ingest
+/// trusts the sender as a proxy) and its user agent.
+pub async fn click_as(
+    client: &reqwest::Client,
+    base: &str,
+    campaign: &str,
+    query: &[(&str, &str)],
+    visitor: Option<&Visitor>,
+) -> anyhow::Result<String> {
+    let mut request = client.get(format!("{base}/c/{campaign}")).query(query);
+    if let Some(visitor) = visitor {
+        request = request
+            .header("x-forwarded-for", visitor.ip.to_string())
+            .header(reqwest::header::USER_AGENT, visitor.user_agent);
+    }
+    let response = request.send().await.context("click request")?;
     if response.status() != StatusCode::FOUND {
         bail!("/c/{campaign} answered {}", response.status());
     }
@@ -247,8 +264,11 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
     // the URL (`cost_param = "cost"`), once with a decimal comma, once unsubstituted (the
     // campaign's fixed 0.10 is booked and the click flagged).
     let mut sale_clicks = Vec::new();
+    // Visitors from five countries on desktops, phones and tablets (see [`visitors`]).
     for n in 0..20 {
-        sale_clicks.push(click(&client, base, "demo", &format!("pub-{}", n % 4)).await?);
+        let sub1 = format!("pub-{}", n % 4);
+        let query = [("sub1", sub1.as_str())];
+        sale_clicks.push(click_as(&client, base, "demo", &query, Some(&visitor(n))).await?);
         money.click("0.05", false);
     }
     let mut lead_clicks = Vec::new();
@@ -260,7 +280,8 @@ pub async fn run(base: &str, account: &Account) -> anyhow::Result<DemoTraffic> {
         };
         let sub1 = format!("pub-{}", n % 3);
         let query = [("sub1", sub1.as_str()), ("cost", cost)];
-        lead_clicks.push(click_with(&client, base, "demo-lead", &query).await?);
+        let from = visitor(20 + n);
+        lead_clicks.push(click_as(&client, base, "demo-lead", &query, Some(&from)).await?);
         money.click(booked, issue);
     }
     traffic.clicks = sale_clicks.len() + lead_clicks.len();

@@ -13,6 +13,7 @@ use clickmatch_clickhouse::{ClickHouseSettings, ClickHouseSink, DebugReader, Rec
 use clickmatch_config::Config;
 use clickmatch_core::model::Account;
 use clickmatch_core::params::ParamLimits;
+use clickmatch_enrich::Enricher;
 use clickmatch_ingest::click_buffer::ClickBuffer;
 use clickmatch_ingest::limits::Protection;
 use clickmatch_ingest::spool::{Spool, SpoolMetrics};
@@ -204,6 +205,23 @@ impl Pipeline {
         }
 
         if roles.ingest {
+            // Before anything else of ingest: a database named in `[enrichment]` that cannot
+            // be read stops the start with the key and the file.
+            let enrich = Arc::new(
+                Enricher::open(&config.enrichment, &registry).context("[enrichment] databases")?,
+            );
+            let mut stop_watch = shutdown.subscribe();
+            tasks.push(tokio::spawn(
+                enrich
+                    .clone()
+                    .watch(
+                        std::time::Duration::from_millis(config.enrichment.reload_interval_ms),
+                        async move {
+                            let _ = stop_watch.wait_for(|s| *s).await;
+                        },
+                    )
+                    .map(Ok),
+            ));
             let metrics = IngestMetrics::new(&registry).context("ingest metrics")?;
             let publishers = Publishers::new(
                 &config.kafka.bootstrap_servers,
@@ -227,6 +245,7 @@ impl Pipeline {
                 },
                 max_body_bytes: config.ingest.max_body_bytes,
                 protection: ingest_protection(config, &registry)?,
+                enrich,
                 spool: Some(Arc::new(
                     Spool::open(
                         &config.ingest.spool,

@@ -5,8 +5,9 @@
 //! the account (campaigns, offers, routes, secrets, grace) in one atomic swap: every request
 //! and record is handled wholly by the old or wholly by the new account, and none waits or is
 //! dropped. An invalid file is refused with its error logged (file and key), and the running
-//! configuration stays. The other sections (`ingest`, `kafka`, `clickhouse`, `joiner`,
-//! `outbound`) take effect at the next restart; a reload that changes them says so.
+//! configuration stays. The other sections (`ingest`, `enrichment`, `kafka`, `clickhouse`,
+//! `joiner`, `outbound`) take effect at the next restart; a reload that changes them says so.
+//! (A database file that `[enrichment]` names is reloaded by itself when it is replaced.)
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -89,6 +90,9 @@ impl Reloader {
         let mut restart_needed = Vec::new();
         if config.ingest != base.ingest {
             restart_needed.push("ingest");
+        }
+        if config.enrichment != base.enrichment {
+            restart_needed.push("enrichment");
         }
         if config.kafka != base.kafka {
             restart_needed.push("kafka");

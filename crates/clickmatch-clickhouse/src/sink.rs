@@ -112,7 +112,7 @@ impl ClickHouseSink {
             }
         }
         // Rows borrow from the batch: a row is built as it is serialized, no string copied.
-        let results = tokio::join!(
+        let (clicks_written, conversions_written, unattributed_written) = tokio::join!(
             self.insert::<ClickRowRef, _>("clicks", clicks.iter().map(ClickRowRef::new)),
             self.insert::<ConversionRowRef, _>(
                 "conversions",
@@ -124,10 +124,26 @@ impl ClickHouseSink {
                     .iter()
                     .map(|u| UnattributedRowRef::new(u, now_ms)),
             ),
-            self.insert::<RecoveredRow, _>("recovered", recovered.iter()),
         );
+        // `reprocess` and `upload --apply` read the decisions back from `recovered` and then
+        // the rows they name: written last, once those rows are in (a failed batch is retried
+        // whole).
+        let all_in = [&clicks_written, &conversions_written, &unattributed_written]
+            .iter()
+            .all(|r| r.is_ok());
+        let recovered_written = if all_in {
+            self.insert::<RecoveredRow, _>("recovered", recovered.iter())
+                .await
+        } else {
+            Ok(())
+        };
         self.acknowledged(
-            results.into(),
+            [
+                clicks_written,
+                conversions_written,
+                unattributed_written,
+                recovered_written,
+            ],
             WriteStats {
                 clicks: clicks.len(),
                 conversions: conversions.len(),

@@ -223,11 +223,39 @@ impl OutboundConfig {
     }
 }
 
+/// Enrichment of clicks at ingest: geo and ASN from the user's MaxMind-format `.mmdb` files,
+/// device, OS, browser and bot flag from the user agent. Only paths are checked here (no I/O):
+/// ingest opens the files at startup and refuses to start when one cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrichmentConfig {
+    /// A City or Country database (GeoLite2, DB-IP Lite, IPinfo Lite): country, region, city.
+    pub geoip_db: Option<std::path::PathBuf>,
+    /// An ASN database (GeoLite2-ASN, DB-IP ASN Lite, IPinfo Lite): AS number and organisation.
+    pub asn_db: Option<std::path::PathBuf>,
+    /// Classify the user agent (device type, OS, browser, bot flag).
+    pub user_agent: bool,
+    /// How often the database files are checked for a replacement.
+    pub reload_interval_ms: u64,
+}
+
+impl Default for EnrichmentConfig {
+    /// No databases, user agents classified, files checked every 60 s.
+    fn default() -> Self {
+        EnrichmentConfig {
+            geoip_db: None,
+            asn_db: None,
+            user_agent: true,
+            reload_interval_ms: 60_000,
+        }
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub account: Account,
     pub ingest: IngestConfig,
+    pub enrichment: EnrichmentConfig,
     pub kafka: KafkaConfig,
     pub clickhouse: ClickHouseConfig,
     pub joiner: JoinerConfig,

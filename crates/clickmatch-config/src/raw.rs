@@ -24,6 +24,8 @@ pub struct RawConfig {
     #[serde(default)]
     ingest: RawIngest,
     #[serde(default)]
+    enrichment: RawEnrichment,
+    #[serde(default)]
     kafka: RawKafka,
     #[serde(default)]
     clickhouse: RawClickHouse,
@@ -110,6 +112,28 @@ impl Default for RawIngest {
             spool_segment_bytes: 8 * 1024 * 1024,
             spool_fsync: "always".into(),
             spool_fsync_interval_ms: 200,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawEnrichment {
+    /// Path of a City or Country `.mmdb`; empty or absent: no geo lookup.
+    geoip_db: String,
+    /// Path of an ASN `.mmdb`; empty or absent: no ASN lookup.
+    asn_db: String,
+    user_agent: bool,
+    reload_interval_seconds: u64,
+}
+
+impl Default for RawEnrichment {
+    fn default() -> Self {
+        RawEnrichment {
+            geoip_db: String::new(),
+            asn_db: String::new(),
+            user_agent: true,
+            reload_interval_seconds: 60,
         }
     }
 }

@@ -657,3 +657,54 @@ fn campaigns_cost_keys_are_refused_naming_the_key() {
 
 /// The admin and report tokens.
 mod tokens;
+#[test]
+fn enrichment_defaults_env_overrides_and_limits() {
+    let config = load(MINIMAL);
+    assert_eq!(config.enrichment, EnrichmentConfig::default());
+    assert_eq!(config.enrichment.geoip_db, None);
+    assert!(config.enrichment.user_agent);
+    let config = Config::from_toml(
+        &format!("{MINIMAL}\n[enrichment]\ngeoip_db = \"/srv/City.mmdb\"\nasn_db = \" \"\n"),
+        "x.toml",
+        &env(&[
+            ("CLICKMATCH_ENRICHMENT_ASN_DB", "/srv/ASN.mmdb"),
+            ("CLICKMATCH_ENRICHMENT_USER_AGENT", "false"),
+            ("CLICKMATCH_ENRICHMENT_RELOAD_INTERVAL_SECONDS", "5"),
+        ]),
+    )
+    .unwrap();
+    let enrichment = config.enrichment;
+    assert_eq!(
+        enrichment.geoip_db.as_deref(),
+        Some(std::path::Path::new("/srv/City.mmdb"))
+    );
+    assert_eq!(
+        enrichment.asn_db.as_deref(),
+        Some(std::path::Path::new("/srv/ASN.mmdb"))
+    );
+    assert!(!enrichment.user_agent);
+    assert_eq!(enrichment.reload_interval_ms, 5_000);
+    // An empty override switches a database off.
+    let cleared = Config::from_toml(
+        &format!("{MINIMAL}\n[enrichment]\ngeoip_db = \"/srv/City.mmdb\"\n"),
+        "x.toml",
+        &env(&[("CLICKMATCH_ENRICHMENT_GEOIP_DB", "")]),
+    )
+    .unwrap();
+    assert_eq!(cleared.enrichment.geoip_db, None);
+    for (toml, key) in [
+        (
+            "[enrichment]\nreload_interval_seconds = 0",
+            "enrichment.reload_interval_seconds",
+        ),
+        (
+            "[enrichment]\nreload_interval_seconds = 86401",
+            "enrichment.reload_interval_seconds",
+        ),
+    ] {
+        let error = load_error(&format!("{MINIMAL}\n{toml}\n"));
+        assert!(error.contains(&format!("key `{key}`")), "{error}");
+    }
+    let error = load_error(&format!("{MINIMAL}\n[enrichment]\ngeo_db = \"x\"\n"));
+    assert!(error.contains("geo_db"), "{error}");
+}

@@ -399,11 +399,11 @@ impl PostbackRecord {
     }
 }
 
-/// A record's JSON. Click and postback records take a few hundred bytes: starting there saves
-/// the two or three reallocations `serde_json::to_vec` (128 bytes first) makes on ingest's
-/// hottest path.
+/// A record's JSON. Click and postback records take a few hundred bytes (an enriched click with
+/// a browser's user agent 600–800): starting there saves the reallocations
+/// `serde_json::to_vec` (128 bytes first) makes on ingest's hottest path.
 fn to_json(record: &impl Serialize) -> Vec<u8> {
-    let mut json = Vec::with_capacity(512);
+    let mut json = Vec::with_capacity(1024);
     serde_json::to_writer(&mut json, record).expect("records have string keys only");
     json
 }

@@ -1,7 +1,7 @@
 //! Click endpoints: the visitor's redirect and server-side registration.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
@@ -134,6 +134,9 @@ pub(crate) async fn redirect(
     let query = click_query(query.as_deref(), cost_param);
     let cost = click_cost(&ingest, campaign, query.cost.as_deref());
     let time_ms = now_ms();
+    let client_ip = ingest.protection.client_ip(peer.ip(), &headers);
+    let user_agent = user_agent(&headers);
+    let found = ingest.enrich.click(Some(client_ip), &user_agent);
     let click = ClickRecord {
         v: RECORD_VERSION,
         click_id: account.signer.mint_now(time_ms).to_string(),
@@ -142,10 +145,10 @@ pub(crate) async fn redirect(
         offer_id: campaign.offer_id.clone(),
         source: campaign.source.clone(),
         subs: query.subs,
-        ip: ingest.protection.client_ip(peer.ip(), &headers).to_string(),
-        user_agent: user_agent(&headers),
-        country: String::new(),
-        enrichment: Default::default(),
+        ip: client_ip.to_string(),
+        user_agent,
+        country: found.country,
+        enrichment: found.enrichment,
         is_test: query.is_test,
         foreign: false,
         cost,
@@ -194,6 +197,16 @@ pub(crate) struct RegisterClick {
     cost: Option<String>,
 }
 
+/// A registered click's country: the one the caller sent, when it sent one (it saw the visitor
+/// and may know better, e.g. from its CDN, than a lookup of the address it relays), else the
+/// geo database's.
+fn registered_country(sent: Option<String>, looked_up: String) -> String {
+    match sent.map(|c| c.trim().to_owned()) {
+        Some(country) if !country.is_empty() => country,
+        _ => looked_up,
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct Registered {
     click_id: String,
@@ -238,6 +251,15 @@ pub(crate) async fn register(
         }
         None => (account.signer.mint_now(time_ms).to_string(), false),
     };
+    // The visitor's address and user agent as the caller relays them; without an `ip`, the
+    // caller's own (behind trusted proxies).
+    let ip = request
+        .ip
+        .unwrap_or_else(|| ingest.protection.client_ip(peer.ip(), &headers).to_string());
+    let user_agent = request.user_agent.unwrap_or_default();
+    let found = ingest
+        .enrich
+        .click(ip.trim().parse::<IpAddr>().ok(), &user_agent);
     let click = ClickRecord {
         v: RECORD_VERSION,
         click_id,
@@ -246,12 +268,10 @@ pub(crate) async fn register(
         offer_id: campaign.offer_id.clone(),
         source: campaign.source.clone(),
         subs: subs_from(request.subs.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
-        ip: request
-            .ip
-            .unwrap_or_else(|| ingest.protection.client_ip(peer.ip(), &headers).to_string()),
-        user_agent: request.user_agent.unwrap_or_default(),
-        country: request.country.unwrap_or_default(),
-        enrichment: Default::default(),
+        ip,
+        user_agent,
+        country: registered_country(request.country, found.country),
+        enrichment: found.enrichment,
         is_test: request.is_test,
         foreign,
         cost: click_cost(&ingest, campaign, request.cost.as_deref()),
@@ -302,6 +322,14 @@ mod tests {
         assert_eq!(query.subs[2].chars().count(), MAX_SUB_LEN);
         assert!(!query.is_test);
         assert_eq!(click_query(None, None).subs, vec![String::new(); 10]);
+    }
+
+    #[test]
+    fn a_registered_country_wins_over_the_looked_up_one() {
+        assert_eq!(registered_country(Some("FR".into()), "DE".into()), "FR");
+        assert_eq!(registered_country(Some(" ".into()), "DE".into()), "DE");
+        assert_eq!(registered_country(None, "DE".into()), "DE");
+        assert_eq!(registered_country(None, String::new()), "");
     }
 
     #[test]

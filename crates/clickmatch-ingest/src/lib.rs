@@ -61,6 +61,9 @@ pub struct Ingest {
     pub max_body_bytes: usize,
     /// Size and rate limits, trusted proxies (see [`limits`]).
     pub protection: limits::Protection,
+    /// Geo, ASN and device of each click, from the client IP behind trusted proxies and the
+    /// user agent (`[enrichment]`; [`clickmatch_enrich::Enricher::off`] for none).
+    pub enrich: Arc<clickmatch_enrich::Enricher>,
     /// Where clicks go that the broker did not acknowledge (see [`spool`]).
     pub spool: Option<Arc<spool::Spool>>,
 }

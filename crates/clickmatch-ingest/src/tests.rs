@@ -45,6 +45,7 @@ fn ingest() -> Arc<Ingest> {
         limits: ParamLimits::default(),
         max_body_bytes: 1024,
         protection,
+        enrich: Arc::new(clickmatch_enrich::Enricher::off()),
         spool: None,
     })
 }

@@ -1,5 +1,6 @@
 //! Compact encodings of what the state keeps per click: a click is a 17-byte key and a value of
-//! a few bytes more than its campaign and offer IDs, so the state stays small on disk.
+//! a few bytes more than its campaign and offer IDs, country and device type, so the state
+//! stays small on disk.
 
 use clickmatch_core::join::{JoinClick, Seen, StoreError, StoreResult};
 use clickmatch_core::records::Conversion;
@@ -41,12 +42,22 @@ pub fn seen_key(dedup_key: &str) -> Vec<u8> {
     key
 }
 
-/// `[flags][time_ms: 8 BE][campaign len][campaign][offer len][offer]`; IDs longer than 255
-/// bytes are cut (configuration limits them to 64).
+/// The first 255 bytes of `text` (what a one-byte length can say).
+fn short(text: &str) -> &[u8] {
+    &text.as_bytes()[..text.len().min(255)]
+}
+
+/// `[flags][time_ms: 8 BE][campaign len][campaign][offer len][offer]`, then `[country
+/// len][country][device type len][device type]` when either is known; IDs longer than 255
+/// bytes are cut (configuration limits them to 64). Values written before the country and
+/// device type were kept end after the offer, and read back with both empty.
 pub fn encode_click(click: &JoinClick) -> Vec<u8> {
-    let campaign = &click.campaign_id.as_bytes()[..click.campaign_id.len().min(255)];
-    let offer = &click.offer_id.as_bytes()[..click.offer_id.len().min(255)];
-    let mut value = Vec::with_capacity(11 + campaign.len() + offer.len());
+    let campaign = short(&click.campaign_id);
+    let offer = short(&click.offer_id);
+    let country = short(&click.country);
+    let device_type = short(&click.device_type);
+    let mut value =
+        Vec::with_capacity(13 + campaign.len() + offer.len() + country.len() + device_type.len());
     let mut flags = 0;
     if click.is_test {
         flags |= FLAG_TEST;
@@ -60,6 +71,12 @@ pub fn encode_click(click: &JoinClick) -> Vec<u8> {
     value.extend_from_slice(campaign);
     value.push(offer.len() as u8);
     value.extend_from_slice(offer);
+    if !country.is_empty() || !device_type.is_empty() {
+        value.push(country.len() as u8);
+        value.extend_from_slice(country);
+        value.push(device_type.len() as u8);
+        value.extend_from_slice(device_type);
+    }
     value
 }
 
@@ -77,6 +94,16 @@ pub fn decode_click(click_id: &str, value: &[u8]) -> StoreResult<JoinClick> {
     let rest = &rest[campaign_len as usize..];
     let (&offer_len, rest) = rest.split_first().ok_or_else(bad)?;
     let offer = rest.get(..offer_len as usize).ok_or_else(bad)?;
+    let rest = &rest[offer_len as usize..];
+    let (country, device_type) = if rest.is_empty() {
+        (&[][..], &[][..])
+    } else {
+        let (&country_len, rest) = rest.split_first().ok_or_else(bad)?;
+        let country = rest.get(..country_len as usize).ok_or_else(bad)?;
+        let rest = &rest[country_len as usize..];
+        let (&device_len, rest) = rest.split_first().ok_or_else(bad)?;
+        (country, rest.get(..device_len as usize).ok_or_else(bad)?)
+    };
     Ok(JoinClick {
         click_id: click_id.to_string(),
         time_ms: u64::from_be_bytes(time),
@@ -84,6 +111,8 @@ pub fn decode_click(click_id: &str, value: &[u8]) -> StoreResult<JoinClick> {
         offer_id: String::from_utf8_lossy(offer).into_owned(),
         is_test: flags & FLAG_TEST != 0,
         foreign: flags & FLAG_FOREIGN != 0,
+        country: String::from_utf8_lossy(country).into_owned(),
+        device_type: String::from_utf8_lossy(device_type).into_owned(),
     })
 }
 

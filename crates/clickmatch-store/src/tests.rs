@@ -14,6 +14,8 @@ fn click(signer: &ClickIdSigner, time_ms: u64) -> JoinClick {
         offer_id: "1".into(),
         is_test: time_ms.is_multiple_of(2),
         foreign: false,
+        country: "DE".into(),
+        device_type: "mobile".into(),
     }
 }
 
@@ -143,6 +145,8 @@ fn seen_pending_removal_and_foreign_ids() {
         offer_id: "o".into(),
         is_test: false,
         foreign: true,
+        country: String::new(),
+        device_type: String::new(),
     };
     store.put_click(foreign.clone()).unwrap();
     let seen = Seen::of(&Conversion::example());
@@ -227,10 +231,43 @@ fn clear_partition_removes_its_state_only() {
     );
 }
 
+#[test]
+fn a_click_written_before_country_and_device_type_were_kept_reads_with_both_empty() {
+    // The value layout 3 wrote until then: flags, time, campaign, offer.
+    let mut old = vec![1]; // flags: a test click
+    old.extend_from_slice(&T0.to_be_bytes());
+    old.extend_from_slice(&[4, b'd', b'e', b'm', b'o', 1, b'7']);
+    let click = codec::decode_click("id", &old).unwrap();
+    assert_eq!(
+        click,
+        JoinClick {
+            click_id: "id".into(),
+            time_ms: T0,
+            campaign_id: "demo".into(),
+            offer_id: "7".into(),
+            is_test: true,
+            foreign: false,
+            country: String::new(),
+            device_type: String::new(),
+        }
+    );
+    // A click without either is still written that way; one with them adds both.
+    assert_eq!(codec::encode_click(&click), old);
+    let enriched = JoinClick {
+        country: "DE".into(),
+        ..click.clone()
+    };
+    let value = codec::encode_click(&enriched);
+    assert_eq!(&value[old.len()..], &[2, b'D', b'E', 0]);
+    assert_eq!(codec::decode_click("id", &value).unwrap(), enriched);
+    // Cut inside the new fields: corrupt, not silently empty.
+    assert!(codec::decode_click("id", &value[..value.len() - 2]).is_err());
+}
+
 proptest! {
     #[test]
-    fn click_values_round_trip(time in 0u64..(1 << 48), campaign in "[a-z0-9_-]{0,64}", offer in "[a-z0-9_-]{0,64}", test: bool, foreign: bool) {
-        let click = JoinClick { click_id: "id".into(), time_ms: time, campaign_id: campaign, offer_id: offer, is_test: test, foreign };
+    fn click_values_round_trip(time in 0u64..(1 << 48), campaign in "[a-z0-9_-]{0,64}", offer in "[a-z0-9_-]{0,64}", test: bool, foreign: bool, country in "([A-Z]{2})?", device_type in "(desktop|mobile|tablet|tv|bot|other)?") {
+        let click = JoinClick { click_id: "id".into(), time_ms: time, campaign_id: campaign, offer_id: offer, is_test: test, foreign, country, device_type };
         prop_assert_eq!(codec::decode_click("id", &codec::encode_click(&click)).unwrap(), click);
     }
 

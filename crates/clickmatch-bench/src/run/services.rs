@@ -91,6 +91,17 @@ impl Bench {
         bootstrap: &str,
         cpus: Option<&str>,
     ) -> anyhow::Result<(Proc, u16)> {
+        self.start_ingest_with(name, bootstrap, cpus, &[])
+    }
+
+    /// [`Bench::start_ingest`] with configuration overrides (`CLICKMATCH_*` pairs).
+    pub(super) fn start_ingest_with(
+        &self,
+        name: &str,
+        bootstrap: &str,
+        cpus: Option<&str>,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<(Proc, u16)> {
         let port = procs::free_port()?;
         let mut command = procs::command(&self.args.clickmatch, cpus);
         command
@@ -105,7 +116,8 @@ impl Bench {
                 "CLICKMATCH_INGEST_SPOOL_DIR",
                 self.work.path().join(format!("{name}-spool")),
             )
-            .env("CLICKMATCH_LOG", "warn");
+            .env("CLICKMATCH_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         let proc = Proc::spawn(name, command, &self.logs())?;
         procs::wait_port(port, Duration::from_secs(20))?;
         Ok((proc, port))

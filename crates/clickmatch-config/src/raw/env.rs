@@ -9,6 +9,7 @@ pub(crate) const ENV_PREFIX: &str = "CLICKMATCH_";
 const ENV_SECTIONS: &[&str] = &[
     "account",
     "ingest",
+    "enrichment",
     "kafka",
     "clickhouse",
     "joiner",

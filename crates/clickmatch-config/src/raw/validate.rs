@@ -16,12 +16,12 @@ use super::routes::{validate_offer, validate_route};
 /// Tracked offers are metric labels: enough for an account's live offers, few enough for
 /// Prometheus.
 pub const MAX_TRACKED_OFFERS: usize = 200;
-use super::{ip_net, RawConfig, RawIngest, RawKafka, RawOutbound};
+use super::{ip_net, RawConfig, RawEnrichment, RawIngest, RawKafka, RawOutbound};
 use crate::money;
 use crate::names;
 use crate::{
-    invalid, ClickHouseConfig, Config, ConfigError, HttpLimits, IngestConfig, JoinerConfig,
-    KafkaConfig, OutboundConfig, RateLimits, SpoolConfig, SpoolFsync,
+    invalid, ClickHouseConfig, Config, ConfigError, EnrichmentConfig, HttpLimits, IngestConfig,
+    JoinerConfig, KafkaConfig, OutboundConfig, RateLimits, SpoolConfig, SpoolFsync,
 };
 
 impl RawConfig {
@@ -210,6 +210,7 @@ impl RawConfig {
             None => None,
         };
         let outbound = validate_outbound(&self.outbound, &self.kafka, file)?;
+        let enrichment = validate_enrichment(&self.enrichment, file)?;
         let (http_limits, rate_limits, trusted_proxies, spool) =
             validate_ingest_protection(&self.ingest, file)?;
         if self.ingest.listen.parse::<std::net::SocketAddr>().is_err() {
@@ -242,6 +243,7 @@ impl RawConfig {
                 trusted_proxies,
                 spool,
             },
+            enrichment,
             kafka: KafkaConfig {
                 bootstrap_servers: self.kafka.bootstrap_servers,
                 clicks_topic: self.kafka.clicks_topic,
@@ -365,6 +367,31 @@ fn validate_ingest_protection(
             fsync,
         },
     ))
+}
+
+/// Longest `enrichment.reload_interval_seconds`: a day.
+const MAX_RELOAD_INTERVAL_SECONDS: u64 = 86_400;
+
+/// `[enrichment]`: paths are taken as written (blank means none); whether the files exist and
+/// are databases is checked when ingest opens them.
+fn validate_enrichment(raw: &RawEnrichment, file: &str) -> Result<EnrichmentConfig, ConfigError> {
+    let path = |value: &str| {
+        let value = value.trim();
+        (!value.is_empty()).then(|| std::path::PathBuf::from(value))
+    };
+    if !(1..=MAX_RELOAD_INTERVAL_SECONDS).contains(&raw.reload_interval_seconds) {
+        return Err(invalid(
+            file,
+            "enrichment.reload_interval_seconds",
+            format!("must be between 1 and {MAX_RELOAD_INTERVAL_SECONDS}"),
+        ));
+    }
+    Ok(EnrichmentConfig {
+        geoip_db: path(&raw.geoip_db),
+        asn_db: path(&raw.asn_db),
+        user_agent: raw.user_agent,
+        reload_interval_ms: raw.reload_interval_seconds * 1000,
+    })
 }
 
 fn validate_outbound(

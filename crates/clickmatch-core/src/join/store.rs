@@ -10,7 +10,8 @@ use super::conversion_id;
 use crate::model::DAY_MS;
 use crate::records::{ClickRecord, Conversion, PostbackRecord};
 
-/// What the join keeps of a click: just enough to attribute (the rest is in ClickHouse).
+/// What the join keeps of a click: just enough to attribute, and what its conversion rows copy
+/// so that reports group them without a join (the rest is in ClickHouse).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinClick {
     pub click_id: String,
@@ -19,6 +20,12 @@ pub struct JoinClick {
     pub offer_id: String,
     pub is_test: bool,
     pub foreign: bool,
+    /// The click's country and device type (empty when unknown, and in state written before
+    /// they were kept).
+    #[serde(default)]
+    pub country: String,
+    #[serde(default)]
+    pub device_type: String,
 }
 
 impl From<&ClickRecord> for JoinClick {
@@ -30,6 +37,8 @@ impl From<&ClickRecord> for JoinClick {
             offer_id: click.offer_id.clone(),
             is_test: click.is_test,
             foreign: click.foreign,
+            country: click.country.clone(),
+            device_type: click.enrichment.device_type.clone(),
         }
     }
 }
@@ -109,8 +118,8 @@ impl Seen {
             payout_raw: self.payout_raw,
             payout_issue: self.payout_issue,
             source: self.source,
-            country: String::new(),
-            device_type: String::new(),
+            country: click.country.clone(),
+            device_type: click.device_type.clone(),
             txid: self.txid,
             offer_mismatch: self.offer_mismatch,
             click_id_repaired: self.click_id_repaired,

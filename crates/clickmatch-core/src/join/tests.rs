@@ -293,3 +293,37 @@ fn a_postback_keyed_under_another_configuration_is_flagged_at_once() {
     assert_eq!(record.key, "gclid-123");
     assert_eq!(join.on_postback(&after, record, 1, T0).unwrap(), None);
 }
+
+#[test]
+fn conversions_carry_their_clicks_country_and_device_type() {
+    let account = account();
+    let mut join = join();
+    let mut c = click(&account, T0, "1");
+    c.country = "FR".into();
+    c.enrichment.device_type = "tablet".into();
+    c.enrichment.city = "Paris".into();
+    join.on_click(&account, &c).unwrap();
+    let pb = at(postback(None, &[("cid", &c.click_id)]), "p1", T0 + 10);
+    let first = attributed(&mut join, &account, pb.clone(), 0);
+    assert_eq!(
+        (first.country.as_str(), first.device_type.as_str()),
+        ("FR", "tablet")
+    );
+    // A replay rebuilds the row from the seen entry and the click: the same fields.
+    assert_eq!(attributed(&mut join, &account, pb, 0), first);
+    // A postback waiting for its click gets them when the click arrives.
+    let mut late = click(&account, T0 + 5, "1");
+    late.country = "BR".into();
+    late.enrichment.device_type = "mobile".into();
+    let pb = at(postback(None, &[("cid", &late.click_id)]), "p2", T0 + 6);
+    assert!(join.on_postback(&account, pb, 1, T0 + 6).unwrap().is_none());
+    match join.on_click(&account, &late).unwrap().as_slice() {
+        [(1, Outcome::Attributed(conversion))] => {
+            assert_eq!(
+                (conversion.country.as_str(), conversion.device_type.as_str()),
+                ("BR", "mobile")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
