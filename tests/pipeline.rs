@@ -85,6 +85,10 @@ async fn one_click_and_one_postback_become_one_conversion_row() {
             offer_mismatch: 0,
         }]
     );
+    // The batch's inserts run side by side: the conversion can be readable before its click.
+    t.wait_count("SELECT count() FROM clicks FINAL", 1)
+        .await
+        .unwrap();
     let sub1: String = t
         .client()
         .query("SELECT sub1 FROM clicks FINAL WHERE click_id = ?")

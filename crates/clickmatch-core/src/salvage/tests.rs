@@ -352,7 +352,9 @@ proptest! {
     #[test]
     fn damaged_ids_are_never_returned(
         damaged in damaged(),
-        prefix in junk(),
+        // No `%`: `%` before an ID lengthened by two hex digits (`%00<id>`) is a percent-escape,
+        // and the decoded layer rightly holds the genuine ID.
+        prefix in "[^a-zA-Z0-9%]{0,12}",
         place in 0u8..4,
     ) {
         let value = format!("{prefix}{damaged}");
@@ -407,4 +409,12 @@ proptest! {
             pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         prop_assert_eq!(run(&pairs), None, "{:?}", pairs);
     }
+}
+
+#[test]
+fn a_percent_escape_in_front_of_an_id_is_decoded_away() {
+    // `%00<id>` reads as a 28-character run as sent, and as NUL then the ID once decoded.
+    let id = signer().mint(0, 0);
+    let got = run(&[("cid", &format!("%00{id}"))]).expect("recovered");
+    assert_eq!(got.repaired.id, id);
 }
