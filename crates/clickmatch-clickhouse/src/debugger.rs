@@ -96,7 +96,7 @@ impl std::fmt::Debug for DebugReader {
 const STORY_LIMIT: u64 = 500;
 
 fn read_error(what: &str) -> impl Fn(clickhouse::error::Error) -> ClickHouseError + '_ {
-    move |e| ClickHouseError::from_client(format!("reading {what} for the debugger"), e)
+    crate::read::read_error(what, "the debugger")
 }
 
 impl DebugReader {

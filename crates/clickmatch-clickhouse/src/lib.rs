@@ -30,6 +30,7 @@ pub mod migrations;
 pub mod money;
 pub mod outbound;
 pub mod outcomes;
+mod read;
 pub mod reconcile;
 pub mod recovery;
 pub mod report;

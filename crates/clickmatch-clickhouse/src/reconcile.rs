@@ -11,10 +11,9 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::error::ClickHouseError;
+use crate::read::{in_chunks, CHUNK};
 use crate::settings::ClickHouseSettings;
 
-/// IDs per query: 1,000 IDs of up to 128 characters stay far below `max_query_size`.
-const CHUNK: usize = 1000;
 /// Transaction IDs per raw-parameter search, which compares every postback with every ID.
 const TXID_CHUNK: usize = 200;
 
@@ -73,7 +72,7 @@ pub struct ReconcileReader {
 }
 
 fn read_error(what: &str) -> impl Fn(clickhouse::error::Error) -> ClickHouseError + '_ {
-    move |e| ClickHouseError::from_client(format!("reading {what} for reconcile"), e)
+    crate::read::read_error(what, "reconcile")
 }
 
 impl ReconcileReader {
@@ -137,44 +136,42 @@ impl ReconcileReader {
         // differ from the version that matched.
         let mut ids: Vec<String> = Vec::new();
         for (column, values) in [("click_id", click_ids), ("txid", txids)] {
-            for chunk in values.chunks(CHUNK) {
-                let sql = format!(
-                    "SELECT DISTINCT conversion_id FROM conversions \
-                     WHERE click_time >= ? AND click_time <= ? AND has(?, {column})"
-                );
-                ids.extend(
-                    self.client
-                        .query(&sql)
-                        .bind(clicks_since_s)
-                        .bind(clicks_until_s)
-                        .bind(chunk)
-                        .fetch_all::<String>()
-                        .await
-                        .map_err(read_error("conversions by the export's IDs"))?,
-                );
-            }
+            let sql = format!(
+                "SELECT DISTINCT conversion_id FROM conversions \
+                 WHERE click_time >= ? AND click_time <= ? AND has(?, {column})"
+            );
+            ids.extend(
+                in_chunks(values, CHUNK, |chunk| {
+                    let query = self.client.query(&sql);
+                    let query = query.bind(clicks_since_s).bind(clicks_until_s).bind(chunk);
+                    async move {
+                        query
+                            .fetch_all::<String>()
+                            .await
+                            .map_err(read_error("conversions by the export's IDs"))
+                    }
+                })
+                .await?,
+            );
         }
         ids.sort();
         ids.dedup();
-        let mut conversions = Vec::with_capacity(ids.len());
         let sql = format!(
             "SELECT {CONVERSION_COLUMNS} FROM conversions \
              WHERE click_time >= ? AND click_time <= ? AND has(?, conversion_id) \
              ORDER BY conversion_id, version DESC LIMIT 1 BY conversion_id"
         );
-        for chunk in ids.chunks(CHUNK) {
-            conversions.extend(
-                self.client
-                    .query(&sql)
-                    .bind(clicks_since_s)
-                    .bind(clicks_until_s)
-                    .bind(chunk)
+        in_chunks(&ids, CHUNK, |chunk| {
+            let query = self.client.query(&sql);
+            let query = query.bind(clicks_since_s).bind(clicks_until_s).bind(chunk);
+            async move {
+                query
                     .fetch_all::<ReconcileConversion>()
                     .await
-                    .map_err(read_error("the latest versions of those conversions"))?,
-            );
-        }
-        Ok(conversions)
+                    .map_err(read_error("the latest versions of those conversions"))
+            }
+        })
+        .await
     }
 
     /// Unattributed postbacks received since `since_s` whose click ID is one of `click_ids`
@@ -184,14 +181,11 @@ impl ReconcileReader {
         click_ids: &[String],
         since_s: u32,
     ) -> Result<Vec<UnattributedHit>, ClickHouseError> {
-        let mut hits = Vec::new();
-        for chunk in click_ids.chunks(CHUNK) {
-            let found = self
-                .unattributed("has(?, raw_click_id)", since_s, chunk)
-                .await?;
-            hits.extend(found.iter().map(|f| hit(&f.raw_click_id, f)));
-        }
-        Ok(hits)
+        let found = in_chunks(click_ids, CHUNK, |chunk| {
+            self.unattributed("has(?, raw_click_id)", since_s, chunk)
+        })
+        .await?;
+        Ok(found.iter().map(|f| hit(&f.raw_click_id, f)).collect())
     }
 
     /// Unattributed postbacks received since `since_s` with one of `txids` among their
@@ -254,22 +248,23 @@ impl ReconcileReader {
         click_ids: &[String],
         since_s: u32,
     ) -> Result<Vec<KnownClick>, ClickHouseError> {
-        let mut clicks = Vec::new();
-        for chunk in click_ids.chunks(CHUNK) {
-            clicks.extend(
-                self.client
-                    .query(
-                        "SELECT click_id, click_time FROM clicks \
-                         WHERE click_time >= ? AND has(?, click_id) LIMIT 1 BY click_id",
-                    )
-                    .bind(since_s)
-                    .bind(chunk)
+        in_chunks(click_ids, CHUNK, |chunk| {
+            let query = self
+                .client
+                .query(
+                    "SELECT click_id, click_time FROM clicks \
+                     WHERE click_time >= ? AND has(?, click_id) LIMIT 1 BY click_id",
+                )
+                .bind(since_s)
+                .bind(chunk);
+            async move {
+                query
                     .fetch_all::<KnownClick>()
                     .await
-                    .map_err(read_error("clicks"))?,
-            );
-        }
-        Ok(clicks)
+                    .map_err(read_error("clicks"))
+            }
+        })
+        .await
     }
 }
 

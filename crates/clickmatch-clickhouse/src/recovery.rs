@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use crate::error::ClickHouseError;
+use crate::read::{in_chunks, CHUNK};
 use crate::rows::{ClickRow, RecoveredRow};
 use crate::settings::ClickHouseSettings;
 
@@ -41,10 +42,6 @@ pub struct ConversionState {
     pub status: String,
 }
 
-/// IDs per query: a bound array of this many keys stays far below the query size limit. The
-/// array is cast: current ClickHouse types an empty literal `Array(Nothing)` and refuses it.
-const CHUNK: usize = 1_000;
-
 /// Read-only queries of recovery. Cheap to clone.
 #[derive(Clone)]
 pub struct RecoveryReader {
@@ -60,7 +57,7 @@ impl std::fmt::Debug for RecoveryReader {
 }
 
 fn read_error(what: &str) -> impl Fn(clickhouse::error::Error) -> ClickHouseError + '_ {
-    move |e| ClickHouseError::from_client(format!("reading {what} for recovery"), e)
+    crate::read::read_error(what, "recovery")
 }
 
 impl RecoveryReader {
@@ -102,21 +99,7 @@ impl RecoveryReader {
 
     /// The clicks with these IDs (signed or foreign), as stored.
     pub async fn clicks(&self, click_ids: &[String]) -> Result<Vec<ClickRow>, ClickHouseError> {
-        let mut clicks = Vec::new();
-        for chunk in click_ids.chunks(CHUNK) {
-            clicks.extend(
-                self.client
-                    .query(
-                        "SELECT ?fields FROM clicks FINAL \
-                         WHERE click_id IN (SELECT arrayJoin(CAST(? AS Array(String))))",
-                    )
-                    .bind(chunk)
-                    .fetch_all::<ClickRow>()
-                    .await
-                    .map_err(read_error("clicks"))?,
-            );
-        }
-        Ok(clicks)
+        self.latest("clicks", "click_id", click_ids).await
     }
 
     /// The latest version of the conversions with these IDs.
@@ -124,21 +107,8 @@ impl RecoveryReader {
         &self,
         conversion_ids: &[String],
     ) -> Result<Vec<ConversionState>, ClickHouseError> {
-        let mut states = Vec::new();
-        for chunk in conversion_ids.chunks(CHUNK) {
-            states.extend(
-                self.client
-                    .query(
-                        "SELECT ?fields FROM conversions FINAL \
-                         WHERE conversion_id IN (SELECT arrayJoin(CAST(? AS Array(String))))",
-                    )
-                    .bind(chunk)
-                    .fetch_all::<ConversionState>()
-                    .await
-                    .map_err(read_error("conversions"))?,
-            );
-        }
-        Ok(states)
+        self.latest("conversions", "conversion_id", conversion_ids)
+            .await
     }
 
     /// The joiner's latest decisions about these reprocessed or uploaded records.
@@ -146,20 +116,28 @@ impl RecoveryReader {
         &self,
         postback_ids: &[String],
     ) -> Result<Vec<RecoveredRow>, ClickHouseError> {
-        let mut rows = Vec::new();
-        for chunk in postback_ids.chunks(CHUNK) {
-            rows.extend(
-                self.client
-                    .query(
-                        "SELECT ?fields FROM recovered FINAL \
-                         WHERE postback_id IN (SELECT arrayJoin(CAST(? AS Array(String))))",
-                    )
-                    .bind(chunk)
-                    .fetch_all::<RecoveredRow>()
-                    .await
-                    .map_err(read_error("recovered"))?,
-            );
-        }
-        Ok(rows)
+        self.latest("recovered", "postback_id", postback_ids).await
+    }
+
+    /// The rows of `table` (`FINAL`) whose `column` is one of `ids`. The bound array is cast:
+    /// current ClickHouse types an empty literal `Array(Nothing)` and refuses it.
+    async fn latest<T>(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        ids: &[String],
+    ) -> Result<Vec<T>, ClickHouseError>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        let sql = format!(
+            "SELECT ?fields FROM {table} FINAL \
+             WHERE {column} IN (SELECT arrayJoin(CAST(? AS Array(String))))"
+        );
+        in_chunks(ids, CHUNK, |chunk| {
+            let query = self.client.query(&sql).bind(chunk);
+            async move { query.fetch_all::<T>().await.map_err(read_error(table)) }
+        })
+        .await
     }
 }
