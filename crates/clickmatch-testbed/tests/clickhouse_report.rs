@@ -47,6 +47,7 @@ struct ClickSpec {
     sub1: &'static str,
     country: &'static str,
     os: &'static str,
+    /// `0.05`, or `0.10 EUR` in another currency than the account's (USD).
     cost: &'static str,
 }
 
@@ -81,8 +82,8 @@ fn click(spec: &ClickSpec) -> ClickRecord {
         is_test: false,
         foreign: false,
         cost: Some(ClickCostRecord {
-            amount: dec(spec.cost),
-            currency: "USD".into(),
+            amount: dec(spec.cost.split(' ').next().unwrap()),
+            currency: spec.cost.split(' ').nth(1).unwrap_or("USD").into(),
             raw: String::new(),
             issue: String::new(),
         }),
@@ -136,7 +137,7 @@ fn clicks() -> Vec<ClickRecord> {
             "zone-9",
             "",
             "Windows",
-            "0.10",
+            "0.10 EUR",
         ),
         spec(
             "c6",
@@ -288,6 +289,11 @@ async fn report_of(db: &TestDb, request: &ReportRequest) -> Folded {
     let made = report::run(&db.settings, request.clone(), &networks)
         .await
         .unwrap_or_else(|e| panic!("{request:?}: {e}"));
+    // Several dimensions group by a hash of the keys: the same report grouped by the values.
+    let by_values = report::run_with_values_grouping(&db.settings, request.clone(), &networks)
+        .await
+        .unwrap_or_else(|e| panic!("{request:?}: {e}"));
+    assert_eq!(made, by_values, "{request:?}");
     assert_eq!(made.rows.len(), made.rows_total);
     let folded: Folded = made
         .rows
@@ -394,7 +400,14 @@ async fn reports_equal_the_base_tables_through_replays_and_status_changes() {
         import_id: "spend".into(),
         imported_ms: 5,
     };
-    money::insert_costs(&db.settings, &[cost_line])
+    let eur_line = CostRow {
+        sub1: "zone-1".into(),
+        amount: dec("2"),
+        currency: "EUR".into(),
+        line: 3,
+        ..cost_line.clone()
+    };
+    money::insert_costs(&db.settings, &[cost_line, eur_line])
         .await
         .unwrap();
     for table in ["clicks", "conversions", "unattributed"] {
@@ -411,7 +424,7 @@ async fn reports_equal_the_base_tables_through_replays_and_status_changes() {
     let first = assert_reports_match_base(&db, "first write").await;
     // By hand, so that the reference is not wrong the same way: campaign × country in
     // Kolkata. c1-c3 (push-de) and c4-c6 (native-in) are in range; v4 is declined; v2 is
-    // 10 EUR = 12.5 USD; the unattributed postback has no campaign; the cost line no country.
+    // 10 EUR = 12.5 USD; the unattributed postback has no campaign; the cost lines no country.
     let by_country = &first[0];
     assert_eq!(
         by_country[&key(&["push-de", "DE"])],
@@ -427,7 +440,8 @@ async fn reports_equal_the_base_tables_through_replays_and_status_changes() {
     );
     assert_eq!(
         by_country[&key(&["native-in", ""])],
-        (1, 0, dec("0"), dec("12.6"), 0)
+        (1, 0, dec("0"), dec("15.125"), 0),
+        "c5's 0.10 EUR, 12.50 USD and 2 EUR of imported spend"
     );
     assert_eq!(by_country[&key(&["", ""])], (0, 0, dec("0"), dec("0"), 1));
     // Day × hour in Kolkata: 18:29 UTC is Dec 1 23:00, 18:31 and 18:45 are Dec 2 00:00.

@@ -212,6 +212,8 @@ struct GroupRow {
     cost: String,
     unattributed: u64,
     unvalued: u64,
+    /// Two different keys fell in one hashed group (see `sql::Grouping`).
+    collided: u8,
 }
 
 /// The offer → network map of the configuration: offers with a `network`.
@@ -230,8 +232,49 @@ pub async fn run(
     request: ReportRequest,
     networks: &[(String, String)],
 ) -> Result<Report, ReportFailure> {
+    let grouping = sql::Grouping::for_request(&request);
+    match run_grouped(settings, request, networks, grouping).await? {
+        Grouped::Done(report) => Ok(report),
+        // Astronomically rare (two keys of one report with the same 64-bit hash), and then
+        // exact all the same.
+        Grouped::Collided(request) => {
+            tracing::warn!("a report's hashed groups collided: grouping by the values");
+            run_with_values_grouping(settings, request, networks).await
+        }
+    }
+}
+
+enum Grouped {
+    Done(Report),
+    Collided(ReportRequest),
+}
+
+/// [`run`] grouping by the key values, never by their hash (the tests compare both).
+#[doc(hidden)]
+pub async fn run_with_values_grouping(
+    settings: &ClickHouseSettings,
+    request: ReportRequest,
+    networks: &[(String, String)],
+) -> Result<Report, ReportFailure> {
+    match run_grouped(settings, request, networks, sql::Grouping::Values).await? {
+        Grouped::Done(report) => Ok(report),
+        Grouped::Collided(_) => unreachable!("grouping by values never collides"),
+    }
+}
+
+async fn run_grouped(
+    settings: &ClickHouseSettings,
+    request: ReportRequest,
+    networks: &[(String, String)],
+    grouping: sql::Grouping,
+) -> Result<Grouped, ReportFailure> {
     let client = settings.client();
-    let statement = sql::report_sql(&request, networks);
+    let currency: String = client
+        .query("SELECT assumeNotNull((SELECT currency FROM account))")
+        .fetch_one()
+        .await
+        .map_err(|e| ClickHouseError::from_client("reading the account currency", e))?;
+    let statement = sql::report_sql(&request, networks, &currency, grouping);
     tracing::debug!(sql = %statement.text, args = ?statement.args, "report");
     let groups = statement
         .bound(&client)
@@ -254,11 +297,9 @@ pub async fn run(
                 ReportFailure::ClickHouse(error)
             }
         })?;
-    let currency: String = client
-        .query("SELECT assumeNotNull((SELECT currency FROM account))")
-        .fetch_one()
-        .await
-        .map_err(|e| ClickHouseError::from_client("reading the account currency", e))?;
+    if groups.iter().any(|g| g.collided != 0) {
+        return Ok(Grouped::Collided(request));
+    }
     let rows = groups
         .into_iter()
         // Aggregating an empty part by constant keys (a fact without the dimension) yields one
@@ -282,7 +323,7 @@ pub async fn run(
             })
         })
         .collect::<Result<Vec<_>, ClickHouseError>>()?;
-    Ok(Report::assemble(request, currency, rows))
+    Ok(Grouped::Done(Report::assemble(request, currency, rows)))
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ struct BaseClick {
     os: String,
     browser: String,
     cost: String,
+    cost_currency: String,
 }
 
 #[derive(Debug, Row, Deserialize)]
@@ -62,6 +63,14 @@ struct BaseCost {
     source: String,
     sub1: String,
     amount: String,
+    currency: String,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct Factor {
+    day: u16,
+    currency: String,
+    factor: f64,
 }
 
 #[derive(Debug, Row, Deserialize)]
@@ -79,6 +88,27 @@ pub struct Base {
     costs: Vec<BaseCost>,
     /// sub1, os, browser of each click, for conversions.
     click_side: BTreeMap<String, ClickSide>,
+    /// `currency_factors`: (day, currency) → account currency per unit.
+    factors: BTreeMap<(u16, String), f64>,
+}
+
+/// The account currency of the tests.
+const ACCOUNT_CURRENCY: &str = "USD";
+
+impl Base {
+    /// `amount` of `currency` at time `t` in the account currency, as docs/money.md values
+    /// it: the day's factor, rounded to a millionth; no rate is nothing (counted as unvalued).
+    fn valued(&self, amount: &str, currency: &str, t: u32) -> Decimal {
+        if currency == ACCOUNT_CURRENCY {
+            return dec(amount);
+        }
+        let day = u16::try_from(t / 86_400).unwrap();
+        let Some(factor) = self.factors.get(&(day, currency.to_string())) else {
+            return Decimal::ZERO;
+        };
+        let value = (f64::from_str(amount).unwrap() * factor * 1e6).round() / 1e6;
+        Decimal::from_f64_retain(value).unwrap().round_dp(6)
+    }
 }
 
 pub async fn base(db: &TestDb) -> Base {
@@ -86,7 +116,8 @@ pub async fn base(db: &TestDb) -> Base {
     let clicks = client
         .query(
             "SELECT toUInt32(click_time) AS t, campaign_id, offer_id, source, sub1, country, \
-             device_type, os, browser, toString(cost) AS cost FROM clicks FINAL WHERE is_test = 0",
+             device_type, os, browser, toString(cost) AS cost, cost_currency FROM clicks FINAL \
+             WHERE is_test = 0",
         )
         .fetch_all::<BaseClick>()
         .await
@@ -111,7 +142,7 @@ pub async fn base(db: &TestDb) -> Base {
     let costs = client
         .query(
             "SELECT toUInt32(period_start) AS t, campaign_id, offer_id, source, sub1, \
-             toString(amount) AS amount FROM costs_current",
+             toString(amount) AS amount, currency FROM costs_current",
         )
         .fetch_all::<BaseCost>()
         .await
@@ -124,12 +155,21 @@ pub async fn base(db: &TestDb) -> Base {
         .into_iter()
         .map(|c| (c.click_id.clone(), c))
         .collect();
+    let factors = client
+        .query("SELECT toUInt16(day) AS day, currency, factor FROM currency_factors")
+        .fetch_all::<Factor>()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| ((f.day, f.currency), f.factor))
+        .collect();
     Base {
         clicks,
         conversions,
         unattributed,
         costs,
         click_side,
+        factors,
     }
 }
 
@@ -186,7 +226,8 @@ pub fn fold(base: &Base, request: &ReportRequest, networks: &BTreeMap<&str, &str
             Dimension::Hour | Dimension::Day => bucket(c.t, tz, d),
             _ => String::new(),
         };
-        add(&values, (1, 0, Decimal::ZERO, dec(&c.cost), 0));
+        let cost = base.valued(&c.cost, &c.cost_currency, c.t);
+        add(&values, (1, 0, Decimal::ZERO, cost, 0));
     }
     for v in base.conversions.iter().filter(|v| in_range(v.t)) {
         if !["approved", "pending", "hold"].contains(&v.status.as_str()) {
@@ -231,7 +272,8 @@ pub fn fold(base: &Base, request: &ReportRequest, networks: &BTreeMap<&str, &str
             Dimension::Hour | Dimension::Day => bucket(l.t, tz, d),
             _ => String::new(),
         };
-        add(&values, (0, 0, Decimal::ZERO, dec(&l.amount), 0));
+        let amount = base.valued(&l.amount, &l.currency, l.t);
+        add(&values, (0, 0, Decimal::ZERO, amount, 0));
     }
     folded
 }
