@@ -392,9 +392,13 @@ impl Builder<'_> {
             let columns = columns.join(", ");
             self.sql.push("(SELECT * FROM conversions_valued WHERE ");
             own(self);
+            // The clicks side is narrowed by the hashes of the conversions' click IDs: a set of
+            // numbers is tested faster than one of strings, and ClickHouse does not try it
+            // against the primary key (1 s of index analysis for a million IDs on 18.16). A
+            // colliding hash only lets an extra click in, which the join by ID never matches.
             self.sql.push(&format!(
-                ") AS conversion ANY LEFT JOIN (SELECT {columns} FROM clicks WHERE click_id IN \
-                 (SELECT click_id FROM conversions WHERE "
+                ") AS conversion ANY LEFT JOIN (SELECT {columns} FROM clicks WHERE \
+                 cityHash64(click_id) IN (SELECT cityHash64(click_id) FROM conversions WHERE "
             ));
             self.range(Fact::Conversions);
             self.sql.push(")) AS click USING click_id WHERE 1");
