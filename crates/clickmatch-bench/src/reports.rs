@@ -112,12 +112,27 @@ pub fn quantile(samples: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
+/// Click `n`'s time in milliseconds: evenly over the 30 days, a millisecond drawn by hash.
+const CLICK_TIME_MS: &str =
+    "((1764547200 + intDiv(n * 2592000, {clicks})) * 1000 + cityHash64(n, 20) % 1000)";
+
+/// Click `n`'s ID, shaped as ingest mints them (`clickmatch_core::click_id`): 26 characters of
+/// Crockford base32, the first ten the 48-bit time in milliseconds (so IDs sort by time, as in
+/// production), then 80 bits drawn by hash in place of the random part and the tag.
+const CLICK_ID: &str = "concat(\
+    arrayStringConcat(arrayMap(j -> substring('0123456789abcdefghjkmnpqrstvwxyz', \
+        1 + bitAnd(bitShiftRight(toUInt64({click_time_ms}), 45 - 5 * j), 31), 1), range(10))), \
+    arrayStringConcat(arrayMap(j -> substring('0123456789abcdefghjkmnpqrstvwxyz', \
+        1 + bitAnd(bitShiftRight(cityHash64(n, 21 + intDiv(j, 12)), 5 * (j % 12)), 31), 1), range(16))))";
+
 fn sql(template: &str, spec: &ReportsSpec) -> String {
     template
         .lines()
         .filter(|line| !line.trim_start().starts_with("--"))
         .collect::<Vec<_>>()
         .join("\n")
+        .replace("{click_id}", CLICK_ID)
+        .replace("{click_time_ms}", CLICK_TIME_MS)
         .replace("{clicks}", &spec.clicks.to_string())
         .replace("{conversions}", &spec.conversions.to_string())
 }
@@ -135,12 +150,31 @@ async fn generate(settings: &ClickHouseSettings, spec: &ReportsSpec) -> anyhow::
             .await
             .with_context(|| format!("generating {name}"))?;
     }
+    check_click_ids(&client).await?;
     for table in ["clicks", "conversions"] {
         client
             .query(&format!("OPTIMIZE TABLE {table} FINAL"))
             .execute()
             .await
             .with_context(|| format!("merging {table}"))?;
+    }
+    Ok(())
+}
+
+/// The generated IDs parse as click IDs and carry their click's time, as ingest's do.
+async fn check_click_ids(client: &clickhouse::Client) -> anyhow::Result<()> {
+    let sample: Vec<(String, u64)> = client
+        .query("SELECT click_id, click_time_ms FROM clicks LIMIT 1000")
+        .fetch_all()
+        .await?;
+    for (text, time_ms) in sample {
+        let id = clickmatch_core::ClickId::parse(&text)
+            .with_context(|| format!("generated click ID {text:?}"))?;
+        anyhow::ensure!(
+            id.time_ms() == time_ms,
+            "generated click ID {text} holds {} ms, its click {time_ms}",
+            id.time_ms()
+        );
     }
     Ok(())
 }

@@ -1,12 +1,13 @@
 -- Benchmark clicks, generated inside ClickHouse: {clicks} clicks spread evenly over 30 days from
 -- 2025-12-01 UTC; 50 campaigns (each with its offer of 20 and source of 8), 100 sub1 zones per
 -- campaign (5,000 in all), 100 sub2 creatives, 30 countries skewed towards the first, device,
--- OS and browser; a CPC of 0.05 USD. Deterministic (hashes of the row number).
+-- OS and browser; a CPC of 0.05 USD. Deterministic (hashes of the row number). Click IDs are
+-- shaped as ingest mints them (time first, then random; the tag is not a real one).
 INSERT INTO clicks (click_id, click_time, click_time_ms, campaign_id, offer_id, source, sub1, sub2, sub3, ip, user_agent, country, is_test, is_foreign, cost, cost_currency, device_type, os, browser)
 SELECT
-    concat(hex(cityHash64(n)), toString(n)) AS click_id,
+    {click_id} AS click_id,
     toDateTime(1764547200 + intDiv(n * 2592000, {clicks})) AS click_time,
-    toUInt64(click_time) * 1000 AS click_time_ms,
+    {click_time_ms} AS click_time_ms,
     concat('camp-', toString(cityHash64(n, 1) % 50)) AS campaign_id,
     concat('offer-', toString(cityHash64(n, 1) % 50 % 20)) AS offer_id,
     concat('src-', toString(cityHash64(n, 1) % 50 % 8)) AS source,

@@ -5,7 +5,7 @@
 INSERT INTO conversions (conversion_id, click_id, click_time, conversion_time, conversion_time_ms, postback_id, campaign_id, offer_id, route, event, status, payout, currency, txid, offer_mismatch, click_id_repaired, repair_hint, is_test, version, latency_ms, payout_raw, payout_issue, source, country, device_type)
 SELECT
     hex(cityHash64(m, 9)) AS conversion_id,
-    concat(hex(cityHash64(n)), toString(n)) AS click_id,
+    {click_id} AS click_id,
     toDateTime(1764547200 + intDiv(n * 2592000, {clicks})) AS click_time,
     toDateTime(toUInt32(click_time) + cityHash64(m, 10) % 7200) AS conversion_time,
     toUInt64(conversion_time) * 1000 AS conversion_time_ms,
