@@ -14,7 +14,7 @@ use std::str::FromStr;
 
 use chrono::{TimeZone, Utc};
 use clickmatch_clickhouse::money::{self, CostRow};
-use clickmatch_clickhouse::report::{self, ReportParams, ReportRequest};
+use clickmatch_clickhouse::report::{self, Grouping, ReportParams, ReportRequest};
 use clickmatch_clickhouse::ClickHouseSink;
 use clickmatch_core::records::{
     ClickCostRecord, ClickRecord, Conversion, Enrichment, Outcome, Unattributed, RECORD_VERSION,
@@ -289,11 +289,14 @@ async fn report_of(db: &TestDb, request: &ReportRequest) -> Folded {
     let made = report::run(&db.settings, request.clone(), &networks)
         .await
         .unwrap_or_else(|e| panic!("{request:?}: {e}"));
-    // Several dimensions group by a hash of the keys: the same report grouped by the values.
-    let by_values = report::run_with_values_grouping(&db.settings, request.clone(), &networks)
-        .await
-        .unwrap_or_else(|e| panic!("{request:?}: {e}"));
-    assert_eq!(made, by_values, "{request:?}");
+    // Several dimensions group by a hash of the keys: the same report grouped by the values,
+    // and with every hash colliding (detected, then grouped by the values).
+    for grouping in [Grouping::Values, Grouping::AllColliding] {
+        let other = report::run_grouping(&db.settings, request.clone(), &networks, grouping)
+            .await
+            .unwrap_or_else(|e| panic!("{request:?}: {e}"));
+        assert_eq!(made, other, "{grouping:?}: {request:?}");
+    }
     assert_eq!(made.rows.len(), made.rows_total);
     let folded: Folded = made
         .rows

@@ -6,6 +6,8 @@
 pub mod request;
 mod sql;
 
+pub use sql::Grouping;
+
 use std::cmp::Ordering;
 
 use clickhouse::Row;
@@ -232,34 +234,37 @@ pub async fn run(
     request: ReportRequest,
     networks: &[(String, String)],
 ) -> Result<Report, ReportFailure> {
-    let grouping = sql::Grouping::for_request(&request);
+    let grouping = Grouping::for_request(&request);
+    run_grouping(settings, request, networks, grouping).await
+}
+
+/// [`run`] with the grouping given (the tests compare them). A hashed grouping that collides
+/// runs again grouped by the values.
+#[doc(hidden)]
+pub async fn run_grouping(
+    settings: &ClickHouseSettings,
+    request: ReportRequest,
+    networks: &[(String, String)],
+    grouping: Grouping,
+) -> Result<Report, ReportFailure> {
     match run_grouped(settings, request, networks, grouping).await? {
         Grouped::Done(report) => Ok(report),
-        // Astronomically rare (two keys of one report with the same 64-bit hash), and then
-        // exact all the same.
+        // Astronomically rare (two keys of one report alike under two 64-bit hashes), and
+        // then exact all the same.
         Grouped::Collided(request) => {
             tracing::warn!("a report's hashed groups collided: grouping by the values");
-            run_with_values_grouping(settings, request, networks).await
+            match run_grouped(settings, request, networks, Grouping::Values).await? {
+                Grouped::Done(report) => Ok(report),
+                Grouped::Collided(_) => unreachable!("grouping by values never collides"),
+            }
         }
     }
 }
 
 enum Grouped {
     Done(Report),
+    /// A hashed group held two different keys.
     Collided(ReportRequest),
-}
-
-/// [`run`] grouping by the key values, never by their hash (the tests compare both).
-#[doc(hidden)]
-pub async fn run_with_values_grouping(
-    settings: &ClickHouseSettings,
-    request: ReportRequest,
-    networks: &[(String, String)],
-) -> Result<Report, ReportFailure> {
-    match run_grouped(settings, request, networks, sql::Grouping::Values).await? {
-        Grouped::Done(report) => Ok(report),
-        Grouped::Collided(_) => unreachable!("grouping by values never collides"),
-    }
 }
 
 async fn run_grouped(
@@ -269,12 +274,22 @@ async fn run_grouped(
     grouping: sql::Grouping,
 ) -> Result<Grouped, ReportFailure> {
     let client = settings.client();
-    let currency: String = client
-        .query("SELECT assumeNotNull((SELECT currency FROM account))")
+    // `max_threads` reads `2` on 18.16 and `auto(2)` on current releases.
+    let (currency, threads): (String, String) = client
+        .query(
+            "SELECT assumeNotNull((SELECT currency FROM account)), \
+             assumeNotNull((SELECT value FROM system.settings WHERE name = 'max_threads'))",
+        )
         .fetch_one()
         .await
         .map_err(|e| ClickHouseError::from_client("reading the account currency", e))?;
-    let statement = sql::report_sql(&request, networks, &currency, grouping);
+    let threads: u32 = threads
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or(1);
+    let statement = sql::report_sql(&request, networks, &currency, grouping, threads);
     tracing::debug!(sql = %statement.text, args = ?statement.args, "report");
     let groups = statement
         .bound(&client)
