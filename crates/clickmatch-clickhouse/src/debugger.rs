@@ -169,6 +169,8 @@ impl DebugReader {
     }
 
     /// Postbacks per route, offer and outcome (`attributed` or the reason) since `since_s`.
+    /// Unattributed postbacks are those unattributed now (`unattributed_current`): one that
+    /// `clickmatch reprocess` attributed counts as attributed only.
     pub async fn outcome_counts(&self, since_s: u32) -> Result<Vec<OutcomeCount>, ClickHouseError> {
         let mut counts = self
             .client
@@ -185,7 +187,8 @@ impl DebugReader {
             self.client
                 .query(
                     "SELECT route, offer_id, reason AS outcome, uniqExact(postback_id) AS postbacks \
-                     FROM unattributed WHERE received_time >= ? GROUP BY route, offer_id, reason",
+                     FROM unattributed_current WHERE received_time >= ? \
+                     GROUP BY route, offer_id, reason",
                 )
                 .bind(since_s)
                 .fetch_all::<OutcomeCount>()

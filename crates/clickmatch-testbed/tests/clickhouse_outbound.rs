@@ -10,7 +10,9 @@ use clickmatch_clickhouse::{
     PostbackEntry, Recorded,
 };
 use clickmatch_core::clock::now_ms;
-use clickmatch_core::records::{ClickRecord, Conversion, Outcome, Unattributed, RECORD_VERSION};
+use clickmatch_core::records::{
+    ClickRecord, Conversion, Origin, Outcome, Unattributed, RECORD_VERSION,
+};
 use clickmatch_core::Reason;
 use common::TestDb;
 use rust_decimal::Decimal;
@@ -224,6 +226,32 @@ async fn click_subs_and_the_debugger_reads() {
         vec![
             ("global".to_string(), "attributed".to_string(), 2),
             ("lead".to_string(), "malformed_click_id".to_string(), 2),
+        ]
+    );
+    // `clickmatch reprocess` attributes u2: it counts once, as attributed, no longer as its
+    // first reason.
+    let reprocessed = Conversion {
+        conversion_id: "conv-u2".into(),
+        postback_id: "u2".into(),
+        route: "lead".into(),
+        origin: Origin::Reprocess,
+        ..conversion("other", 1, now + 3)
+    };
+    sink.write(&[], &[Outcome::Attributed(reprocessed)])
+        .await
+        .unwrap();
+    let counts = reader.outcome_counts(since).await.unwrap();
+    let summary: Vec<(String, String, u64)> = counts
+        .into_iter()
+        .map(|c| (c.route, c.outcome, c.postbacks))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("global".to_string(), "attributed".to_string(), 2),
+            ("lead".to_string(), "malformed_click_id".to_string(), 1),
+            // Another offer than u1's: the conversion's.
+            ("lead".to_string(), "attributed".to_string(), 1),
         ]
     );
 
