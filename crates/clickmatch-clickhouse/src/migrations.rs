@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "recovery",
         sql: include_str!("../migrations/0007_recovery.sql"),
     },
+    Migration {
+        version: 8,
+        name: "exact_valuation",
+        sql: include_str!("../migrations/0008_exact_valuation.sql"),
+    },
 ];
 
 impl Migration {

@@ -258,8 +258,8 @@ pub async fn figures_from_base_tables(
              ( \
                 SELECT assumeNotNull((SELECT currency FROM account)) AS account_currency, \
                     toUInt64(sum(part_clicks)) AS clicks, \
-                    toString(sum(toDecimal64(round(part_amount \
-                        * multiIf(currency = account_currency, 1, factor), 6), 6))) AS cost, \
+                    toString(sum(toDecimal64(toString(round(part_amount \
+                        * multiIf(currency = account_currency, 1, factor), 6)), 6))) AS cost, \
                     toUInt64(sum(part_amount != 0 AND currency != account_currency \
                         AND factor = 0)) AS unvalued_clicks, \
                     1 AS one \

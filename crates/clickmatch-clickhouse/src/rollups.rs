@@ -176,7 +176,7 @@ const FIGURES_BASE: &str = "SELECT toString(hour) AS hour, campaign_id, offer_id
      toUInt64(sum(n_unattributed)) AS unattributed, toUInt64(sum(n_unvalued)) AS unvalued FROM ( \
        SELECT hour, campaign_id, offer_id, source, is_test, n_clicks, toUInt64(0) AS n_conversions, \
          toDecimal64(0, 6) AS revenue, \
-         toDecimal64(round(toFloat64(cost_sum) * multiIf(currency = (SELECT currency FROM account), 1, factor), 6), 6) AS cost, \
+         toDecimal64(toString(round(toFloat64(cost_sum) * multiIf(currency = (SELECT currency FROM account), 1, factor), 6)), 6) AS cost, \
          toUInt64(0) AS n_unattributed, \
          toUInt64(cost_sum != 0 AND currency != assumeNotNull((SELECT currency FROM account)) AND factor = 0) AS n_unvalued \
        FROM ( \
@@ -193,7 +193,7 @@ const FIGURES_BASE: &str = "SELECT toString(hour) AS hour, campaign_id, offer_id
        UNION ALL \
        SELECT period_start AS hour, campaign_id, offer_id, source, toUInt8(0) AS is_test, \
          toUInt64(0) AS n_clicks, toUInt64(0) AS n_conversions, toDecimal64(0, 6) AS revenue, \
-         toDecimal64(round(toFloat64(amount) * multiIf(currency = (SELECT currency FROM account), 1, factor), 6), 6) AS cost, \
+         toDecimal64(toString(round(toFloat64(amount) * multiIf(currency = (SELECT currency FROM account), 1, factor), 6)), 6) AS cost, \
          toUInt64(0) AS n_unattributed, \
          toUInt64(amount != 0 AND currency != assumeNotNull((SELECT currency FROM account)) AND factor = 0) AS n_unvalued \
        FROM (SELECT period_start, campaign_id, offer_id, source, amount, currency, \

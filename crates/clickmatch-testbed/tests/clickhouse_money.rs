@@ -278,6 +278,10 @@ async fn conversions_are_valued_in_the_account_currency() {
             // The account's own currency needs no rate, even on a day no rate serves.
             conversion("usd-early", "approved", "3.5", "USD", ms(12, 1, 8, 0)),
             conversion("usd-late", "pending", "3.5", "USD", ms(12, 25, 12, 0)),
+            // Through a Float64 and `toDecimal64`, which truncates, these lost a millionth
+            // (2.009999; 0.97 × 1.0498 = 1.018306 became 1.018305).
+            conversion("usd-cents", "approved", "2.01", "USD", ms(12, 1, 9, 0)),
+            conversion("eur-cents", "approved", "0.97", "EUR", ms(12, 2, 11, 0)),
         ]
         .map(Outcome::Attributed),
     )
@@ -292,6 +296,8 @@ async fn conversions_are_valued_in_the_account_currency() {
     assert_eq!(rows["late"], row("0", 1, "none"));
     assert_eq!(rows["usd-early"], row("3.5", 0, "2026-12-01"));
     assert_eq!(rows["usd-late"], row("3.5", 0, "2026-12-25"));
+    assert_eq!(rows["usd-cents"], row("2.01", 0, "2026-12-01"));
+    assert_eq!(rows["eur-cents"], row("1.018306", 0, "2026-12-02"));
 
     // The rate for 2026-12-14 arrives: the same row is valued, 8 × 1.0600 = 8.48 USD.
     let daily = daily_xml("2026-12-14", "1.0600", "0.83000");

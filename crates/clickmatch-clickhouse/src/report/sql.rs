@@ -342,11 +342,13 @@ impl Builder<'_> {
         }
         self.sql.push(&format!(") GROUP BY {group}"));
 
-        // Another currency: per group, day and currency, then the day's rate.
+        // Another currency: per group, day and currency, then the day's rate, rounded to a
+        // millionth and read back through its text (`toDecimal64` of a Float64 truncates).
         self.sql.push(&format!(
             " UNION ALL SELECT {pass}, toUInt64(0) AS clicks, toUInt64(0) AS conversions, \
-             toDecimal64(0, 6) AS revenue, toDecimal64(round(toFloat64(amount) * factor, 6), 6) \
-             AS cost, toUInt64(0) AS unattributed, toUInt64(amount != 0 AND factor = 0) AS unvalued FROM ("
+             toDecimal64(0, 6) AS revenue, \
+             toDecimal64(toString(round(toFloat64(amount) * factor, 6)), 6) AS cost, \
+             toUInt64(0) AS unattributed, toUInt64(amount != 0 AND factor = 0) AS unvalued FROM ("
         ));
         self.sql.push(&format!(
             "SELECT {keys}, toDecimal64(sum(cost), 6) AS amount, currency, day FROM (SELECT "
