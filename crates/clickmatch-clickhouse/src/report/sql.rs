@@ -277,17 +277,18 @@ impl Builder<'_> {
         self.sql.push(")");
     }
 
-    /// ` AND has(values, dimension)` for the filters `which` selects.
+    /// ` AND dimension IN (values)` for the filters `which` selects.
     fn filters(&mut self, fact: Fact, which: impl Fn(Dimension) -> bool) {
         for filter in &self.request.filters {
             if !which(filter.dimension) {
                 continue;
             }
-            self.sql.push(" AND has(");
-            self.sql.bind(Arg::Strs(filter.values.clone()));
-            self.sql.push(", ");
+            // `IN` a set: twice as fast as `has(array, value)` per row on 18.16.
+            self.sql.push(" AND ");
             self.expr(filter.dimension, fact);
-            self.sql.push(")");
+            self.sql.push(" IN (SELECT arrayJoin(CAST(");
+            self.sql.bind(Arg::Strs(filter.values.clone()));
+            self.sql.push(" AS Array(String))))");
         }
     }
 
@@ -601,7 +602,10 @@ mod tests {
         let narrowed = sql(&[("group_by", "campaign"), ("os", "iOS")]);
         assert!(!narrowed.contains("JOIN (SELECT click_id"), "{narrowed}");
         assert!(
-            narrowed.contains("click_id IN (SELECT click_id FROM clicks WHERE 1 AND has(?, os))"),
+            narrowed.contains(
+                "click_id IN (SELECT click_id FROM clicks WHERE 1 AND os IN \
+                 (SELECT arrayJoin(CAST(? AS Array(String)))))"
+            ),
             "{narrowed}"
         );
     }
