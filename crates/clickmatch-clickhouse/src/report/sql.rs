@@ -302,6 +302,21 @@ impl Builder<'_> {
         self.filters(Fact::Clicks, |_| true);
     }
 
+    /// `SELECT <keys> <columns> FROM costs_current WHERE currency = | != account AND …`: the
+    /// imported lines in the account currency (`same`), or in another.
+    fn costs_rows(&mut self, columns: &str, account_currency: &str, same: bool) {
+        self.sql.push("SELECT ");
+        self.keys(Fact::Costs);
+        let op = if same { "=" } else { "!=" };
+        self.sql.push(&format!(
+            "{columns} FROM costs_current WHERE currency {op} "
+        ));
+        self.sql.bind(Arg::Str(account_currency.into()));
+        self.sql.push(" AND ");
+        self.range(Fact::Costs);
+        self.filters(Fact::Costs, |_| true);
+    }
+
     /// Clicks and imported spend, valued in the account currency. Clicks whose cost is in the
     /// account currency need no rate and are summed per group; the rest (and imported spend)
     /// is summed per group, day and currency and valued at that day's rate (in decimals where
@@ -309,6 +324,7 @@ impl Builder<'_> {
     /// the second read takes only rows of another currency, usually none.
     fn money(&mut self, account_currency: &str) {
         let (group, keys, pass) = (self.part_group(), self.part_keys(), self.pass_keys());
+        let (from, to) = (seconds(self.request.from), seconds(self.request.to));
         self.sql.push(&format!(
             "SELECT {keys}, toUInt64(count()) AS clicks, toUInt64(0) AS conversions, \
              toDecimal64(0, 6) AS revenue, toDecimal64(sumIf(cost, cost_currency = "
@@ -319,7 +335,6 @@ impl Builder<'_> {
         // One read per slice of the range, side by side: 18.16 merges the copies of a
         // `FINAL` read on one thread, and a click's copies share its time, so slicing by
         // time keeps them in one slice.
-        let (from, to) = (seconds(self.request.from), seconds(self.request.to));
         let slices = self.slices.clamp(1, 16);
         for slice in 0..slices {
             if slice > 0 {
@@ -361,23 +376,19 @@ impl Builder<'_> {
         );
         self.sql.bind(Arg::Str(account_currency.into()));
         self.sql.push(" AND cost != 0 AND ");
-        let (from, to) = (seconds(self.request.from), seconds(self.request.to));
         self.clicks_condition(from, to);
         // Each click once without `FINAL`, whose merge costs 0.15 s on 18.16 even when no row
         // is left: the copies are the same row, any one will do.
         self.sql.push(" LIMIT 1 BY click_id)");
         self.sql.push(&format!(
             ") GROUP BY {group}, currency, day UNION ALL SELECT {keys}, toDecimal64(sum(amount), 6) \
-             AS amount, currency, day FROM (SELECT "
+             AS amount, currency, day FROM ("
         ));
-        self.keys(Fact::Costs);
-        self.sql.push(
-            "amount, currency, toDate(period_start) AS day FROM costs_current WHERE currency != ",
+        self.costs_rows(
+            "amount, currency, toDate(period_start) AS day",
+            account_currency,
+            false,
         );
-        self.sql.bind(Arg::Str(account_currency.into()));
-        self.sql.push(" AND ");
-        self.range(Fact::Costs);
-        self.filters(Fact::Costs, |_| true);
         self.sql.push(&format!(
             ") GROUP BY {group}, currency, day) AS parts ANY LEFT JOIN \
              (SELECT day, currency, factor FROM currency_factors) AS factors USING (day, currency)"
@@ -387,14 +398,9 @@ impl Builder<'_> {
         self.sql.push(&format!(
             " UNION ALL SELECT {keys}, toUInt64(0) AS clicks, toUInt64(0) AS conversions, \
              toDecimal64(0, 6) AS revenue, toDecimal64(sum(amount), 6) AS cost, \
-             toUInt64(0) AS unattributed, toUInt64(0) AS unvalued FROM (SELECT "
+             toUInt64(0) AS unattributed, toUInt64(0) AS unvalued FROM ("
         ));
-        self.keys(Fact::Costs);
-        self.sql.push("amount FROM costs_current WHERE currency = ");
-        self.sql.bind(Arg::Str(account_currency.into()));
-        self.sql.push(" AND ");
-        self.range(Fact::Costs);
-        self.filters(Fact::Costs, |_| true);
+        self.costs_rows("amount", account_currency, true);
         self.sql.push(&format!(") GROUP BY {group}"));
     }
 
