@@ -4,6 +4,8 @@
 //! configuration can re-classify it. Outcomes are what the joiner writes to ClickHouse: every
 //! postback ends in exactly one [`Outcome`].
 
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -51,25 +53,26 @@ pub struct ClickRecord {
 
 /// Where a click came from and on what, beyond its country: from the user's `.mmdb` files and
 /// the user agent. Every field is empty (`asn` 0) when its source is not configured or knows
-/// nothing; fields are left out of the record when empty.
+/// nothing; fields are left out of the record when empty. The strings are shared with ingest's
+/// caches (a city, an OS), so an enriched click copies none of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Enrichment {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub region: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub city: String,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub region: Arc<str>,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub city: Arc<str>,
     /// Autonomous system number, 0 when unknown.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub asn: u32,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub isp: String,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub isp: Arc<str>,
     /// `desktop`, `mobile`, `tablet`, `tv`, `bot` or `other`; empty without a user agent.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub device_type: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub os: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub browser: String,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub device_type: Arc<str>,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub os: Arc<str>,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub browser: Arc<str>,
     /// A known bot: flagged, never blocked.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_bot: bool,
@@ -79,6 +82,10 @@ impl Enrichment {
     pub fn is_empty(&self) -> bool {
         *self == Enrichment::default()
     }
+}
+
+fn is_empty(s: &Arc<str>) -> bool {
+    s.is_empty()
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -24,12 +24,13 @@ pub const OTHER: &str = "other";
 /// What a user agent says about the client. All empty for an empty user agent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Agent {
-    /// One of [`DESKTOP`], [`MOBILE`], [`TABLET`], [`TV`], [`BOT`], [`OTHER`].
-    pub device_type: &'static str,
+    /// One of [`DESKTOP`], [`MOBILE`], [`TABLET`], [`TV`], [`BOT`], [`OTHER`]. Shared, as the
+    /// other names, with every click that gets them from the cache.
+    pub device_type: Arc<str>,
     /// `Windows 10`, `Mac OSX`, `iOS`, `Android`, `Linux`…; empty when not recognised.
-    pub os: String,
+    pub os: Arc<str>,
     /// `Chrome`, `Safari`, `Firefox`, `Edge`, `Googlebot`…; empty when not recognised.
-    pub browser: String,
+    pub browser: Arc<str>,
     /// A known crawler or automation tool: flagged, never blocked.
     pub is_bot: bool,
 }
@@ -80,9 +81,9 @@ pub fn classify(user_agent: &str) -> Agent {
     let parsed = woothee::parser::Parser::new().parse(user_agent);
     let known = |value: &str| {
         if value == woothee::woothee::VALUE_UNKNOWN {
-            String::new()
+            Arc::default()
         } else {
-            value.to_owned()
+            Arc::from(value)
         }
     };
     let (category, os, browser) = match &parsed {
@@ -105,11 +106,11 @@ pub fn classify(user_agent: &str) -> Agent {
     };
     let os = match os {
         // woothee names Apple's mobile OS by the device.
-        "iPhone" | "iPad" | "iPod" => "iOS".to_owned(),
+        "iPhone" | "iPad" | "iPod" => Arc::from("iOS"),
         other => known(other),
     };
     Agent {
-        device_type,
+        device_type: device_type.into(),
         os,
         browser: known(browser),
         is_bot,
@@ -155,9 +156,14 @@ impl Agents {
 mod tests {
     use super::*;
 
-    fn class(user_agent: &str) -> (&'static str, String, String, bool) {
+    fn class(user_agent: &str) -> (String, String, String, bool) {
         let agent = classify(user_agent);
-        (agent.device_type, agent.os, agent.browser, agent.is_bot)
+        (
+            agent.device_type.to_string(),
+            agent.os.to_string(),
+            agent.browser.to_string(),
+            agent.is_bot,
+        )
     }
 
     #[test]
@@ -169,7 +175,7 @@ mod tests {
             ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.51", "Windows 10", "Edge"),
             ("Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; Tablet PC 2.0; rv:11.0) like Gecko", "Windows 7", "Internet Explorer"),
         ] {
-            assert_eq!(class(ua), (DESKTOP, os.into(), browser.into(), false), "{ua}");
+            assert_eq!(class(ua), (DESKTOP.into(), os.into(), browser.into(), false), "{ua}");
         }
     }
 
@@ -181,7 +187,7 @@ mod tests {
             ("Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 Chrome/117.0.0.0 Mobile Safari/537.36", "Android", "SamsungBrowser"),
             ("Mozilla/5.0 (Android 14; Mobile; rv:125.0) Gecko/125.0 Firefox/125.0", "Android", "Firefox"),
         ] {
-            assert_eq!(class(ua), (MOBILE, os.into(), browser.into(), false), "{ua}");
+            assert_eq!(class(ua), (MOBILE.into(), os.into(), browser.into(), false), "{ua}");
         }
     }
 
@@ -193,7 +199,7 @@ mod tests {
             ("Mozilla/5.0 (Linux; Android 11; KFTRWI) AppleWebKit/537.36 (KHTML, like Gecko) Silk/124.2.1 like Chrome/124.0.6367.82 Safari/537.36", "Android"),
         ] {
             let agent = classify(ua);
-            assert_eq!((agent.device_type, agent.os.as_str()), (TABLET, os), "{ua}");
+            assert_eq!((&*agent.device_type, &*agent.os), (TABLET, os), "{ua}");
             assert!(!agent.is_bot);
         }
     }
@@ -207,7 +213,7 @@ mod tests {
             "Mozilla/5.0 (X11; Linux armv7l) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 CrKey/1.56.500000",
         ] {
             let agent = classify(ua);
-            assert_eq!(agent.device_type, TV, "{ua}");
+            assert_eq!(&*agent.device_type, TV, "{ua}");
             assert!(!agent.is_bot, "{ua}");
         }
     }
@@ -223,8 +229,8 @@ mod tests {
             ("curl/8.5.0", "HTTP Library"),
         ] {
             let agent = classify(ua);
-            assert_eq!((agent.device_type, agent.is_bot), (BOT, true), "{ua}");
-            assert_eq!(agent.browser, browser, "{ua}");
+            assert_eq!((&*agent.device_type, agent.is_bot), (BOT, true), "{ua}");
+            assert_eq!(&*agent.browser, browser, "{ua}");
         }
     }
 
@@ -233,11 +239,8 @@ mod tests {
         assert_eq!(classify(""), Agent::default());
         assert_eq!(classify("   "), Agent::default());
         let odd = classify("SomethingElse/1.0");
-        assert_eq!(odd.device_type, OTHER);
-        assert_eq!(
-            (odd.os.as_str(), odd.browser.as_str(), odd.is_bot),
-            ("", "", false)
-        );
+        assert_eq!(&*odd.device_type, OTHER);
+        assert_eq!((&*odd.os, &*odd.browser, odd.is_bot), ("", "", false));
     }
 
     #[test]

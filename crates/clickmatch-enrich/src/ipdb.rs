@@ -28,21 +28,24 @@ use serde::Deserialize;
 pub struct IpFacts {
     /// ISO 3166 alpha-2, upper case.
     pub country: String,
-    pub region: String,
-    pub city: String,
+    /// The names are shared with every click that gets them.
+    pub region: Arc<str>,
+    pub city: Arc<str>,
     pub asn: u32,
-    pub isp: String,
+    pub isp: Arc<str>,
 }
 
 impl IpFacts {
     /// Fills the fields still empty here from `other` (a second database).
     pub fn fill_from(&mut self, other: &IpFacts) {
-        let take = |mine: &mut String, theirs: &String| {
+        if self.country.is_empty() {
+            self.country.clone_from(&other.country);
+        }
+        let take = |mine: &mut Arc<str>, theirs: &Arc<str>| {
             if mine.is_empty() {
-                mine.clone_from(theirs);
+                *mine = theirs.clone();
             }
         };
-        take(&mut self.country, &other.country);
         take(&mut self.region, &other.region);
         take(&mut self.city, &other.city);
         take(&mut self.isp, &other.isp);
@@ -190,7 +193,7 @@ impl Record<'_> {
                 .and_then(|p| p.names.as_ref())
                 .and_then(|n| n.en)
                 .unwrap_or_default()
-                .to_owned()
+                .into()
         };
         IpFacts {
             country,
@@ -206,7 +209,7 @@ impl Record<'_> {
                 .or(self.autonomous_system_organization)
                 .or(self.as_name)
                 .unwrap_or_default()
-                .to_owned(),
+                .into(),
         }
     }
 }

@@ -147,9 +147,9 @@ impl Enricher {
         };
         if let Some(agents) = &self.agents {
             let agent = agents.classify(user_agent);
-            enrichment.device_type = agent.device_type.to_owned();
-            enrichment.os.clone_from(&agent.os);
-            enrichment.browser.clone_from(&agent.browser);
+            enrichment.device_type = agent.device_type.clone();
+            enrichment.os = agent.os.clone();
+            enrichment.browser = agent.browser.clone();
             enrichment.is_bot = agent.is_bot;
         }
         Enriched {

@@ -85,7 +85,7 @@ fn with_nothing_configured_every_field_stays_empty() {
     let agents = Enricher::open(&EnrichmentConfig::default(), &Registry::new()).unwrap();
     let found = agents.click(Some(DEMO_NETWORKS[0].address(1)), CHROME_ANDROID);
     assert_eq!(found.country, "");
-    assert_eq!(found.enrichment.device_type, "mobile");
+    assert_eq!(found.enrichment.device_type.as_ref(), "mobile");
 }
 
 #[test]

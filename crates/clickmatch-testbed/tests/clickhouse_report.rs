@@ -185,7 +185,7 @@ fn conversion(
         payout_raw: payout.into(),
         currency: currency.into(),
         country: click.country.clone(),
-        device_type: click.enrichment.device_type.clone(),
+        device_type: click.enrichment.device_type.to_string(),
         version: time_ms,
         origin: Default::default(),
         ..Conversion::example()

@@ -88,11 +88,14 @@ mod tests {
             })
             .collect();
         assert_eq!(networks, BTreeSet::from(["BR", "DE", "FR", "IN", "US"]));
-        let devices: BTreeSet<&str> = visitors
+        let devices: BTreeSet<String> = visitors
             .iter()
-            .map(|v| classify(v.user_agent).device_type)
+            .map(|v| classify(v.user_agent).device_type.to_string())
             .collect();
-        assert_eq!(devices, BTreeSet::from(["desktop", "mobile", "tablet"]));
+        assert_eq!(
+            devices,
+            BTreeSet::from(["desktop", "mobile", "tablet"].map(String::from))
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl From<&ClickRecord> for JoinClick {
             is_test: click.is_test,
             foreign: click.foreign,
             country: click.country.clone(),
-            device_type: click.enrichment.device_type.clone(),
+            device_type: click.enrichment.device_type.to_string(),
         }
     }
 }
