@@ -176,6 +176,10 @@ impl std::fmt::Debug for ClickHouseConfig {
 pub struct JoinerConfig {
     pub batch_max_rows: usize,
     pub batch_max_ms: u64,
+    /// A batch of at least `batch_early_rows` rows goes once it is `batch_early_ms` old: at
+    /// high rates a row waits less, and no insert is smaller than ClickHouse likes.
+    pub batch_early_rows: usize,
+    pub batch_early_ms: u64,
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
     /// Publish attributed conversions to the outbound topic (after the ClickHouse ack).
@@ -184,6 +188,21 @@ pub struct JoinerConfig {
     pub state_dir: String,
     /// Block cache of the state store, in MiB.
     pub state_cache_mib: u64,
+}
+
+impl JoinerConfig {
+    /// How old a batch of `rows` rows may grow before it is written: `batch_max_ms`, or
+    /// `batch_early_ms` once it holds `batch_early_rows`. At 10,000 rows/s a 500 ms batch held
+    /// a row up to 500 ms before its insert (p99 700 ms to queryable); 2,000 rows every 200 ms
+    /// is still a batch ClickHouse takes well, and a quiet stream keeps its few inserts.
+    pub fn batch_max_age(&self, rows: usize) -> std::time::Duration {
+        let ms = if rows >= self.batch_early_rows {
+            self.batch_early_ms.min(self.batch_max_ms)
+        } else {
+            self.batch_max_ms
+        };
+        std::time::Duration::from_millis(ms)
+    }
 }
 
 /// The outbound dispatcher: fires each attributed conversion's traffic-source postback.

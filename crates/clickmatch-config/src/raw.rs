@@ -213,6 +213,8 @@ impl Default for RawClickHouse {
 struct RawJoiner {
     batch_max_rows: usize,
     batch_max_ms: u64,
+    batch_early_rows: usize,
+    batch_early_ms: u64,
     retry_initial_ms: u64,
     retry_max_ms: u64,
     state_dir: String,
@@ -225,6 +227,8 @@ impl Default for RawJoiner {
         RawJoiner {
             batch_max_rows: 50_000,
             batch_max_ms: 500,
+            batch_early_rows: 1_000,
+            batch_early_ms: 200,
             retry_initial_ms: 200,
             retry_max_ms: 30_000,
             state_dir: "clickmatch-state".into(),

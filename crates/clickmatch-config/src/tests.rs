@@ -60,6 +60,28 @@ fn env_overrides_scalars() {
 }
 
 #[test]
+fn a_batch_of_enough_rows_goes_early() {
+    let config = Config::from_toml(MINIMAL, "x.toml", &BTreeMap::new()).unwrap();
+    let joiner = &config.joiner;
+    let ms = |rows| joiner.batch_max_age(rows).as_millis();
+    assert_eq!(
+        (ms(0), ms(999), ms(1_000), ms(60_000)),
+        (500, 500, 200, 200)
+    );
+    // An early age above the cap is the cap.
+    let config = Config::from_toml(
+        MINIMAL,
+        "x.toml",
+        &env(&[
+            ("CLICKMATCH_JOINER_BATCH_MAX_MS", "100"),
+            ("CLICKMATCH_JOINER_BATCH_EARLY_ROWS", "10"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.joiner.batch_max_age(10).as_millis(), 100);
+}
+
+#[test]
 fn errors_name_file_and_key() {
     let cases: &[(&str, &str)] = &[
         ("[account]\nsecret = \"short\"", "x.toml: key `account.secret`"),

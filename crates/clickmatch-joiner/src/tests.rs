@@ -179,6 +179,7 @@ struct Harness {
 struct Setup {
     batch_max_rows: usize,
     batch_max_ms: u64,
+    batch_early_rows: usize,
     sink_refusals: usize,
     sink_delay: Duration,
     commit_rejections: usize,
@@ -189,6 +190,7 @@ impl Default for Setup {
         Setup {
             batch_max_rows: 1000,
             batch_max_ms: 20,
+            batch_early_rows: 1000,
             sink_refusals: 0,
             sink_delay: Duration::ZERO,
             commit_rejections: 0,
@@ -204,6 +206,8 @@ impl Harness {
         joiner_config.state_dir = state.path().display().to_string();
         joiner_config.batch_max_rows = setup.batch_max_rows;
         joiner_config.batch_max_ms = setup.batch_max_ms;
+        joiner_config.batch_early_rows = setup.batch_early_rows;
+        joiner_config.batch_early_ms = 50;
         joiner_config.retry_initial_ms = 10;
         joiner_config.retry_max_ms = 20;
         joiner_config.publish_outbound = false;
@@ -505,6 +509,36 @@ async fn a_rejected_commit_is_counted_as_an_error_and_sent_again() {
         attempts, 3,
         "confirmed positions are not sent again: {calls:#?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_enough_rows_goes_early_and_a_small_one_waits_its_full_age() {
+    // Ten seconds for any batch; 50 ms for one of three rows or more.
+    let h = Harness::start(Setup {
+        batch_max_ms: 10_000,
+        batch_early_rows: 3,
+        ..Setup::default()
+    });
+    h.assign().await;
+    let clicks: Vec<_> = (1..=3).map(|n| h.click(n)).collect();
+    h.send(
+        Topic::Clicks,
+        0,
+        vec![clicks[0].encode(), clicks[1].encode()],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(rows_written(&h.calls()).is_empty(), "two rows wait");
+    h.send(Topic::Clicks, 2, vec![clicks[2].encode()]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while rows_written(&h.calls()).len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "three rows are written long before ten seconds"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,7 +31,7 @@ pub(crate) struct InFlight {
 impl<K: Sink, S: Source> Run<K, S> {
     /// When the open batch must be written, if one is open.
     pub fn flush_deadline(&self) -> Option<tokio::time::Instant> {
-        let max_age = Duration::from_millis(self.joiner.config.batch_max_ms);
+        let max_age = self.joiner.config.batch_max_age(self.batch.len());
         self.batch
             .opened
             .map(|opened| tokio::time::Instant::from_std(opened + max_age))
@@ -43,7 +43,7 @@ impl<K: Sink, S: Source> Run<K, S> {
             || self
                 .batch
                 .opened
-                .is_some_and(|t| t.elapsed() >= Duration::from_millis(config.batch_max_ms))
+                .is_some_and(|t| t.elapsed() >= config.batch_max_age(self.batch.len()))
     }
 
     /// Sends the open batch unless the one in flight is still being written and the open one

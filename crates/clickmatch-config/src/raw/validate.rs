@@ -263,6 +263,8 @@ impl RawConfig {
             joiner: JoinerConfig {
                 batch_max_rows: self.joiner.batch_max_rows,
                 batch_max_ms: self.joiner.batch_max_ms,
+                batch_early_rows: self.joiner.batch_early_rows,
+                batch_early_ms: self.joiner.batch_early_ms,
                 retry_initial_ms: self.joiner.retry_initial_ms.max(1),
                 retry_max_ms: self.joiner.retry_max_ms.max(self.joiner.retry_initial_ms),
                 state_dir: self.joiner.state_dir,
