@@ -274,11 +274,15 @@ async fn run_grouped(
     grouping: sql::Grouping,
 ) -> Result<Grouped, ReportFailure> {
     let client = settings.client();
-    // `max_threads` reads `2` on 18.16 and `auto(2)` on current releases.
-    let (currency, threads): (String, String) = client
+    // `max_threads` reads `2` on 18.16 and `auto(2)` on current releases. A server with
+    // `max_final_threads` merges a `FINAL` read on several threads itself: there one read
+    // is faster than slices (10 M clicks on 26.9: 0.42-0.44 s against 0.49-0.60 s in two).
+    let (currency, threads, parallel_final): (String, String, u64) = client
         .query(
             "SELECT assumeNotNull((SELECT currency FROM account)), \
-             assumeNotNull((SELECT value FROM system.settings WHERE name = 'max_threads'))",
+             assumeNotNull((SELECT value FROM system.settings WHERE name = 'max_threads')), \
+             assumeNotNull(toUInt64((SELECT count() FROM system.settings \
+             WHERE name = 'max_final_threads')))",
         )
         .fetch_one()
         .await
@@ -289,7 +293,8 @@ async fn run_grouped(
         .collect::<String>()
         .parse()
         .unwrap_or(1);
-    let statement = sql::report_sql(&request, networks, &currency, grouping, threads);
+    let slices = if parallel_final > 0 { 1 } else { threads };
+    let statement = sql::report_sql(&request, networks, &currency, grouping, slices);
     tracing::debug!(sql = %statement.text, args = ?statement.args, "report");
     let groups = statement
         .bound(&client)

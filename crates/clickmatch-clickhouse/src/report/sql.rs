@@ -493,20 +493,21 @@ fn list(n: usize, f: impl Fn(usize) -> String) -> String {
 }
 
 /// The statement: one row per group, `keys` in `group_by` order, and `collided` (a hash
-/// grouping put two different keys together: see [`Grouping`]). `threads` is the server's
-/// `max_threads`: the clicks are read in as many slices of the range.
+/// grouping put two different keys together: see [`Grouping`]). The clicks are read in
+/// `slices` slices of the range side by side: the server's `max_threads` where it merges a
+/// `FINAL` read on one thread (18.16), else 1.
 pub(crate) fn report_sql(
     request: &ReportRequest,
     networks: &Networks,
     account_currency: &str,
     grouping: Grouping,
-    threads: u32,
+    slices: u32,
 ) -> Sql {
     let mut builder = Builder {
         request,
         networks,
         grouping,
-        slices: threads,
+        slices,
         sql: Sql::default(),
     };
     let n = builder.n();
