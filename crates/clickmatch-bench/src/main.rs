@@ -47,6 +47,11 @@ enum Cmd {
         /// slows them: a profiled run's figures are for finding causes, not for the table.
         #[arg(long)]
         profile: bool,
+        /// The ClickHouse of the joiner, sink and end-to-end phases: `server` (Debian's 18.16)
+        /// or `chdb` (26.9; chdb-core importable by python3). The sink's reference,
+        /// Debian's `clickhouse-client`, speaks the native protocol to either.
+        #[arg(long, default_value = "server")]
+        engine: clickmatch_testbed::local_server::Engine,
     },
     /// Realistic traffic: request files, HTTP load, or records straight to Kafka.
     #[command(subcommand)]
@@ -209,6 +214,7 @@ fn main() -> anyhow::Result<()> {
             e2e_rate,
             joiner_clicks,
             profile,
+            engine,
         } => {
             let clickmatch = match clickmatch {
                 Some(path) => path,
@@ -227,11 +233,13 @@ fn main() -> anyhow::Result<()> {
                 e2e_rate,
                 joiner_clicks,
                 profile,
+                engine,
                 command,
             })?;
             println!("\n{}", report::table(&results));
             println!(
-                "pinning: {}\nresults: {} ({:.0} s)",
+                "ClickHouse: {}\npinning: {}\nresults: {} ({:.0} s)",
+                results.clickhouse,
                 results.pinning,
                 out.display(),
                 results.elapsed_seconds

@@ -44,6 +44,8 @@ pub struct RunArgs {
     pub joiner_clicks: Option<u64>,
     /// Records the services under study with `perf` (see [`procs::Profiler`]).
     pub profile: bool,
+    /// The ClickHouse the joiner, sink and end-to-end phases write to.
+    pub engine: clickmatch_testbed::local_server::Engine,
     pub command: String,
 }
 
@@ -148,6 +150,19 @@ fn clickhouse_home(work: &Path) -> anyhow::Result<(PathBuf, Option<tempfile::Tem
     }
 }
 
+/// The server's `version()`, or why it could not be read.
+fn clickhouse_version(url: &str) -> String {
+    match clickmatch_testbed::local_server::query_blocking(
+        url,
+        "SELECT version()",
+        std::time::Duration::from_secs(10),
+    ) {
+        Ok((200, body)) => body.trim().to_string(),
+        Ok((status, body)) => format!("unknown (HTTP {status}: {})", body.trim()),
+        Err(error) => format!("unknown ({error})"),
+    }
+}
+
 fn wants(args: &RunArgs, phase: &str) -> bool {
     args.only.is_empty() || args.only.iter().any(|p| p == phase)
 }
@@ -196,19 +211,30 @@ pub fn run(args: RunArgs) -> anyhow::Result<Results> {
     std::fs::write(&config_path, &config_text)?;
     std::fs::write(raw.join("bench.toml"), &config_text)?;
     let (clickhouse_dir, clickhouse_home) = clickhouse_home(work.path())?;
+    let clickhouse = LocalServer::start_with(
+        args.engine,
+        &clickhouse_dir,
+        procs::free_port()?,
+        procs::free_port()?,
+    )?;
+    let server = format!(
+        "{} ({:?})",
+        clickhouse_version(&clickhouse.url()),
+        args.engine
+    );
     let machine = format!(
-        "{}clickhouse data: {}\n",
+        "{}clickhouse server: {server}\nclickhouse data: {}\n",
         machine(),
         clickhouse_dir.display()
     );
     std::fs::write(args.out.join("machine.txt"), &machine)?;
-    let clickhouse = LocalServer::start(&clickhouse_dir, procs::free_port()?, procs::free_port()?)?;
     let mut bench = Bench {
         results: Results {
             started_utc: utc_now(),
             command: args.command.clone(),
             machine,
             pinning: pin.describe(),
+            clickhouse: server,
             smoke: args.smoke,
             profiled: args.profile,
             runs: args.runs,
@@ -255,7 +281,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<Results> {
             .trim()
     ));
     bench.save()?;
-    let table = report::table(&bench.results);
+    let table = format!(
+        "{}\nClickHouse: {}\n",
+        report::table(&bench.results),
+        bench.results.clickhouse
+    );
     let out = bench.args.out.clone();
     std::fs::write(out.join("table.md"), &table)?;
     Ok(bench.results)
