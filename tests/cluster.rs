@@ -369,6 +369,9 @@ async fn two_shards_by_two_replicas_stay_exact_through_a_replica_killed_under_lo
     assert_eq!(chargebacks, scenario.chargebacks, "status updates");
     lap("exact");
 
+    reports_read_the_shards_whole(&t.settings).await;
+    lap("reports");
+
     let mut pipeline = t;
     pipeline.stop_services().await.unwrap();
     drop(pipeline);
@@ -377,4 +380,68 @@ async fn two_shards_by_two_replicas_stay_exact_through_a_replica_killed_under_lo
         .await
         .unwrap();
     lap("stopped");
+}
+
+/// Reports through the sharded tables (clicks by click ID, conversions by conversion ID):
+/// plain, grouped by a click's dimension (conversions joined to their clicks) and filtered by
+/// one (conversions narrowed to the clicks it selects). Each one's totals equal the base tables
+/// read directly; the subqueries must reach every shard.
+async fn reports_read_the_shards_whole(settings: &ClickHouseSettings) {
+    use clickmatch_clickhouse::report::{self, ReportParams};
+    let now = chrono::DateTime::<chrono::Utc>::from(SystemTime::now());
+    let from = (now - chrono::Duration::days(2)).to_rfc3339();
+    let to = (now + chrono::Duration::seconds(1)).to_rfc3339();
+    let client = settings.client();
+    let count = |sql: String| {
+        let client = client.clone();
+        async move { client.query(&sql).fetch_one::<u64>().await.unwrap() }
+    };
+    let range = |column: &str| {
+        format!(
+            "{column} >= parseDateTimeBestEffort('{from}') AND {column} < parseDateTimeBestEffort('{to}')"
+        )
+    };
+    let clicks = count(format!(
+        "SELECT count() FROM clicks FINAL WHERE is_test = 0 AND {}",
+        range("click_time")
+    ))
+    .await;
+    let counted = "is_test = 0 AND status IN ('approved', 'pending', 'hold')";
+    let conversions = count(format!(
+        "SELECT count() FROM conversions_valued WHERE {counted} AND {}",
+        range("conversion_time")
+    ))
+    .await;
+    let without_os = count(format!(
+        "SELECT count() FROM conversions_valued WHERE {counted} AND {} \
+         AND click_id GLOBAL IN (SELECT click_id FROM clicks WHERE os = '')",
+        range("conversion_time")
+    ))
+    .await;
+    assert!(
+        clicks > 0 && conversions > 0,
+        "{clicks} clicks, {conversions} conversions"
+    );
+    // The clicks a filter on their OS selects are not counted here: only its conversions.
+    for (pairs, expected) in [
+        (vec![("group_by", "campaign")], (Some(clicks), conversions)),
+        (vec![("group_by", "sub1,os")], (Some(clicks), conversions)),
+        (
+            vec![("group_by", "campaign"), ("os", "")],
+            (None, without_os),
+        ),
+    ] {
+        let mut all = vec![("from", from.as_str()), ("to", to.as_str())];
+        all.extend(pairs);
+        let request = ReportParams::from_pairs(all.iter().copied())
+            .unwrap()
+            .check(now)
+            .unwrap();
+        let made = report::run(settings, request.clone(), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{request:?}: {e}"));
+        let totals = &made.totals;
+        let clicks = expected.0.map(|_| totals.clicks);
+        assert_eq!((clicks, totals.conversions), expected, "{request:?}");
+    }
 }

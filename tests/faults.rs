@@ -339,7 +339,25 @@ async fn a_broker_outage_loses_and_duplicates_no_click() {
     assert_eq!(clicks_final, total, "clicks FINAL");
     assert_eq!(clicks_raw, total, "raw clicks: no click twice");
     assert_eq!(ours, total, "every click sent is stored");
-    assert_eq!(conversions, total, "every click's postback attributed");
+    if conversions != total {
+        // Reason, hint, click ID.
+        type Why = (String, String, String);
+        let why: Vec<Why> = client
+            .query("SELECT toString(reason), hint, raw_click_id FROM unattributed FINAL")
+            .fetch_all()
+            .await
+            .unwrap();
+        // Which clicks: 0.. before the outage, then during it (spooled), then late.
+        let which: Vec<_> = why
+            .iter()
+            .map(|row| (clicks.iter().position(|c| *c == row.2), row))
+            .collect();
+        panic!(
+            "every click's postback attributed: {conversions} of {total} ({BEFORE} clicks \
+             before the outage, {DURING} during, {LATE} late); unattributed (click index, \
+             reason, hint, click ID): {which:?}"
+        );
+    }
     assert_eq!(unattributed, 0);
     assert!(books.is_exact(), "accounting: {books:?}");
     assert_eq!(books.in_conversions, accepted.len());

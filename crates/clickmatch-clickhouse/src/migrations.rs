@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "exact_valuation",
         sql: include_str!("../migrations/0008_exact_valuation.sql"),
     },
+    Migration {
+        version: 9,
+        name: "valuation_on_shards",
+        sql: include_str!("../migrations/0009_valuation_on_shards.sql"),
+    },
 ];
 
 impl Migration {

@@ -17,7 +17,7 @@ use clickmatch_clickhouse::{
 use clickmatch_core::records::{Conversion, Outcome, Unattributed};
 use clickmatch_core::Reason;
 use clickmatch_testbed::local_server::LOCAL_CLUSTER;
-use common::TestDb;
+use common::{has_local_cluster, TestDb};
 use rust_decimal::Decimal;
 
 const HOUR_MS: u64 = 3_600_000;
@@ -112,18 +112,6 @@ fn updates() -> Vec<Outcome> {
         later + 1000,
     )));
     outcomes
-}
-
-async fn has_local_cluster(settings: &ClickHouseSettings) -> bool {
-    let server = ClickHouseSettings::new(settings.url.clone(), "system");
-    let n: u64 = server
-        .client()
-        .query("SELECT count() FROM system.clusters WHERE cluster = ?")
-        .bind(LOCAL_CLUSTER)
-        .fetch_one()
-        .await
-        .unwrap();
-    n > 0
 }
 
 async fn engines(settings: &ClickHouseSettings) -> Vec<(String, String)> {

@@ -345,7 +345,22 @@ fn key(parts: &[&str]) -> Vec<String> {
 
 #[tokio::test]
 async fn reports_equal_the_base_tables_through_replays_and_status_changes() {
-    let db = TestDb::migrated().await;
+    reports_stay_exact(TestDb::migrated().await, "").await;
+}
+
+/// The same through the cluster layout (`Distributed` tables over `_local` ones, on the test
+/// server's cluster of one): the report's subqueries read distributed tables too.
+#[tokio::test]
+async fn reports_equal_the_base_tables_in_the_cluster_layout() {
+    let Some(db) = TestDb::migrated_as_cluster().await else {
+        panic!("the test server has no cluster of one: the testbed's servers all have it");
+    };
+    reports_stay_exact(db, "_local").await;
+}
+
+/// Writes the scenario, a replay and status changes and checks every report against the base
+/// tables each time. `local` is the suffix of the tables that hold the rows (merges stopped).
+async fn reports_stay_exact(db: TestDb, local: &str) {
     let client = db.client();
     money::write_account(&db.settings, "USD", 7, 1_000)
         .await
@@ -415,7 +430,7 @@ async fn reports_equal_the_base_tables_through_replays_and_status_changes() {
         .unwrap();
     for table in ["clicks", "conversions", "unattributed"] {
         client
-            .query(&format!("SYSTEM STOP MERGES {table}"))
+            .query(&format!("SYSTEM STOP MERGES {table}{local}"))
             .execute()
             .await
             .unwrap();

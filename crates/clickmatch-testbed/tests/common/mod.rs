@@ -9,8 +9,9 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
+use clickmatch_clickhouse::cluster::{ClusterLayout, Layout};
 use clickmatch_clickhouse::ClickHouseSettings;
-use clickmatch_testbed::local_server::Engine;
+use clickmatch_testbed::local_server::{Engine, LOCAL_CLUSTER};
 use clickmatch_testbed::LocalServer;
 
 pub const URL_ENV: &str = "CLICKMATCH_TEST_CLICKHOUSE_URL";
@@ -27,6 +28,19 @@ pub fn engine() -> Engine {
 }
 
 static SHARED: Mutex<Weak<LocalServer>> = Mutex::new(Weak::new());
+
+/// Whether the server at `settings.url` has the testbed's cluster of one.
+pub async fn has_local_cluster(settings: &ClickHouseSettings) -> bool {
+    let server = ClickHouseSettings::new(settings.url.clone(), "system");
+    let n: u64 = server
+        .client()
+        .query("SELECT count() FROM system.clusters WHERE cluster = ?")
+        .bind(LOCAL_CLUSTER)
+        .fetch_one()
+        .await
+        .unwrap();
+    n > 0
+}
 
 /// A database `cmtest_<random hex>` on the test server, dropped with this value.
 pub struct TestDb {
@@ -63,6 +77,25 @@ impl TestDb {
             .await
             .expect("migrate");
         db
+    }
+
+    /// A database migrated in the cluster layout on the test server's cluster of one
+    /// ([`LOCAL_CLUSTER`]): `Distributed` tables over `_local` ones. `None` when the server has
+    /// no such cluster (a `$CLICKMATCH_TEST_CLICKHOUSE_URL` server configured otherwise).
+    pub async fn migrated_as_cluster() -> Option<TestDb> {
+        let mut db = TestDb::new().await;
+        if !has_local_cluster(&db.settings).await {
+            return None;
+        }
+        db.settings.cluster = Some(LOCAL_CLUSTER.to_owned());
+        let layout = Layout::Cluster(ClusterLayout {
+            name: LOCAL_CLUSTER.to_owned(),
+            replicated: false,
+        });
+        clickmatch_clickhouse::migrate_with(&db.settings, &layout)
+            .await
+            .expect("migrate the cluster layout");
+        Some(db)
     }
 
     pub fn client(&self) -> clickhouse::Client {
