@@ -293,8 +293,11 @@ async fn run_grouped(
         .collect::<String>()
         .parse()
         .unwrap_or(1);
-    let slices = if parallel_final > 0 { 1 } else { threads };
-    let statement = sql::report_sql(&request, networks, &currency, grouping, slices);
+    let target = sql::Target {
+        slices: if parallel_final > 0 { 1 } else { threads },
+        distributed: settings.cluster.is_some(),
+    };
+    let statement = sql::report_sql(&request, networks, &currency, grouping, target);
     tracing::debug!(sql = %statement.text, args = ?statement.args, "report");
     let groups = statement
         .bound(&client)
