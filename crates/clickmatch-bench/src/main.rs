@@ -238,8 +238,7 @@ fn main() -> anyhow::Result<()> {
             })?;
             println!("\n{}", report::table(&results));
             println!(
-                "ClickHouse: {}\npinning: {}\nresults: {} ({:.0} s)",
-                results.clickhouse,
+                "pinning: {}\nresults: {} ({:.0} s)",
                 results.pinning,
                 out.display(),
                 results.elapsed_seconds

@@ -522,6 +522,9 @@ pub fn table(r: &Results) -> String {
     for row in rows {
         out.push_str(&format!("| {} |\n", row.join(" | ")));
     }
+    if !r.clickhouse.is_empty() {
+        out.push_str(&format!("\nClickHouse: {}\n", r.clickhouse));
+    }
     out
 }
 

@@ -281,11 +281,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Results> {
             .trim()
     ));
     bench.save()?;
-    let table = format!(
-        "{}\nClickHouse: {}\n",
-        report::table(&bench.results),
-        bench.results.clickhouse
-    );
+    let table = report::table(&bench.results);
     let out = bench.args.out.clone();
     std::fs::write(out.join("table.md"), &table)?;
     Ok(bench.results)
