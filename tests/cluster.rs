@@ -17,7 +17,7 @@ use clickmatch_cli::pipeline::Roles;
 use clickmatch_clickhouse::outcomes::outcomes_since;
 use clickmatch_clickhouse::{migrate, ClickHouseSettings};
 use clickmatch_e2e::scenario::{Scenario, Snapshot};
-use clickmatch_e2e::TestPipeline;
+use clickmatch_e2e::{count, TestPipeline};
 use clickmatch_testbed::LocalCluster;
 use serde::Deserialize;
 
@@ -392,31 +392,36 @@ async fn reports_read_the_shards_whole(settings: &ClickHouseSettings) {
     let from = (now - chrono::Duration::days(2)).to_rfc3339();
     let to = (now + chrono::Duration::seconds(1)).to_rfc3339();
     let client = settings.client();
-    let count = |sql: String| {
-        let client = client.clone();
-        async move { client.query(&sql).fetch_one::<u64>().await.unwrap() }
-    };
     let range = |column: &str| {
         format!(
             "{column} >= parseDateTimeBestEffort('{from}') AND {column} < parseDateTimeBestEffort('{to}')"
         )
     };
-    let clicks = count(format!(
-        "SELECT count() FROM clicks FINAL WHERE is_test = 0 AND {}",
-        range("click_time")
-    ))
+    let clicks = count(
+        &client,
+        &format!(
+            "SELECT count() FROM clicks FINAL WHERE is_test = 0 AND {}",
+            range("click_time")
+        ),
+    )
     .await;
     let counted = "is_test = 0 AND status IN ('approved', 'pending', 'hold')";
-    let conversions = count(format!(
-        "SELECT count() FROM conversions_valued WHERE {counted} AND {}",
-        range("conversion_time")
-    ))
+    let conversions = count(
+        &client,
+        &format!(
+            "SELECT count() FROM conversions_valued WHERE {counted} AND {}",
+            range("conversion_time")
+        ),
+    )
     .await;
-    let without_os = count(format!(
-        "SELECT count() FROM conversions_valued WHERE {counted} AND {} \
+    let without_os = count(
+        &client,
+        &format!(
+            "SELECT count() FROM conversions_valued WHERE {counted} AND {} \
          AND click_id GLOBAL IN (SELECT click_id FROM clicks WHERE os = '')",
-        range("conversion_time")
-    ))
+            range("conversion_time")
+        ),
+    )
     .await;
     assert!(
         clicks > 0 && conversions > 0,

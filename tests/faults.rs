@@ -18,7 +18,7 @@ use clickmatch_config::Config;
 use clickmatch_core::clock::now_ms;
 use clickmatch_e2e::process::{demo_config_path, services_env, start_broker, Process};
 use clickmatch_e2e::scenario::{Scenario, Snapshot};
-use clickmatch_e2e::{accounting, clickhouse_engine, clickhouse_server, free_port};
+use clickmatch_e2e::{accounting, clickhouse_engine, clickhouse_server, count, free_port};
 use clickmatch_kafka::Publisher;
 use clickmatch_testbed::{LocalBroker, LocalServer};
 use reqwest::StatusCode;
@@ -86,10 +86,6 @@ async fn postback(
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     let id = body["postback_id"].as_str().map(String::from);
     (status, id)
-}
-
-async fn count(client: &clickhouse::Client, query: &str) -> u64 {
-    client.query(query).fetch_one::<u64>().await.unwrap()
 }
 
 /// Broker down for about 15 s while visitors click and networks post back: ingest keeps

@@ -59,10 +59,6 @@ fn table_row(out: &str, before: &str, after: &str) -> Option<u64> {
     })
 }
 
-async fn count(t: &TestPipeline, query: &str) -> u64 {
-    t.client().query(query).fetch_one::<u64>().await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operators_loop_gets_the_money_back() {
     let t = TestPipeline::start_custom(
@@ -153,7 +149,7 @@ async fn the_operators_loop_gets_the_money_back() {
     let malformed = "malformed_click_id (check_sub_param_passthrough)";
     assert_eq!(table_row(&out, malformed, "attributed"), Some(1), "{out}");
     assert_eq!(
-        count(&t, "SELECT count() FROM conversions FINAL").await,
+        t.count("SELECT count() FROM conversions FINAL").await,
         0,
         "a dry run sends nothing"
     );
@@ -176,21 +172,16 @@ async fn the_operators_loop_gets_the_money_back() {
     let converted = t.client().query(one_each).bind(&click).bind(FOREIGN_ID);
     assert_eq!(converted.fetch_one::<u64>().await.unwrap(), 2);
     // History stays; the current view, the hourly totals and the figures drop them.
-    assert_eq!(count(&t, "SELECT count() FROM unattributed FINAL").await, 2);
+    assert_eq!(t.count("SELECT count() FROM unattributed FINAL").await, 2);
+    assert_eq!(t.count("SELECT count() FROM unattributed_current").await, 0);
     assert_eq!(
-        count(&t, "SELECT count() FROM unattributed_current").await,
+        t.count("SELECT toUInt64(count()) FROM unattributed_hourly_totals")
+            .await,
         0
     );
     assert_eq!(
-        count(
-            &t,
-            "SELECT toUInt64(count()) FROM unattributed_hourly_totals"
-        )
-        .await,
-        0
-    );
-    assert_eq!(
-        count(&t, "SELECT toUInt64(sum(unattributed)) FROM figures_hourly").await,
+        t.count("SELECT toUInt64(sum(unattributed)) FROM figures_hourly")
+            .await,
         0
     );
 
@@ -217,11 +208,8 @@ async fn the_operators_loop_gets_the_money_back() {
     let converted = t.client().query(one_each).bind(&click).bind(FOREIGN_ID);
     assert_eq!(converted.fetch_one::<u64>().await.unwrap(), 2);
     assert_eq!(
-        count(
-            &t,
-            "SELECT uniqExact(conversion_id, version) FROM conversions"
-        )
-        .await,
+        t.count("SELECT uniqExact(conversion_id, version) FROM conversions")
+            .await,
         2,
         "no second version of either conversion"
     );
@@ -320,11 +308,8 @@ async fn the_operators_loop_gets_the_money_back() {
     assert_eq!(answer["results"][0]["result"], "attributed", "{answer}");
     assert_eq!(answer["results"][0]["decided"], true, "{answer}");
     assert_eq!(
-        count(
-            &t,
-            "SELECT count() FROM conversions FINAL WHERE origin = 'upload'"
-        )
-        .await,
+        t.count("SELECT count() FROM conversions FINAL WHERE origin = 'upload'")
+            .await,
         1
     );
 

@@ -205,6 +205,11 @@ impl TestPipeline {
         self.settings.client()
     }
 
+    /// One count read now (see [`count`]).
+    pub async fn count(&self, query: &str) -> u64 {
+        count(&self.client(), query).await
+    }
+
     /// Polls `query` (returning one count) until it equals `expected` or 20 s pass.
     pub async fn wait_count(&self, query: &str, expected: u64) -> anyhow::Result<u64> {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -272,6 +277,16 @@ impl TestPipeline {
 }
 
 /// The `clickmatch` binary built next to the test executables (`cargo build --workspace`).
+/// One count read from ClickHouse; the test fails, naming the query, when it cannot be read.
+pub async fn count(client: &clickhouse::Client, query: &str) -> u64 {
+    client
+        .query(query)
+        .fetch_one::<u64>()
+        .await
+        .with_context(|| query.to_string())
+        .unwrap()
+}
+
 pub fn clickmatch_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/debug/deps/<test> → target/debug/clickmatch
