@@ -121,8 +121,16 @@ pub struct LoadResult {
     pub statuses: BTreeMap<u16, u64>,
     pub errors: u64,
     pub latency: Percentiles,
-    /// Postback sent → row queryable in ClickHouse, for probes.
+    /// Postback sent → row queryable in ClickHouse, for probes: until the start of the poll
+    /// whose query found the row (a query reads the parts committed when it starts).
     pub probes: Option<Percentiles>,
+    /// How long the probes' polling queries themselves took (not part of the figure above).
+    #[serde(default)]
+    pub probe_queries: Option<Percentiles>,
+    /// The probes timed to the answer of the query that found them instead (the query's run
+    /// included), as the harness counted them before.
+    #[serde(default)]
+    pub probes_answered: Option<Percentiles>,
     pub probes_missing: usize,
     pub late_clicks: u64,
 }
@@ -139,6 +147,8 @@ struct Shared {
     /// (postback ID, sent at unix ms), still to be found.
     probes_open: Vec<(String, u64)>,
     probe_latencies: Vec<u64>,
+    probe_query_times: Vec<u64>,
+    probe_answered: Vec<u64>,
     late_clicks: u64,
 }
 
@@ -175,6 +185,8 @@ async fn run_local(spec: LoadSpec) -> anyhow::Result<LoadResult> {
         last_probe: None,
         probes_open: Vec::new(),
         probe_latencies: Vec::new(),
+        probe_query_times: Vec::new(),
+        probe_answered: Vec::new(),
         late_clicks: 0,
     }));
     let lines = Rc::new(spec.lines.clone());
@@ -256,6 +268,14 @@ async fn run_local(spec: LoadSpec) -> anyhow::Result<LoadResult> {
             .e2e
             .as_ref()
             .map(|_| Percentiles::of(s.probe_latencies.clone())),
+        probe_queries: spec
+            .e2e
+            .as_ref()
+            .map(|_| Percentiles::of(s.probe_query_times.clone())),
+        probes_answered: spec
+            .e2e
+            .as_ref()
+            .map(|_| Percentiles::of(s.probe_answered.clone())),
         probes_missing: s.probes_open.len(),
         late_clicks: s.late_clicks,
     })
@@ -439,7 +459,10 @@ struct Found {
     postback_id: String,
 }
 
-/// Every 50 ms: which open probes have a row in `conversions` or `unattributed` now.
+/// Every 50 ms (from the start of one poll to the next, however long a query takes): which
+/// open probes have a row in `conversions` or `unattributed`. A row a query finds was
+/// queryable when that query started, so that is the time the probe is counted to; the
+/// query's own duration is recorded apart.
 async fn poll_probes(
     e2e: E2e,
     shared: Rc<RefCell<Shared>>,
@@ -451,8 +474,11 @@ async fn poll_probes(
     )
     .client();
     let mut finished_at: Option<Instant> = None;
+    let mut polls = tokio::time::interval(Duration::from_millis(50));
+    polls.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    polls.tick().await;
     loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        polls.tick().await;
         let open: Vec<(String, u64)> = shared.borrow().probes_open.clone();
         if *done.borrow() {
             let since = *finished_at.get_or_insert_with(Instant::now);
@@ -475,12 +501,15 @@ async fn poll_probes(
             oldest.saturating_sub(10_000),
             oldest.saturating_sub(10_000)
         );
+        let started = unix_ms();
+        let timer = Instant::now();
         let found: Vec<Found> = match client.query(&query).fetch_all().await {
             Ok(rows) => rows,
             Err(_) => continue,
         };
-        let now = unix_ms();
+        let answered = unix_ms();
         let mut s = shared.borrow_mut();
+        s.probe_query_times.push(timer.elapsed().as_micros() as u64);
         for row in found {
             if let Some(i) = s
                 .probes_open
@@ -488,7 +517,8 @@ async fn poll_probes(
                 .position(|(id, _)| *id == row.postback_id)
             {
                 let (_, sent) = s.probes_open.swap_remove(i);
-                s.probe_latencies.push(now.saturating_sub(sent) * 1000);
+                s.probe_latencies.push(started.saturating_sub(sent) * 1000);
+                s.probe_answered.push(answered.saturating_sub(sent) * 1000);
             }
         }
     }
