@@ -208,7 +208,11 @@ impl Bench {
             self.start_ingest_with("enrich-off-ingest", &bootstrap, service, &off)?;
         let (mut ingest_on, port_on) =
             self.start_ingest_with("enrich-on-ingest", &bootstrap, service, &on)?;
-        let profiler = self.profile("enrich-on-ingest", &ingest_on)?;
+        // Both, so that their profiles can be compared symbol by symbol.
+        let profilers = [
+            self.profile("enrich-on-ingest", &ingest_on)?,
+            self.profile("enrich-off-ingest", &ingest_off)?,
+        ];
 
         let load = pin.load.as_deref();
         let run = |port: u16, duration: Duration, raw: &Path, server: Option<&Proc>| {
@@ -262,7 +266,9 @@ impl Bench {
             );
         }
         self.results.enrich = Some(phase);
-        self.finish_profile(profiler);
+        for profiler in profilers {
+            self.finish_profile(profiler);
+        }
         ingest_on.stop(Duration::from_secs(15));
         ingest_off.stop(Duration::from_secs(15));
         broker.stop(Duration::from_secs(5));
