@@ -1,7 +1,7 @@
 //! Phase enrich: what enrichment costs a redirect. Two ingests on the same core, one with both
 //! databases and user-agent parsing, one with enrichment off, take the same requests (each with
-//! an `X-Forwarded-For` from a trusted proxy and a user agent), runs interleaved; the figure is
-//! the ratio of their redirects/s.
+//! an `X-Forwarded-For` from a trusted proxy and a user agent), in pairs taken back to back; the
+//! figure is the median of the pairs' ratios of redirects/s.
 //!
 //! The databases are synthetic, written here with `mmdb-writer` in GeoLite2's layouts: City
 //! records as large as GeoLite2's (names in eight languages, location, postal code, a
@@ -239,14 +239,25 @@ impl Bench {
         };
         let seconds = Duration::from_secs(s.http_seconds);
         for r in 0..self.args.runs {
-            let raw = self.raw.join(format!("wrk-enrich-off-{r}.txt"));
-            phase
-                .off
-                .push(run(port_off, seconds, &raw, Some(&ingest_off))?);
-            let raw = self.raw.join(format!("wrk-enrich-on-{r}.txt"));
-            phase
-                .on
-                .push(run(port_on, seconds, &raw, Some(&ingest_on))?);
+            // Each run is a pair, taken back to back; the order alternates (off-on, on-off, …)
+            // so that a machine slowing down or speeding up over the phase favours neither.
+            let raw_off = self.raw.join(format!("wrk-enrich-off-{r}.txt"));
+            let raw_on = self.raw.join(format!("wrk-enrich-on-{r}.txt"));
+            if r % 2 == 0 {
+                phase
+                    .off
+                    .push(run(port_off, seconds, &raw_off, Some(&ingest_off))?);
+                phase
+                    .on
+                    .push(run(port_on, seconds, &raw_on, Some(&ingest_on))?);
+            } else {
+                phase
+                    .on
+                    .push(run(port_on, seconds, &raw_on, Some(&ingest_on))?);
+                phase
+                    .off
+                    .push(run(port_off, seconds, &raw_off, Some(&ingest_off))?);
+            }
             ingest_off.check_running()?;
             ingest_on.check_running()?;
             let show = |w: Option<&wrk::WrkResult>| {
