@@ -231,7 +231,7 @@ fn clickhouse_ceiling(j: &JoinerPhase, sink: Option<&SinkPhase>, bare: f64) -> S
     }
     let rows_per_event = rows as f64 / events as f64;
     format!(
-        "; ClickHouse takes at most {} rows/s here (sink phase), {:.2} rows per event: a ceiling of {:.2}×",
+        "; ClickHouse takes at most {} rows/s here (sink phase), {:.2} rows per event: a ceiling of {:.2}× of the bare consumer",
         int(best),
         rows_per_event,
         best / rows_per_event / bare.max(1e-9)
@@ -616,7 +616,7 @@ mod tests {
         // 550 rows/s at 1.1 rows per event: 500 events/s, half of the bare consumer's 1000.
         assert_eq!(
             clickhouse_ceiling(&joiner, Some(&sink), 1000.0),
-            "; ClickHouse takes at most 550 rows/s here (sink phase), 1.10 rows per event: a ceiling of 0.50×"
+            "; ClickHouse takes at most 550 rows/s here (sink phase), 1.10 rows per event: a ceiling of 0.50× of the bare consumer"
         );
     }
 }
