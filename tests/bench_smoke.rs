@@ -100,7 +100,8 @@ fn the_benchmark_harness_runs_every_phase_at_tiny_sizes() {
         assert!(table.starts_with("Profiled"), "{table}");
         let mut profiled = vec!["joiner-0"];
         if http {
-            profiled.push("http-ingest");
+            // Both enrichment ingests, so that their profiles compare symbol by symbol.
+            profiled.extend(["http-ingest", "enrich-on-ingest", "enrich-off-ingest"]);
         }
         for name in profiled {
             let report =
