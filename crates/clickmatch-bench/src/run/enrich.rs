@@ -241,22 +241,18 @@ impl Bench {
         for r in 0..self.args.runs {
             // Each run is a pair, taken back to back; the order alternates (off-on, on-off, …)
             // so that a machine slowing down or speeding up over the phase favours neither.
-            let raw_off = self.raw.join(format!("wrk-enrich-off-{r}.txt"));
-            let raw_on = self.raw.join(format!("wrk-enrich-on-{r}.txt"));
-            if r % 2 == 0 {
-                phase
-                    .off
-                    .push(run(port_off, seconds, &raw_off, Some(&ingest_off))?);
-                phase
-                    .on
-                    .push(run(port_on, seconds, &raw_on, Some(&ingest_on))?);
+            let order = if r % 2 == 0 {
+                ["off", "on"]
             } else {
-                phase
-                    .on
-                    .push(run(port_on, seconds, &raw_on, Some(&ingest_on))?);
-                phase
-                    .off
-                    .push(run(port_off, seconds, &raw_off, Some(&ingest_off))?);
+                ["on", "off"]
+            };
+            for side in order {
+                let raw = self.raw.join(format!("wrk-enrich-{side}-{r}.txt"));
+                let (port, ingest, results) = match side {
+                    "on" => (port_on, &ingest_on, &mut phase.on),
+                    _ => (port_off, &ingest_off, &mut phase.off),
+                };
+                results.push(run(port, seconds, &raw, Some(ingest))?);
             }
             ingest_off.check_running()?;
             ingest_on.check_running()?;
