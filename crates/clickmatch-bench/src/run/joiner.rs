@@ -17,9 +17,7 @@ impl Bench {
     pub(super) fn joiner(&mut self) -> anyhow::Result<()> {
         let s = self.sizes.clone();
         let pin = self.pin.clone();
-        if let Some(pid) = self.clickhouse.pid() {
-            procs::repin(pid, pin.load.as_deref());
-        }
+        self.pin_clickhouse(pin.load.as_deref());
         let (mut broker, bootstrap) =
             self.start_broker("joiner-broker", s.partitions, pin.load.as_deref())?;
         let config = Traffic::bench_config();
@@ -201,9 +199,7 @@ impl Bench {
         }
         self.results.joiner = Some(phase);
         broker.stop(Duration::from_secs(5));
-        if let Some(pid) = self.clickhouse.pid() {
-            procs::repin(pid, None);
-        }
+        self.pin_clickhouse(None);
         Ok(())
     }
 }

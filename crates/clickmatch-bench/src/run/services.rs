@@ -248,6 +248,14 @@ impl Bench {
         procs::Profiler::attach(name, service.pid(), &self.raw).map(Some)
     }
 
+    /// Pins the benchmark's ClickHouse server to `cpus` (`None`: any CPU) for a phase that
+    /// writes to it.
+    pub(super) fn pin_clickhouse(&self, cpus: Option<&str>) {
+        if let Some(pid) = self.clickhouse.pid() {
+            procs::repin(pid, cpus);
+        }
+    }
+
     /// Ends a recording started by [`Bench::profile`]; a report that fails costs only itself.
     pub(super) fn finish_profile(&mut self, profiler: Option<procs::Profiler>) {
         let Some(profiler) = profiler else { return };

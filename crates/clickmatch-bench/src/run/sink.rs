@@ -12,9 +12,7 @@ impl Bench {
     pub(super) fn sink(&mut self) -> anyhow::Result<()> {
         let s = self.sizes.clone();
         let pin = self.pin.clone();
-        if let Some(pid) = self.clickhouse.pid() {
-            procs::repin(pid, pin.service.as_deref());
-        }
+        self.pin_clickhouse(pin.service.as_deref());
         let batch_rows = Traffic::bench_config().joiner.batch_max_rows;
         let batch_rows = std::env::var("CLICKMATCH_JOINER_BATCH_MAX_ROWS")
             .ok()
@@ -92,9 +90,7 @@ impl Bench {
             self.drop_database(&format!("bench_client_{r}"));
         }
         self.results.sink = Some(phase);
-        if let Some(pid) = self.clickhouse.pid() {
-            procs::repin(pid, None);
-        }
+        self.pin_clickhouse(None);
         Ok(())
     }
 }
