@@ -276,7 +276,6 @@ impl TestPipeline {
     }
 }
 
-/// The `clickmatch` binary built next to the test executables (`cargo build --workspace`).
 /// One count read from ClickHouse; the test fails, naming the query, when it cannot be read.
 pub async fn count(client: &clickhouse::Client, query: &str) -> u64 {
     client
@@ -287,6 +286,7 @@ pub async fn count(client: &clickhouse::Client, query: &str) -> u64 {
         .unwrap()
 }
 
+/// The `clickmatch` binary built next to the test executables (`cargo build --workspace`).
 pub fn clickmatch_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/debug/deps/<test> → target/debug/clickmatch

@@ -251,6 +251,8 @@ async fn run_local(spec: LoadSpec) -> anyhow::Result<LoadResult> {
         .filter(|(code, _)| matches!(**code, 200 | 302))
         .map(|(_, n)| n)
         .sum();
+    // Probe figures exist only where probes were sent (an end-to-end load).
+    let probed = |samples: &Vec<u64>| spec.e2e.as_ref().map(|_| Percentiles::of(samples.clone()));
     Ok(LoadResult {
         target_rps: spec.rate,
         connections: spec.connections,
@@ -264,18 +266,9 @@ async fn run_local(spec: LoadSpec) -> anyhow::Result<LoadResult> {
         statuses: s.statuses.clone(),
         errors: s.errors,
         latency: Percentiles::of(s.latencies.clone()),
-        probes: spec
-            .e2e
-            .as_ref()
-            .map(|_| Percentiles::of(s.probe_latencies.clone())),
-        probe_queries: spec
-            .e2e
-            .as_ref()
-            .map(|_| Percentiles::of(s.probe_query_times.clone())),
-        probes_answered: spec
-            .e2e
-            .as_ref()
-            .map(|_| Percentiles::of(s.probe_answered.clone())),
+        probes: probed(&s.probe_latencies),
+        probe_queries: probed(&s.probe_query_times),
+        probes_answered: probed(&s.probe_answered),
         probes_missing: s.probes_open.len(),
         late_clicks: s.late_clicks,
     })

@@ -9,7 +9,7 @@ mod common;
 
 use std::str::FromStr;
 
-use clickmatch_clickhouse::cluster::{self, ClusterLayout, Layout};
+use clickmatch_clickhouse::cluster::{self, Layout};
 use clickmatch_clickhouse::{
     check_schema, migrate_with, ClickHouseError, ClickHouseSettings, ClickHouseSink, RollupCheck,
     MIGRATIONS,
@@ -17,7 +17,7 @@ use clickmatch_clickhouse::{
 use clickmatch_core::records::{Conversion, Outcome, Unattributed};
 use clickmatch_core::Reason;
 use clickmatch_testbed::local_server::LOCAL_CLUSTER;
-use common::{has_local_cluster, TestDb};
+use common::{has_local_cluster, local_cluster, TestDb};
 use rust_decimal::Decimal;
 
 const HOUR_MS: u64 = 3_600_000;
@@ -278,10 +278,7 @@ async fn cluster_layout_runs_through_distributed_tables() {
         return;
     }
     db.settings.cluster = Some(LOCAL_CLUSTER.to_owned());
-    let layout = Layout::Cluster(ClusterLayout {
-        name: LOCAL_CLUSTER.to_owned(),
-        replicated: false,
-    });
+    let layout = local_cluster(false);
     let report = migrate_with(&db.settings, &layout).await.unwrap();
     assert_eq!(report.cluster.as_deref(), Some(LOCAL_CLUSTER));
     assert_eq!(report.applied.len(), MIGRATIONS.len());
@@ -367,10 +364,7 @@ async fn replicated_statements_parse_and_their_engines_take_their_arguments() {
         .execute()
         .await
         .unwrap();
-    let layout = Layout::Cluster(ClusterLayout {
-        name: LOCAL_CLUSTER.to_owned(),
-        replicated: true,
-    });
+    let layout = local_cluster(true);
     let mut statements = cluster::bootstrap_statements(&layout);
     for (_, s) in cluster::plan(MIGRATIONS, &layout).unwrap() {
         statements.extend(s);

@@ -42,6 +42,15 @@ pub async fn has_local_cluster(settings: &ClickHouseSettings) -> bool {
     n > 0
 }
 
+/// The cluster layout on the testbed's cluster of one ([`LOCAL_CLUSTER`]); `replicated` as in
+/// [`ClusterLayout`].
+pub fn local_cluster(replicated: bool) -> Layout {
+    Layout::Cluster(ClusterLayout {
+        name: LOCAL_CLUSTER.to_owned(),
+        replicated,
+    })
+}
+
 /// A database `cmtest_<random hex>` on the test server, dropped with this value.
 pub struct TestDb {
     pub settings: ClickHouseSettings,
@@ -88,11 +97,7 @@ impl TestDb {
             return None;
         }
         db.settings.cluster = Some(LOCAL_CLUSTER.to_owned());
-        let layout = Layout::Cluster(ClusterLayout {
-            name: LOCAL_CLUSTER.to_owned(),
-            replicated: false,
-        });
-        clickmatch_clickhouse::migrate_with(&db.settings, &layout)
+        clickmatch_clickhouse::migrate_with(&db.settings, &local_cluster(false))
             .await
             .expect("migrate the cluster layout");
         Some(db)
