@@ -73,6 +73,18 @@ fn the_benchmark_harness_runs_every_phase_at_tiny_sizes() {
         for phase in ["http", "enrich"] {
             assert!(!json[phase].is_null(), "phase {phase} has no results");
         }
+        // Each half-load run reads its server's CPU per request and times the generator's
+        // own lateness: what tells a slower machine, a stalled server and a stalled generator
+        // apart.
+        for side in ["clicks_half_load", "nginx_half_load"] {
+            let runs = json["http"][side].as_array().expect(side);
+            assert!(!runs.is_empty(), "no {side} runs: {json}");
+            for run in runs {
+                let cpu = run["server_cpu_us_per_request"].as_f64();
+                assert!(cpu.is_some_and(|us| us > 0.0), "{side}: {run}");
+                assert!(run["send_lag"]["count"].as_u64() > Some(0), "{side}: {run}");
+            }
+        }
     }
     let table = std::fs::read_to_string(results.join("table.md")).unwrap();
     let mut expected = vec![

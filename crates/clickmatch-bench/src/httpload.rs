@@ -121,6 +121,15 @@ pub struct LoadResult {
     pub statuses: BTreeMap<u16, u64>,
     pub errors: u64,
     pub latency: Percentiles,
+    /// How late the generator itself sent the requests whose connection was free when they were
+    /// due: its own scheduling delay. A stall here is the load core's, not the server's (the
+    /// requests queued behind it count from their due time in `latency`).
+    #[serde(default)]
+    pub send_lag: Percentiles,
+    /// CPU time (user + system) the server spent per answered request over the whole run,
+    /// warm-up included, where the harness could read it (it fills this in, not the generator).
+    #[serde(default)]
+    pub server_cpu_us_per_request: Option<f64>,
     /// Postback sent → row queryable in ClickHouse, for probes: until the start of the poll
     /// whose query found the row (a query reads the parts committed when it starts).
     pub probes: Option<Percentiles>,
@@ -138,6 +147,7 @@ pub struct LoadResult {
 struct Shared {
     next_line: usize,
     latencies: Vec<u64>,
+    send_lags: Vec<u64>,
     statuses: BTreeMap<u16, u64>,
     errors: u64,
     scheduled: u64,
@@ -177,6 +187,7 @@ async fn run_local(spec: LoadSpec) -> anyhow::Result<LoadResult> {
     let shared = Rc::new(RefCell::new(Shared {
         next_line: 0,
         latencies: Vec::new(),
+        send_lags: Vec::new(),
         statuses: BTreeMap::new(),
         errors: 0,
         scheduled: 0,
@@ -266,6 +277,8 @@ async fn run_local(spec: LoadSpec) -> anyhow::Result<LoadResult> {
         statuses: s.statuses.clone(),
         errors: s.errors,
         latency: Percentiles::of(s.latencies.clone()),
+        send_lag: Percentiles::of(s.send_lags.clone()),
+        server_cpu_us_per_request: None,
         probes: probed(&s.probe_latencies),
         probe_queries: probed(&s.probe_query_times),
         probes_answered: probed(&s.probe_answered),
@@ -306,6 +319,10 @@ async fn connection(
             s.next_line = (i + 1) % lines.len();
             if measured {
                 s.scheduled += 1;
+                if previous_done <= due {
+                    let late = tokio::time::Instant::now().saturating_duration_since(due);
+                    s.send_lags.push(late.as_micros() as u64);
+                }
             }
             &lines[i]
         };

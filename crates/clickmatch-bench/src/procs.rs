@@ -106,15 +106,20 @@ impl Proc {
     /// CPU time (user + system) used so far, from `/proc/<pid>/stat` in clock ticks (the
     /// `process_cpu_seconds_total` of the prometheus crate is whole seconds only).
     pub fn cpu_seconds(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
-        // Fields after the command name, which is in parentheses and may hold spaces: state
-        // is field 3, utime 14 and stime 15.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: f64 =
-            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-        // SAFETY: sysconf has no memory-safety preconditions.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        (per_second > 0).then(|| ticks / per_second as f64)
+        pid_cpu_seconds(self.pid())
+    }
+
+    /// [`Proc::cpu_seconds`] of the process and of its children (nginx serves from a worker
+    /// process its master started).
+    pub fn tree_cpu_seconds(&self) -> Option<f64> {
+        let pid = self.pid();
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        let children: Option<f64> = children
+            .split_whitespace()
+            .map(|child| pid_cpu_seconds(child.parse().ok()?))
+            .sum();
+        Some(pid_cpu_seconds(pid)? + children?)
     }
 
     /// Fails when the process has exited.
@@ -332,4 +337,16 @@ impl Profiler {
         std::fs::write(&text, report)?;
         Ok(text)
     }
+}
+
+/// CPU time (user + system) of process `pid` so far, from `/proc/<pid>/stat`.
+fn pid_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces: state is
+    // field 3, utime 14 and stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| ticks / per_second as f64)
 }

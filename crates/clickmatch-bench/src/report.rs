@@ -278,10 +278,24 @@ pub fn table(r: &Results) -> String {
                 .collect();
             let done: Vec<f64> = h.clicks_half_load.iter().map(|l| l.ok_rps).collect();
             let nginx_p99: Vec<f64> = h.nginx_half_load.iter().map(|l| l.latency.p99_ms).collect();
+            // The generator's own stalls, to tell them from the server's; and the servers' CPU
+            // per request at this rate, which tells a slower machine from a stalled server.
+            let list = |runs: &[LoadResult], figure: fn(&LoadResult) -> Option<f64>| {
+                runs.iter()
+                    .map(|l| figure(l).map_or("?".into(), |v| format!("{v:.1}")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let lag_max = list(&h.clicks_half_load, |l| Some(l.send_lag.max_ms));
+            let ingest_cpu = list(&h.clicks_half_load, |l| l.server_cpu_us_per_request);
+            let nginx_cpu = list(&h.nginx_half_load, |l| l.server_cpu_us_per_request);
             let nginx_half = if nginx_p99.is_empty() {
                 "—".to_string()
             } else {
-                format!("nginx at that rate: p99 {:.2} ms", median(&nginx_p99))
+                format!(
+                    "nginx at that rate: p99 {:.2} ms ({nginx_cpu} µs of CPU each)",
+                    median(&nginx_p99)
+                )
             };
             let (p99, done) = (median(&p99), median(&done));
             rows.push([
@@ -291,10 +305,10 @@ pub fn table(r: &Results) -> String {
                     half.connections
                 ),
                 format!(
-                    "p50 {:.2} ms, p99 {:.2} ms ({}/s done)",
+                    "p50 {:.2} ms, p99 {:.2} ms ({}/s done; {ingest_cpu} µs of CPU each; the generator's longest send lag {lag_max} ms)",
                     median(&p50),
                     p99,
-                    int(done)
+                    int(done),
                 ),
                 nginx_half,
                 "—".into(),

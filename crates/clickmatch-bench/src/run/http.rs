@@ -124,8 +124,10 @@ impl Bench {
         let half = 0.5 * median(&phase.clicks.iter().map(|w| w.ok_rps).collect::<Vec<_>>());
         if half > 1.0 {
             for r in 0..self.args.runs {
-                let run_half = |name: &str, port: u16| -> anyhow::Result<LoadResult> {
-                    self.loadgen(&OpenLoop {
+                // One open-loop run, with the server's CPU per answered request.
+                let run_half = |name: &str, port: u16, server: &Proc| {
+                    let before = server.tree_cpu_seconds();
+                    let mut result = self.loadgen(&OpenLoop {
                         name,
                         port,
                         file: &clicks_file,
@@ -135,16 +137,37 @@ impl Bench {
                         connections: s.connections,
                         e2e: None,
                         cpus: load,
-                    })
+                    })?;
+                    if let (Some(before), Some(after)) = (before, server.tree_cpu_seconds()) {
+                        result.server_cpu_us_per_request =
+                            Some((after - before) * 1e6 / result.total_ok.max(1) as f64);
+                    }
+                    anyhow::Ok(result)
                 };
-                phase
-                    .clicks_half_load
-                    .push(run_half(&format!("half-load-clicks-{r}"), ingest_port)?);
-                if nginx.is_some() {
-                    phase
-                        .nginx_half_load
-                        .push(run_half(&format!("half-load-nginx-{r}"), nginx_port)?);
-                }
+                let clicks = run_half(&format!("half-load-clicks-{r}"), ingest_port, &ingest)?;
+                let reference = match &nginx {
+                    Some(n) => Some(run_half(&format!("half-load-nginx-{r}"), nginx_port, n)?),
+                    None => None,
+                };
+                let cpu = |l: &LoadResult| {
+                    l.server_cpu_us_per_request
+                        .map_or("?".into(), |us| format!("{us:.1}"))
+                };
+                eprintln!(
+                    "   half load {r}: clicks p99 {:.2} ms (max {:.1}; {} µs CPU each; the generator's send lag max {:.1}), nginx p99 {}",
+                    clicks.latency.p99_ms,
+                    clicks.latency.max_ms,
+                    cpu(&clicks),
+                    clicks.send_lag.max_ms,
+                    reference.as_ref().map_or("?".into(), |n| format!(
+                        "{:.2} ms ({} µs CPU each; send lag max {:.1})",
+                        n.latency.p99_ms,
+                        cpu(n),
+                        n.send_lag.max_ms
+                    )),
+                );
+                phase.clicks_half_load.push(clicks);
+                phase.nginx_half_load.extend(reference);
             }
         }
         if let Ok(text) = kafka::scrape(&format!("127.0.0.1:{ingest_port}")) {
