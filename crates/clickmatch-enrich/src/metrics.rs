@@ -9,6 +9,8 @@ use crate::ipdb::IpDb;
 pub struct EnrichMetrics {
     reloads: IntCounterVec,
     build_epoch: IntGaugeVec,
+    /// 1 while the file at a database's path was refused and an older one is in use.
+    refused_now: IntGaugeVec,
     /// Address lookups answered from the block cache, and those that walked the files (resolved
     /// once: each click counts one).
     blocks: IntCounterVec,
@@ -22,6 +24,7 @@ impl EnrichMetrics {
         let metrics = EnrichMetrics::unregistered()?;
         registry.register(Box::new(metrics.reloads.clone()))?;
         registry.register(Box::new(metrics.build_epoch.clone()))?;
+        registry.register(Box::new(metrics.refused_now.clone()))?;
         registry.register(Box::new(metrics.blocks.clone()))?;
         Ok(metrics)
     }
@@ -58,11 +61,21 @@ impl EnrichMetrics {
                 ),
                 &["database"],
             )?,
+            refused_now: IntGaugeVec::new(
+                Opts::new(
+                    "clickmatch_enrich_database_file_refused",
+                    "1 while the file at a database's configured path was refused (unreadable, \
+                     missing or not a valid MaxMind DB) and an older one is in use; 0 once a \
+                     file loads.",
+                ),
+                &["database"],
+            )?,
         })
     }
 
     pub(crate) fn loaded(&self, label: &str, db: &IpDb) {
         self.reloads.with_label_values(&[label, "loaded"]).inc();
+        self.refused_now.with_label_values(&[label]).set(0);
         self.build_epoch
             .with_label_values(&[label])
             .set(i64::try_from(db.build_epoch()).unwrap_or(i64::MAX));
@@ -70,6 +83,12 @@ impl EnrichMetrics {
 
     pub(crate) fn refused(&self, label: &str) {
         self.reloads.with_label_values(&[label, "refused"]).inc();
+        self.refused_now.with_label_values(&[label]).set(1);
+    }
+
+    /// Whether the file at `label`'s path is refused now (an older database in use).
+    pub fn refused_now(&self, label: &str) -> bool {
+        self.refused_now.with_label_values(&[label]).get() == 1
     }
 
     /// Files of `label` read so far with `result` (`loaded`, `refused`).

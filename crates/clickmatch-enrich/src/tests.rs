@@ -191,6 +191,8 @@ fn a_replaced_file_is_used_without_a_restart_and_a_bad_one_is_refused() {
     }
     assert_eq!(enricher.click(ip, "").country, "AT");
     assert_eq!(enricher.metrics().loads("geoip", "refused"), 1);
+    assert!(enricher.metrics().refused_now("geoip"));
+    assert!(!enricher.metrics().refused_now("asn"));
     assert!(matches!(
         enricher.reload_changed()[..],
         [Reload::Unchanged, Reload::Unchanged]
@@ -210,12 +212,13 @@ fn a_replaced_file_is_used_without_a_restart_and_a_bad_one_is_refused() {
     let text = prometheus::TextEncoder::new()
         .encode_to_string(&registry.gather())
         .unwrap();
-    assert!(
-        text.contains(
-            "clickmatch_enrich_database_loads_total{database=\"geoip\",result=\"refused\"} 2"
-        ),
-        "{text}"
-    );
+    // What the alert for a refused replacement reads: set while refused, cleared by a load.
+    for line in [
+        "clickmatch_enrich_database_loads_total{database=\"geoip\",result=\"refused\"} 2",
+        "clickmatch_enrich_database_file_refused{database=\"geoip\"} 0",
+    ] {
+        assert!(text.contains(line), "no `{line}` in:\n{text}");
+    }
 }
 
 #[tokio::test]
