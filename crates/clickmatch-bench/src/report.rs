@@ -164,6 +164,11 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// A figure to one decimal, or `?` where the harness could not read it.
+pub fn one_decimal(figure: Option<f64>) -> String {
+    figure.map_or("?".into(), |v| format!("{v:.1}"))
+}
+
 fn int(n: f64) -> String {
     let n = n.round() as i64;
     let s = n.abs().to_string();
@@ -282,7 +287,7 @@ pub fn table(r: &Results) -> String {
             // per request at this rate, which tells a slower machine from a stalled server.
             let list = |runs: &[LoadResult], figure: fn(&LoadResult) -> Option<f64>| {
                 runs.iter()
-                    .map(|l| figure(l).map_or("?".into(), |v| format!("{v:.1}")))
+                    .map(|l| one_decimal(figure(l)))
                     .collect::<Vec<_>>()
                     .join(", ")
             };

@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng};
 
 use super::Bench;
 use crate::procs::Proc;
-use crate::report::EnrichPhase;
+use crate::report::{one_decimal, EnrichPhase};
 use crate::traffic::Traffic;
 use crate::wrk;
 
@@ -261,8 +261,7 @@ impl Bench {
                     format!(
                         "{:.0}/s ({} µs CPU each)",
                         w.ok_rps,
-                        w.server_cpu_us_per_request
-                            .map_or("?".into(), |us| format!("{us:.1}"))
+                        one_decimal(w.server_cpu_us_per_request)
                     )
                 })
             };

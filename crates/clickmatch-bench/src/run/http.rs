@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use super::loadgen::OpenLoop;
 use super::Bench;
-use crate::httpload::LoadResult;
 use crate::kafka;
 use crate::procs::{self, Proc};
-use crate::report::{median, HttpPhase};
+use crate::report::{median, one_decimal, HttpPhase};
 use crate::traffic::{self, Traffic};
 use crate::wrk;
 
@@ -109,8 +108,7 @@ impl Bench {
             )?);
             ingest.check_running()?;
             let cpu = |w: Option<&wrk::WrkResult>| {
-                w.and_then(|w| w.server_cpu_us_per_request)
-                    .map_or("?".to_string(), |us| format!("{us:.1}"))
+                one_decimal(w.and_then(|w| w.server_cpu_us_per_request))
             };
             eprintln!(
                 "   run {r}: nginx {:.0}/s, clicks {:.0}/s ({} µs CPU each), postbacks {:.0}/s ({} µs CPU each)",
@@ -149,20 +147,16 @@ impl Bench {
                     Some(n) => Some(run_half(&format!("half-load-nginx-{r}"), nginx_port, n)?),
                     None => None,
                 };
-                let cpu = |l: &LoadResult| {
-                    l.server_cpu_us_per_request
-                        .map_or("?".into(), |us| format!("{us:.1}"))
-                };
                 eprintln!(
                     "   half load {r}: clicks p99 {:.2} ms (max {:.1}; {} µs CPU each; the generator's send lag max {:.1}), nginx p99 {}",
                     clicks.latency.p99_ms,
                     clicks.latency.max_ms,
-                    cpu(&clicks),
+                    one_decimal(clicks.server_cpu_us_per_request),
                     clicks.send_lag.max_ms,
                     reference.as_ref().map_or("?".into(), |n| format!(
                         "{:.2} ms ({} µs CPU each; send lag max {:.1})",
                         n.latency.p99_ms,
-                        cpu(n),
+                        one_decimal(n.server_cpu_us_per_request),
                         n.send_lag.max_ms
                     )),
                 );
