@@ -319,10 +319,6 @@ async fn connection(
             s.next_line = (i + 1) % lines.len();
             if measured {
                 s.scheduled += 1;
-                if previous_done <= due {
-                    let late = tokio::time::Instant::now().saturating_duration_since(due);
-                    s.send_lags.push(late.as_micros() as u64);
-                }
             }
             &lines[i]
         };
@@ -337,13 +333,21 @@ async fn connection(
             wanted
         });
         let sent = tokio::time::Instant::now();
-        // Busy past the due time: the wait counts (no coordinated omission).
-        let origin = if previous_done > due { due } else { sent };
+        // Busy past the due time: the wait counts (no coordinated omission). Free at it: any
+        // lateness is the generator's own.
+        let (origin, send_lag) = if previous_done > due {
+            (due, None)
+        } else {
+            (sent, Some(sent.saturating_duration_since(due)))
+        };
         let sent_unix = unix_ms();
         let result = exchange(&addr, &mut stream, &mut buf, &line.request, probe).await;
         let now = tokio::time::Instant::now();
         previous_done = now;
         let mut s = shared.borrow_mut();
+        if let Some(lag) = send_lag.filter(|_| measured) {
+            s.send_lags.push(lag.as_micros() as u64);
+        }
         match result {
             Ok((status, body)) => {
                 if matches!(status, 200 | 302) {
