@@ -109,6 +109,15 @@ impl Proc {
         pid_cpu_seconds(self.pid())
     }
 
+    /// Starts charging this process's CPU time (its children's included) to the requests a
+    /// run serves from now on.
+    pub fn cpu_meter(&self) -> CpuMeter<'_> {
+        CpuMeter {
+            process: self,
+            start: self.tree_cpu_seconds(),
+        }
+    }
+
     /// [`Proc::cpu_seconds`] of the process and of its children (nginx serves from a worker
     /// process its master started).
     pub fn tree_cpu_seconds(&self) -> Option<f64> {
@@ -336,6 +345,21 @@ impl Profiler {
         }
         std::fs::write(&text, report)?;
         Ok(text)
+    }
+}
+
+/// A process's CPU time from [`Proc::cpu_meter`] on.
+pub struct CpuMeter<'a> {
+    process: &'a Proc,
+    start: Option<f64>,
+}
+
+impl CpuMeter<'_> {
+    /// CPU microseconds spent since the meter started, per request of `requests` (`None` where
+    /// `/proc` could not be read).
+    pub fn us_per_request(&self, requests: u64) -> Option<f64> {
+        let spent = self.process.tree_cpu_seconds()? - self.start?;
+        Some(spent * 1e6 / requests.max(1) as f64)
     }
 }
 

@@ -216,13 +216,11 @@ impl Bench {
 
         let load = pin.load.as_deref();
         let run = |port: u16, duration: Duration, raw: &Path, server: Option<&Proc>| {
-            let cpu_before = server.and_then(Proc::cpu_seconds);
+            let meter = server.map(Proc::cpu_meter);
             let url = format!("http://127.0.0.1:{port}");
             let mut result = wrk::run(&url, &requests, &lua, s.connections, duration, load, raw)?;
-            if let (Some(before), Some(after)) = (cpu_before, server.and_then(Proc::cpu_seconds)) {
-                result.server_cpu_us_per_request =
-                    Some((after - before) * 1e6 / result.requests.max(1) as f64);
-            }
+            result.server_cpu_us_per_request =
+                meter.and_then(|m| m.us_per_request(result.requests));
             anyhow::Ok(result)
         };
         // Warm-up: connections, producer metadata, the caches of the enriching ingest.

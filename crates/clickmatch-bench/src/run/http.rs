@@ -65,14 +65,10 @@ impl Bench {
         // One wrk run against `url`; with `server`, also the server's CPU per request.
         let wrk_run =
             |url: &str, paths: &Path, duration: Duration, raw: &Path, server: Option<&Proc>| {
-                let cpu_before = server.and_then(Proc::cpu_seconds);
+                let meter = server.map(Proc::cpu_meter);
                 let mut result = wrk::run(url, paths, &lua, s.connections, duration, load, raw)?;
-                if let (Some(before), Some(after)) =
-                    (cpu_before, server.and_then(Proc::cpu_seconds))
-                {
-                    result.server_cpu_us_per_request =
-                        Some((after - before) * 1e6 / result.requests.max(1) as f64);
-                }
+                result.server_cpu_us_per_request =
+                    meter.and_then(|m| m.us_per_request(result.requests));
                 anyhow::Ok(result)
             };
         // Warm-up: connections, producer metadata, page cache.
@@ -124,7 +120,7 @@ impl Bench {
             for r in 0..self.args.runs {
                 // One open-loop run, with the server's CPU per answered request.
                 let run_half = |name: &str, port: u16, server: &Proc| {
-                    let before = server.tree_cpu_seconds();
+                    let meter = server.cpu_meter();
                     let mut result = self.loadgen(&OpenLoop {
                         name,
                         port,
@@ -136,10 +132,7 @@ impl Bench {
                         e2e: None,
                         cpus: load,
                     })?;
-                    if let (Some(before), Some(after)) = (before, server.tree_cpu_seconds()) {
-                        result.server_cpu_us_per_request =
-                            Some((after - before) * 1e6 / result.total_ok.max(1) as f64);
-                    }
+                    result.server_cpu_us_per_request = meter.us_per_request(result.total_ok);
                     anyhow::Ok(result)
                 };
                 let clicks = run_half(&format!("half-load-clicks-{r}"), ingest_port, &ingest)?;
