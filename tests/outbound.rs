@@ -95,6 +95,8 @@ fn conversion_of(row: ConversionRow) -> Conversion {
         source: row.source,
         country: row.country,
         device_type: row.device_type,
+        os: row.os,
+        browser: row.browser,
         txid: row.txid,
         offer_mismatch: row.offer_mismatch,
         click_id_repaired: row.click_id_repaired,

@@ -407,7 +407,7 @@ struct EnrichedClick {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clicks_through_a_trusted_proxy_are_enriched_and_conversions_carry_country_and_device() {
+async fn clicks_through_a_trusted_proxy_are_enriched_and_conversions_carry_their_enrichment() {
     let databases = tempfile::tempdir().unwrap();
     let files = clickmatch_enrich::demo::write_databases(databases.path()).unwrap();
     let t = TestPipeline::start(&[
@@ -479,13 +479,17 @@ async fn clicks_through_a_trusted_proxy_are_enriched_and_conversions_carry_count
             .unwrap(),
         1
     );
-    let (country, device_type): (String, String) = t
+    // The conversion carries what its click was enriched with, through the joiner's state.
+    let carried: (String, String, String, String) = t
         .client()
-        .query("SELECT country, device_type FROM conversions FINAL")
+        .query("SELECT country, device_type, os, browser FROM conversions FINAL")
         .fetch_one()
         .await
         .unwrap();
-    assert_eq!((country.as_str(), device_type.as_str()), ("FR", "tablet"));
+    assert_eq!(
+        carried,
+        ("FR".into(), "tablet".into(), "iOS".into(), "Safari".into())
+    );
     assert_eq!(
         t.wait_count("SELECT count() FROM clicks FINAL", 3)
             .await

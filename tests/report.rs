@@ -60,6 +60,8 @@ fn conversion(click: &ClickRecord, payout: &str) -> Conversion {
         source: click.source.clone(),
         country: click.country.clone(),
         device_type: "mobile".into(),
+        os: "Android".into(),
+        browser: "Chrome".into(),
         route: "global".into(),
         event: "sale".into(),
         status: "approved".into(),

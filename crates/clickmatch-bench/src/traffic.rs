@@ -10,7 +10,9 @@ use clickmatch_config::Config;
 use clickmatch_core::classify::partition_key;
 use clickmatch_core::model::{Account, DAY_MS};
 use clickmatch_core::presets;
-use clickmatch_core::records::{ClickRecord, IngestVerdict, PostbackRecord, RECORD_VERSION};
+use clickmatch_core::records::{
+    ClickRecord, Enrichment, IngestVerdict, PostbackRecord, RECORD_VERSION,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -215,6 +217,46 @@ impl Record {
     }
 }
 
+/// A user agent of the benchmark's clicks and what ingest's parser makes of it.
+struct Agent {
+    user_agent: &'static str,
+    device_type: &'static str,
+    os: &'static str,
+    browser: &'static str,
+}
+
+/// Clicks come from these, evenly: the click record carries what ingest's enrichment adds, so
+/// the joiner decodes and keeps what it would in production.
+const AGENTS: [Agent; 4] = [
+    Agent {
+        user_agent: "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126 Mobile",
+        device_type: "mobile",
+        os: "Android",
+        browser: "Chrome",
+    },
+    Agent {
+        user_agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 \
+                     (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+        device_type: "mobile",
+        os: "iOS",
+        browser: "Safari",
+    },
+    Agent {
+        user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like \
+                     Gecko) Chrome/124.0.0.0 Safari/537.36",
+        device_type: "desktop",
+        os: "Windows 10",
+        browser: "Chrome",
+    },
+    Agent {
+        user_agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, \
+                     like Gecko) Version/17.4 Safari/605.1.15",
+        device_type: "desktop",
+        os: "Mac OSX",
+        browser: "Safari",
+    },
+];
+
 /// Deterministic traffic for the benchmark account.
 pub struct Traffic {
     pub account: Account,
@@ -291,6 +333,7 @@ impl Traffic {
     pub fn click(&mut self, time_ms: u64) -> ClickRecord {
         let (campaign, spec) = self.campaign();
         let subs = self.subs();
+        let agent = &AGENTS[self.rng.random_range(0..AGENTS.len())];
         ClickRecord {
             v: RECORD_VERSION,
             click_id: self
@@ -304,10 +347,15 @@ impl Traffic {
             source: "bench".into(),
             subs,
             ip: format!("198.51.100.{}", self.rng.random_range(1..255u32)),
-            user_agent: "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126 Mobile"
-                .into(),
+            user_agent: agent.user_agent.into(),
             country: ["US", "DE", "BR", "IN", "FR"][self.rng.random_range(0..5usize)].into(),
-            enrichment: Default::default(),
+            // What ingest's user-agent parsing makes of it (no geo database: no city or ASN).
+            enrichment: Enrichment {
+                device_type: agent.device_type.into(),
+                os: agent.os.into(),
+                browser: agent.browser.into(),
+                ..Default::default()
+            },
             is_test: false,
             foreign: false,
             cost: None,

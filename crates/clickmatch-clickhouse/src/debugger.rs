@@ -10,7 +10,8 @@ use crate::rows::{ClickRow, ConversionRow, RecoveredRow, UnattributedRow};
 use crate::settings::ClickHouseSettings;
 
 /// One postback as the debugger lists it: an attributed conversion version or an
-/// unattributed row.
+/// unattributed row. Unboxed: the debugger lists a page of them, so their size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostbackEntry {
     Attributed(ConversionRow),

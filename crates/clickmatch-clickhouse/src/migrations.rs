@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "valuation_on_shards",
         sql: include_str!("../migrations/0009_valuation_on_shards.sql"),
     },
+    Migration {
+        version: 10,
+        name: "conversion_os_browser",
+        sql: include_str!("../migrations/0010_conversion_os_browser.sql"),
+    },
 ];
 
 impl Migration {

@@ -87,6 +87,8 @@ pub struct ConversionRow {
     pub source: String,
     pub country: String,
     pub device_type: String,
+    pub os: String,
+    pub browser: String,
     /// `postback`, `upload` or `reprocess` ([`Origin`]).
     pub origin: String,
 }
@@ -182,6 +184,8 @@ pub struct ConversionRowRef<'a> {
     pub source: &'a str,
     pub country: &'a str,
     pub device_type: &'a str,
+    pub os: &'a str,
+    pub browser: &'a str,
     pub origin: &'static str,
 }
 
@@ -270,6 +274,8 @@ pub const CONVERSION_COLUMNS: &[(&str, &str)] = &[
     ("source", "String"),
     ("country", "String"),
     ("device_type", "String"),
+    ("os", "String"),
+    ("browser", "String"),
     ("origin", "String"),
 ];
 
@@ -401,6 +407,8 @@ impl<'a> ConversionRowRef<'a> {
             source: &conversion.source,
             country: &conversion.country,
             device_type: &conversion.device_type,
+            os: &conversion.os,
+            browser: &conversion.browser,
             origin: conversion.origin.as_str(),
         }
     }
@@ -436,6 +444,8 @@ impl ConversionRow {
             source: row.source.to_owned(),
             country: row.country.to_owned(),
             device_type: row.device_type.to_owned(),
+            os: row.os.to_owned(),
+            browser: row.browser.to_owned(),
             origin: row.origin.to_owned(),
         }
     }

@@ -216,11 +216,16 @@ pub struct Conversion {
     /// The click's traffic source (its campaign's), for figures by source.
     #[serde(default)]
     pub source: String,
-    /// The click's country and device type, so that reports group conversions without a join.
+    /// The click's country, device type, OS and browser, so that reports group conversions
+    /// by them without a join (empty when the click had none, or was kept before they were).
     #[serde(default)]
     pub country: String,
     #[serde(default)]
     pub device_type: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub browser: String,
     pub txid: String,
     pub offer_mismatch: bool,
     pub click_id_repaired: bool,
@@ -258,6 +263,8 @@ impl Conversion {
             source: String::new(),
             country: String::new(),
             device_type: String::new(),
+            os: String::new(),
+            browser: String::new(),
             txid: String::new(),
             offer_mismatch: false,
             click_id_repaired: false,

@@ -1,6 +1,6 @@
 //! Compact encodings of what the state keeps per click: a click is a 17-byte key and a value of
-//! a few bytes more than its campaign and offer IDs, country and device type, so the state
-//! stays small on disk.
+//! a few bytes more than its campaign and offer IDs, country, device type, OS and browser, so
+//! the state stays small on disk.
 
 use clickmatch_core::join::{JoinClick, Seen, StoreError, StoreResult};
 use clickmatch_core::records::Conversion;
@@ -47,17 +47,23 @@ fn short(text: &str) -> &[u8] {
     &text.as_bytes()[..text.len().min(255)]
 }
 
-/// `[flags][time_ms: 8 BE][campaign len][campaign][offer len][offer]`, then `[country
-/// len][country][device type len][device type]` when either is known; IDs longer than 255
-/// bytes are cut (configuration limits them to 64). Values written before the country and
-/// device type were kept end after the offer, and read back with both empty.
+/// `[flags][time_ms: 8 BE][campaign len][campaign][offer len][offer]`, then the enrichment a
+/// conversion copies, `[len][country][len][device type]` then `[len][os][len][browser]`, up to
+/// the last pair with one known; IDs longer than 255 bytes are cut (configuration limits them to 64). Values
+/// written before a field was kept end before it, and read it back empty.
 pub fn encode_click(click: &JoinClick) -> Vec<u8> {
     let campaign = short(&click.campaign_id);
     let offer = short(&click.offer_id);
-    let country = short(&click.country);
-    let device_type = short(&click.device_type);
-    let mut value =
-        Vec::with_capacity(13 + campaign.len() + offer.len() + country.len() + device_type.len());
+    let enrichment = enrichment(click);
+    // In pairs, up to the last pair with a field known: a reader of the release before reads
+    // the country and device type and ignores what follows.
+    let known = enrichment
+        .iter()
+        .rposition(|field| !field.is_empty())
+        .map_or(0, |last| last / 2 * 2 + 2);
+    let mut value = Vec::with_capacity(
+        11 + campaign.len() + offer.len() + enrichment.iter().map(|f| 1 + f.len()).sum::<usize>(),
+    );
     let mut flags = 0;
     if click.is_test {
         flags |= FLAG_TEST;
@@ -71,13 +77,21 @@ pub fn encode_click(click: &JoinClick) -> Vec<u8> {
     value.extend_from_slice(campaign);
     value.push(offer.len() as u8);
     value.extend_from_slice(offer);
-    if !country.is_empty() || !device_type.is_empty() {
-        value.push(country.len() as u8);
-        value.extend_from_slice(country);
-        value.push(device_type.len() as u8);
-        value.extend_from_slice(device_type);
+    for field in &enrichment[..known] {
+        value.push(field.len() as u8);
+        value.extend_from_slice(field);
     }
     value
+}
+
+/// The enrichment fields of a click value, in their order.
+fn enrichment(click: &JoinClick) -> [&[u8]; 4] {
+    [
+        short(&click.country),
+        short(&click.device_type),
+        short(&click.os),
+        short(&click.browser),
+    ]
 }
 
 pub fn decode_click(click_id: &str, value: &[u8]) -> StoreResult<JoinClick> {
@@ -88,32 +102,39 @@ pub fn decode_click(click_id: &str, value: &[u8]) -> StoreResult<JoinClick> {
         .ok_or_else(bad)?
         .try_into()
         .map_err(|_| bad())?;
-    let rest = &rest[8..];
-    let (&campaign_len, rest) = rest.split_first().ok_or_else(bad)?;
-    let campaign = rest.get(..campaign_len as usize).ok_or_else(bad)?;
-    let rest = &rest[campaign_len as usize..];
-    let (&offer_len, rest) = rest.split_first().ok_or_else(bad)?;
-    let offer = rest.get(..offer_len as usize).ok_or_else(bad)?;
-    let rest = &rest[offer_len as usize..];
-    let (country, device_type) = if rest.is_empty() {
-        (&[][..], &[][..])
-    } else {
-        let (&country_len, rest) = rest.split_first().ok_or_else(bad)?;
-        let country = rest.get(..country_len as usize).ok_or_else(bad)?;
-        let rest = &rest[country_len as usize..];
-        let (&device_len, rest) = rest.split_first().ok_or_else(bad)?;
-        (country, rest.get(..device_len as usize).ok_or_else(bad)?)
-    };
+    let mut rest = &rest[8..];
+    let campaign_id = take_field(&mut rest).ok_or_else(bad)?;
+    let offer_id = take_field(&mut rest).ok_or_else(bad)?;
+    let mut enrichment: [String; 4] = Default::default();
+    for pair in enrichment.chunks_mut(2) {
+        if rest.is_empty() {
+            break;
+        }
+        for slot in pair {
+            *slot = take_field(&mut rest).ok_or_else(bad)?;
+        }
+    }
+    let [country, device_type, os, browser] = enrichment;
     Ok(JoinClick {
         click_id: click_id.to_string(),
         time_ms: u64::from_be_bytes(time),
-        campaign_id: String::from_utf8_lossy(campaign).into_owned(),
-        offer_id: String::from_utf8_lossy(offer).into_owned(),
+        campaign_id,
+        offer_id,
         is_test: flags & FLAG_TEST != 0,
         foreign: flags & FLAG_FOREIGN != 0,
-        country: String::from_utf8_lossy(country).into_owned(),
-        device_type: String::from_utf8_lossy(device_type).into_owned(),
+        country,
+        device_type,
+        os,
+        browser,
     })
+}
+
+/// One `[len][text]` field off the front of `rest`; `None` when it is cut short.
+fn take_field(rest: &mut &[u8]) -> Option<String> {
+    let (&len, after) = rest.split_first()?;
+    let text = after.get(..usize::from(len))?;
+    *rest = &after[usize::from(len)..];
+    Some(String::from_utf8_lossy(text).into_owned())
 }
 
 pub fn encode_seen(seen: &Seen) -> StoreResult<Vec<u8>> {

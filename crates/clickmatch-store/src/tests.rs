@@ -16,6 +16,8 @@ fn click(signer: &ClickIdSigner, time_ms: u64) -> JoinClick {
         foreign: false,
         country: "DE".into(),
         device_type: "mobile".into(),
+        os: "Android".into(),
+        browser: "Chrome".into(),
     }
 }
 
@@ -147,6 +149,8 @@ fn seen_pending_removal_and_foreign_ids() {
         foreign: true,
         country: String::new(),
         device_type: String::new(),
+        os: String::new(),
+        browser: String::new(),
     };
     store.put_click(foreign.clone()).unwrap();
     let seen = Seen::of(&Conversion::example());
@@ -232,7 +236,7 @@ fn clear_partition_removes_its_state_only() {
 }
 
 #[test]
-fn a_click_written_before_country_and_device_type_were_kept_reads_with_both_empty() {
+fn a_click_written_before_its_enrichment_was_kept_reads_with_it_empty() {
     // The value layout 3 wrote until then: flags, time, campaign, offer.
     let mut old = vec![1]; // flags: a test click
     old.extend_from_slice(&T0.to_be_bytes());
@@ -249,6 +253,8 @@ fn a_click_written_before_country_and_device_type_were_kept_reads_with_both_empt
             foreign: false,
             country: String::new(),
             device_type: String::new(),
+            os: String::new(),
+            browser: String::new(),
         }
     );
     // A click without either is still written that way; one with them adds both.
@@ -262,12 +268,26 @@ fn a_click_written_before_country_and_device_type_were_kept_reads_with_both_empt
     assert_eq!(codec::decode_click("id", &value).unwrap(), enriched);
     // Cut inside the new fields: corrupt, not silently empty.
     assert!(codec::decode_click("id", &value[..value.len() - 2]).is_err());
+
+    // The OS and browser follow as a second pair, which the reader of the release before
+    // ignores: what it reads of such a value is the first pair.
+    let with_os = JoinClick {
+        os: "Android".into(),
+        ..enriched.clone()
+    };
+    let value = codec::encode_click(&with_os);
+    assert_eq!(
+        &value[old.len()..],
+        &[2, b'D', b'E', 0, 7, b'A', b'n', b'd', b'r', b'o', b'i', b'd', 0]
+    );
+    assert_eq!(codec::decode_click("id", &value).unwrap(), with_os);
+    assert!(codec::decode_click("id", &value[..value.len() - 1]).is_err());
 }
 
 proptest! {
     #[test]
-    fn click_values_round_trip(time in 0u64..(1 << 48), campaign in "[a-z0-9_-]{0,64}", offer in "[a-z0-9_-]{0,64}", test: bool, foreign: bool, country in "([A-Z]{2})?", device_type in "(desktop|mobile|tablet|tv|bot|other)?") {
-        let click = JoinClick { click_id: "id".into(), time_ms: time, campaign_id: campaign, offer_id: offer, is_test: test, foreign, country, device_type };
+    fn click_values_round_trip(time in 0u64..(1 << 48), campaign in "[a-z0-9_-]{0,64}", offer in "[a-z0-9_-]{0,64}", test: bool, foreign: bool, country in "([A-Z]{2})?", device_type in "(desktop|mobile|tablet|tv|bot|other)?", os in "(Android|iOS|Windows 10|Mac OSX)?", browser in "(Chrome|Safari|Firefox)?") {
+        let click = JoinClick { click_id: "id".into(), time_ms: time, campaign_id: campaign, offer_id: offer, is_test: test, foreign, country, device_type, os, browser };
         prop_assert_eq!(codec::decode_click("id", &codec::encode_click(&click)).unwrap(), click);
     }
 

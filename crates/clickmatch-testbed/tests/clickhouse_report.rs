@@ -186,6 +186,8 @@ fn conversion(
         currency: currency.into(),
         country: click.country.clone(),
         device_type: click.enrichment.device_type.to_string(),
+        os: click.enrichment.os.to_string(),
+        browser: click.enrichment.browser.to_string(),
         version: time_ms,
         origin: Default::default(),
         ..Conversion::example()

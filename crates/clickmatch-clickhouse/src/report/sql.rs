@@ -112,12 +112,10 @@ fn expr(dimension: Dimension, fact: Fact) -> Expr {
     }
 }
 
-/// Dimensions a conversion takes from its click: they need the join.
+/// Dimensions a conversion takes from its click: they need the join. (The click's country,
+/// device type, OS and browser are on the conversion row.)
 fn from_click(dimension: Dimension) -> bool {
-    matches!(
-        dimension,
-        Dimension::Sub(_) | Dimension::Os | Dimension::Browser
-    )
+    matches!(dimension, Dimension::Sub(_))
 }
 
 /// Where the statement runs.
@@ -444,7 +442,7 @@ impl Builder<'_> {
     }
 
     /// Conversions whose latest version is approved, pending or hold, in the hour it arrived.
-    /// A dimension they take from their click (subs, OS, browser) needs the click: grouped by
+    /// A dimension they take from their click (the subs) needs the click: grouped by
     /// one, they are joined to their clicks; only filtered by one, they are narrowed to the
     /// click IDs the filter selects, which reads one column of the clicks instead of joining.
     fn conversions(&mut self) {
@@ -477,7 +475,7 @@ impl Builder<'_> {
                 self.sql.push(")");
             }
         } else {
-            // The click's subs, OS and browser: ANY takes one row per click ID, so a click
+            // The click's subs: ANY takes one row per click ID, so a click
             // written twice (before a merge) joins once.
             let mut columns = vec!["click_id"];
             for &dimension in request
@@ -673,15 +671,20 @@ mod tests {
         );
         assert!(!joined.contains("GLOBAL"), "{joined}");
         // Filtered only: narrowed to the clicks the filter selects, no join.
-        let narrowed = sql(&[("group_by", "campaign"), ("os", "iOS")]);
+        let narrowed = sql(&[("group_by", "campaign"), ("sub2", "zone-7")]);
         assert!(!narrowed.contains("JOIN (SELECT click_id"), "{narrowed}");
         assert!(
             narrowed.contains(
-                "click_id IN (SELECT click_id FROM clicks WHERE 1 AND os IN \
+                "click_id IN (SELECT click_id FROM clicks WHERE 1 AND sub2 IN \
                  (SELECT arrayJoin(CAST(? AS Array(String)))))"
             ),
             "{narrowed}"
         );
+        // The click's OS and browser are on the conversion row: grouped or filtered by them,
+        // conversions read neither the clicks nor a join.
+        let by_os = sql(&[("group_by", "os,browser"), ("os", "iOS")]);
+        assert!(!by_os.contains("JOIN (SELECT click_id"), "{by_os}");
+        assert!(!by_os.contains("FROM clicks WHERE"), "{by_os}");
     }
 
     #[test]

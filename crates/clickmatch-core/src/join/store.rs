@@ -20,12 +20,16 @@ pub struct JoinClick {
     pub offer_id: String,
     pub is_test: bool,
     pub foreign: bool,
-    /// The click's country and device type (empty when unknown, and in state written before
-    /// they were kept).
+    /// The click's country, device type, OS and browser (empty when unknown, and in state
+    /// written before they were kept).
     #[serde(default)]
     pub country: String,
     #[serde(default)]
     pub device_type: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub browser: String,
 }
 
 impl From<&ClickRecord> for JoinClick {
@@ -39,6 +43,8 @@ impl From<&ClickRecord> for JoinClick {
             foreign: click.foreign,
             country: click.country.clone(),
             device_type: click.enrichment.device_type.to_string(),
+            os: click.enrichment.os.to_string(),
+            browser: click.enrichment.browser.to_string(),
         }
     }
 }
@@ -120,6 +126,8 @@ impl Seen {
             source: self.source,
             country: click.country.clone(),
             device_type: click.device_type.clone(),
+            os: click.os.clone(),
+            browser: click.browser.clone(),
             txid: self.txid,
             offer_mismatch: self.offer_mismatch,
             click_id_repaired: self.click_id_repaired,

@@ -295,19 +295,34 @@ fn a_postback_keyed_under_another_configuration_is_flagged_at_once() {
 }
 
 #[test]
-fn conversions_carry_their_clicks_country_and_device_type() {
+fn conversions_carry_their_clicks_country_device_type_os_and_browser() {
     let account = account();
     let mut join = join();
     let mut c = click(&account, T0, "1");
     c.country = "FR".into();
     c.enrichment.device_type = "tablet".into();
+    c.enrichment.os = "iPadOS".into();
+    c.enrichment.browser = "Safari".into();
     c.enrichment.city = "Paris".into();
     join.on_click(&account, &c).unwrap();
     let pb = at(postback(None, &[("cid", &c.click_id)]), "p1", T0 + 10);
     let first = attributed(&mut join, &account, pb.clone(), 0);
+    let carried = |c: &Conversion| {
+        (
+            c.country.clone(),
+            c.device_type.clone(),
+            c.os.clone(),
+            c.browser.clone(),
+        )
+    };
     assert_eq!(
-        (first.country.as_str(), first.device_type.as_str()),
-        ("FR", "tablet")
+        carried(&first),
+        (
+            "FR".into(),
+            "tablet".into(),
+            "iPadOS".into(),
+            "Safari".into()
+        )
     );
     // A replay rebuilds the row from the seen entry and the click: the same fields.
     assert_eq!(attributed(&mut join, &account, pb, 0), first);
@@ -315,13 +330,20 @@ fn conversions_carry_their_clicks_country_and_device_type() {
     let mut late = click(&account, T0 + 5, "1");
     late.country = "BR".into();
     late.enrichment.device_type = "mobile".into();
+    late.enrichment.os = "Android".into();
+    late.enrichment.browser = "Chrome".into();
     let pb = at(postback(None, &[("cid", &late.click_id)]), "p2", T0 + 6);
     assert!(join.on_postback(&account, pb, 1, T0 + 6).unwrap().is_none());
     match join.on_click(&account, &late).unwrap().as_slice() {
         [(1, Outcome::Attributed(conversion))] => {
             assert_eq!(
-                (conversion.country.as_str(), conversion.device_type.as_str()),
-                ("BR", "mobile")
+                carried(conversion),
+                (
+                    "BR".into(),
+                    "mobile".into(),
+                    "Android".into(),
+                    "Chrome".into()
+                )
             );
         }
         other => panic!("{other:?}"),

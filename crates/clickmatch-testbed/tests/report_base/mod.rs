@@ -45,6 +45,8 @@ struct BaseConversion {
     status: String,
     country: String,
     device_type: String,
+    os: String,
+    browser: String,
     payout_account: String,
 }
 
@@ -77,8 +79,6 @@ struct Factor {
 struct ClickSide {
     click_id: String,
     sub1: String,
-    os: String,
-    browser: String,
 }
 
 pub struct Base {
@@ -86,7 +86,7 @@ pub struct Base {
     conversions: Vec<BaseConversion>,
     unattributed: Vec<BaseUnattributed>,
     costs: Vec<BaseCost>,
-    /// sub1, os, browser of each click, for conversions.
+    /// sub1 of each click, for conversions.
     click_side: BTreeMap<String, ClickSide>,
     /// `currency_factors`: (day, currency) → account currency per unit.
     factors: BTreeMap<(u16, String), f64>,
@@ -125,7 +125,8 @@ pub async fn base(db: &TestDb) -> Base {
     let conversions = client
         .query(
             "SELECT click_id, toUInt32(conversion_time) AS t, campaign_id, offer_id, source, \
-             route, event, status, country, device_type, toString(payout_account) AS payout_account \
+             route, event, status, country, device_type, os, browser, \
+             toString(payout_account) AS payout_account \
              FROM conversions_valued WHERE is_test = 0",
         )
         .fetch_all::<BaseConversion>()
@@ -148,7 +149,7 @@ pub async fn base(db: &TestDb) -> Base {
         .await
         .unwrap();
     let click_side = client
-        .query("SELECT click_id, sub1, os, browser FROM clicks FINAL")
+        .query("SELECT click_id, sub1 FROM clicks FINAL")
         .fetch_all::<ClickSide>()
         .await
         .unwrap()
@@ -245,8 +246,8 @@ pub fn fold(base: &Base, request: &ReportRequest, networks: &BTreeMap<&str, &str
             Dimension::Country => v.country.clone(),
             Dimension::DeviceType => v.device_type.clone(),
             Dimension::Sub(1) => click.map(|c| c.sub1.clone()).unwrap_or_default(),
-            Dimension::Os => click.map(|c| c.os.clone()).unwrap_or_default(),
-            Dimension::Browser => click.map(|c| c.browser.clone()).unwrap_or_default(),
+            Dimension::Os => v.os.clone(),
+            Dimension::Browser => v.browser.clone(),
             Dimension::Hour | Dimension::Day => bucket(v.t, tz, d),
             _ => String::new(),
         };
