@@ -157,6 +157,22 @@ impl Target {
     }
 }
 
+/// When the clicks of the conversions in a report's range were made (Unix seconds, both ends
+/// included), from the conversions' own `click_time`: the clicks a conversion needs for its subs
+/// are read from this span only, not from the whole history of `clicks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClickSpan {
+    pub first: u32,
+    pub last: u32,
+}
+
+/// Whether a report reads the clicks of its conversions (for their subs), and so needs their
+/// [`ClickSpan`].
+pub(crate) fn reads_clicks_of_conversions(request: &ReportRequest) -> bool {
+    request.group_by.iter().any(|&d| from_click(d))
+        || request.filters.iter().any(|f| from_click(f.dimension))
+}
+
 /// The offer → network map of the configuration (offers without a network left out).
 pub(crate) type Networks = [(String, String)];
 
@@ -192,6 +208,7 @@ struct Builder<'a> {
     networks: &'a Networks,
     grouping: Grouping,
     target: Target,
+    clicks_of_conversions: Option<ClickSpan>,
     sql: Sql,
 }
 
@@ -339,6 +356,19 @@ impl Builder<'_> {
         self.filters(Fact::Clicks, |_| true);
     }
 
+    /// ` AND click_time` within the span of the conversions' clicks, when it is known: a click a
+    /// conversion names was made then (its copies share its time), so the rest of `clicks`,
+    /// months of it in production, is not read.
+    fn clicks_of_conversions(&mut self) {
+        if let Some(span) = self.clicks_of_conversions {
+            self.sql.push(" AND click_time >= toDateTime(");
+            self.sql.bind(Arg::Seconds(span.first));
+            self.sql.push(") AND click_time <= toDateTime(");
+            self.sql.bind(Arg::Seconds(span.last));
+            self.sql.push(")");
+        }
+    }
+
     /// `SELECT <keys> <columns> FROM costs_current WHERE currency = | != account AND …`: the
     /// imported lines in the account currency (`same`), or in another.
     fn costs_rows(&mut self, columns: &str, account_currency: &str, same: bool) {
@@ -471,6 +501,7 @@ impl Builder<'_> {
                 self.sql.push(&format!(
                     " AND click_id {in_table} (SELECT click_id FROM clicks WHERE 1"
                 ));
+                self.clicks_of_conversions();
                 self.filters(Fact::Clicks, from_click);
                 self.sql.push(")");
             }
@@ -504,7 +535,9 @@ impl Builder<'_> {
                  cityHash64(click_id) {in_table} (SELECT cityHash64(click_id) FROM conversions WHERE "
             ));
             self.range(Fact::Conversions);
-            self.sql.push(")) AS click USING click_id WHERE 1");
+            self.sql.push(")");
+            self.clicks_of_conversions();
+            self.sql.push(") AS click USING click_id WHERE 1");
             self.filters(Fact::Conversions, from_click);
         }
         self.sql.push(&format!(") GROUP BY {group}"));
@@ -533,19 +566,22 @@ fn list(n: usize, f: impl Fn(usize) -> String) -> String {
 }
 
 /// The statement: one row per group, `keys` in `group_by` order, and `collided` (a hash
-/// grouping put two different keys together: see [`Grouping`]).
+/// grouping put two different keys together: see [`Grouping`]). `clicks_of_conversions`
+/// bounds the clicks read for the conversions' subs (`None`: all of them).
 pub(crate) fn report_sql(
     request: &ReportRequest,
     networks: &Networks,
     account_currency: &str,
     grouping: Grouping,
     target: Target,
+    clicks_of_conversions: Option<ClickSpan>,
 ) -> Sql {
     let mut builder = Builder {
         request,
         networks,
         grouping,
         target,
+        clicks_of_conversions,
         sql: Sql::default(),
     };
     let n = builder.n();
@@ -582,7 +618,7 @@ pub(crate) fn report_sql(
 }
 
 /// Unix seconds for `DateTime`, clamped to its range (1970 to 2106).
-fn seconds(time: chrono::DateTime<chrono::Utc>) -> u32 {
+pub(super) fn seconds(time: chrono::DateTime<chrono::Utc>) -> u32 {
     u32::try_from(time.timestamp().max(0)).unwrap_or(u32::MAX)
 }
 
@@ -623,6 +659,7 @@ mod tests {
             "USD",
             Grouping::Hashed,
             server(2),
+            None,
         );
         assert!(!sql.text.contains("DROP"), "{}", sql.text);
         assert!(!sql.text.contains("Kolkata"), "{}", sql.text);
@@ -638,7 +675,15 @@ mod tests {
     #[test]
     fn conversions_join_their_clicks_only_when_grouped_by_a_click_dimension() {
         let sql = |pairs: &[(&str, &str)]| {
-            report_sql(&request(pairs), &[], "USD", Grouping::Values, server(1)).text
+            report_sql(
+                &request(pairs),
+                &[],
+                "USD",
+                Grouping::Values,
+                server(1),
+                None,
+            )
+            .text
         };
         let plain = sql(&[("group_by", "campaign,country")]);
         assert!(!plain.contains("JOIN (SELECT click_id"), "{plain}");
@@ -658,7 +703,7 @@ mod tests {
             slices: 1,
             distributed: true,
         };
-        let distributed = report_sql(&request, &[], "USD", Grouping::Values, target).text;
+        let distributed = report_sql(&request, &[], "USD", Grouping::Values, target, None).text;
         assert!(!distributed.contains("'' AS k"), "{distributed}");
         assert!(
             distributed.contains("materialize('') AS k0"),
@@ -688,12 +733,52 @@ mod tests {
     }
 
     #[test]
+    fn the_clicks_of_conversions_are_read_from_their_span_only() {
+        let span = ClickSpan {
+            first: 1_764_547_200,
+            last: 1_765_000_000,
+        };
+        for pairs in [
+            &[("group_by", "campaign,sub1")][..],
+            &[("group_by", "campaign"), ("sub2", "zone-7")][..],
+        ] {
+            let request = request(pairs);
+            assert!(reads_clicks_of_conversions(&request));
+            let sql = report_sql(
+                &request,
+                &[],
+                "USD",
+                Grouping::Values,
+                server(1),
+                Some(span),
+            );
+            assert!(
+                sql.text.contains(
+                    "FROM clicks WHERE 1 AND click_time >= toDateTime(?) AND click_time <= \
+                     toDateTime(?)"
+                ) || sql.text.contains(
+                    "FROM conversions WHERE conversion_time >= toDateTime(?) AND conversion_time \
+                     < toDateTime(?)) AND click_time >= toDateTime(?) AND click_time <= \
+                     toDateTime(?)) AS click"
+                ),
+                "{}",
+                sql.text
+            );
+            assert!(sql.args.contains(&Arg::Seconds(span.first)));
+            assert!(sql.args.contains(&Arg::Seconds(span.last)));
+            assert_eq!(sql.text.matches('?').count(), sql.args.len());
+        }
+        let plain = request(&[("group_by", "os,country")]);
+        assert!(!reads_clicks_of_conversions(&plain));
+    }
+
+    #[test]
     fn several_dimensions_group_by_a_hash_and_report_collisions() {
         let one = request(&[("group_by", "campaign")]);
         let two = request(&[("group_by", "campaign,hour")]);
         assert_eq!(Grouping::for_request(&one), Grouping::Values);
         assert_eq!(Grouping::for_request(&two), Grouping::Hashed);
-        let hashed = report_sql(&two, &[], "USD", Grouping::Hashed, server(1)).text;
+        let hashed = report_sql(&two, &[], "USD", Grouping::Hashed, server(1), None).text;
         assert!(hashed.contains("cityHash64(k0, k1) AS h"), "{hashed}");
         assert!(
             hashed.contains("cityHash64('check', k1, k0) AS c"),
@@ -703,7 +788,7 @@ mod tests {
             hashed.contains("toUInt8(min(cl) != max(cu)) AS collided"),
             "{hashed}"
         );
-        let values = report_sql(&two, &[], "USD", Grouping::Values, server(1)).text;
+        let values = report_sql(&two, &[], "USD", Grouping::Values, server(1), None).text;
         assert!(!values.contains("cityHash64"), "{values}");
         assert!(values.ends_with("GROUP BY m0, m1"), "{values}");
     }
@@ -716,7 +801,7 @@ mod tests {
             ("to", "2026-12-03"),
         ]);
         let (from, to) = (seconds(request.from), seconds(request.to));
-        let sql = report_sql(&request, &[], "USD", Grouping::Values, server(3));
+        let sql = report_sql(&request, &[], "USD", Grouping::Values, server(3), None);
         assert_eq!(sql.text.matches("FROM clicks FINAL PREWHERE").count(), 3);
         let day = 86_400;
         let bounds: Vec<u32> = sql
