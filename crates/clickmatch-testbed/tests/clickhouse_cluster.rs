@@ -239,11 +239,16 @@ async fn the_rollup_migration_backfills_existing_rows() {
         .execute()
         .await
         .unwrap();
-    // The columns of 0004, 0005 and 0007, which the sink writes, without 0004's rollups (their
-    // backfill is checked below as well).
+    // The columns of 0004, 0005, 0007 and 0010, which the sink writes, without 0004's rollups
+    // (their backfill is checked below as well).
     let columns = MIGRATIONS
         .iter()
-        .filter(|m| matches!(m.name, "money" | "enrichment" | "recovery"))
+        .filter(|m| {
+            matches!(
+                m.name,
+                "money" | "enrichment" | "recovery" | "conversion_os_browser"
+            )
+        })
         .flat_map(|m| m.raw_statements())
         .filter(|s| s.starts_with("ALTER TABLE"))
         .map(|s| s.replace(" IF NOT EXISTS", ""));
