@@ -49,8 +49,8 @@ fn short(text: &str) -> &[u8] {
 
 /// `[flags][time_ms: 8 BE][campaign len][campaign][offer len][offer]`, then the enrichment a
 /// conversion copies, `[len][country][len][device type]` then `[len][os][len][browser]`, up to
-/// the last pair with one known; IDs longer than 255 bytes are cut (configuration limits them to 64). Values
-/// written before a field was kept end before it, and read it back empty.
+/// the last pair with one known; IDs longer than 255 bytes are cut (configuration limits them
+/// to 64). Values written before a field was kept end before it, and read it back empty.
 pub fn encode_click(click: &JoinClick) -> Vec<u8> {
     let campaign = short(&click.campaign_id);
     let offer = short(&click.offer_id);

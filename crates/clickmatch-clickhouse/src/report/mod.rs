@@ -361,23 +361,19 @@ async fn run_grouped(
     Ok(Grouped::Done(Report::assemble(request, currency, rows)))
 }
 
-/// When the clicks of the conversions in the report's range were made: the span of their
-/// `click_time` (every version, so a superset of what the report counts). With no conversion
-/// in range, an empty span (`first` after `last`), which reads no click.
+/// When the clicks of the conversions in the report's range were made ([`sql::click_span_sql`]).
+/// With no conversion in range, an empty span (`first` after `last`), which reads no click.
 async fn clicks_of_conversions(
     client: &clickhouse::Client,
     request: &ReportRequest,
 ) -> Result<sql::ClickSpan, ClickHouseError> {
-    let (first, last, found): (u32, u32, u64) = client
-        .query(
-            "SELECT toUInt32(min(click_time)), toUInt32(max(click_time)), count() FROM conversions \
-             WHERE conversion_time >= toDateTime(?) AND conversion_time < toDateTime(?)",
-        )
-        .bind(sql::seconds(request.from))
-        .bind(sql::seconds(request.to))
+    let (first, last, found): (u32, u32, u64) = sql::click_span_sql(request)
+        .bound(client)
         .fetch_one()
         .await
-        .map_err(|e| ClickHouseError::from_client("reading when the conversions' clicks were made", e))?;
+        .map_err(|e| {
+            ClickHouseError::from_client("reading when the conversions' clicks were made", e)
+        })?;
     Ok(if found == 0 {
         sql::ClickSpan { first: 1, last: 0 }
     } else {

@@ -37,6 +37,15 @@ impl Sql {
         self.args.push(arg);
     }
 
+    /// `column >= from AND column < to`, in Unix seconds.
+    fn between(&mut self, column: &str, from: u32, to: u32) {
+        self.push(&format!("{column} >= toDateTime("));
+        self.bind(Arg::Seconds(from));
+        self.push(&format!(") AND {column} < toDateTime("));
+        self.bind(Arg::Seconds(to));
+        self.push(")");
+    }
+
     pub fn bound(&self, client: &clickhouse::Client) -> clickhouse::query::Query {
         let mut query = client.query(&self.text);
         for arg in &self.args {
@@ -164,6 +173,23 @@ impl Target {
 pub(crate) struct ClickSpan {
     pub first: u32,
     pub last: u32,
+}
+
+/// The query for a report's [`ClickSpan`]: the first and last `click_time` of the conversions
+/// in its range (every version, so a superset of what the report counts), and how many there
+/// are.
+pub(crate) fn click_span_sql(request: &ReportRequest) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT toUInt32(min(click_time)), toUInt32(max(click_time)), count() FROM conversions \
+         WHERE ",
+    );
+    sql.between(
+        Fact::Conversions.time(),
+        seconds(request.from),
+        seconds(request.to),
+    );
+    sql
 }
 
 /// Whether a report reads the clicks of its conversions (for their subs), and so needs their
@@ -323,12 +349,7 @@ impl Builder<'_> {
 
     /// `time >= from AND time < to`, in Unix seconds.
     fn between(&mut self, fact: Fact, from: u32, to: u32) {
-        let time = fact.time();
-        self.sql.push(&format!("{time} >= toDateTime("));
-        self.sql.bind(Arg::Seconds(from));
-        self.sql.push(&format!(") AND {time} < toDateTime("));
-        self.sql.bind(Arg::Seconds(to));
-        self.sql.push(")");
+        self.sql.between(fact.time(), from, to);
     }
 
     /// ` AND dimension IN (values)` for the filters `which` selects.
@@ -618,7 +639,7 @@ pub(crate) fn report_sql(
 }
 
 /// Unix seconds for `DateTime`, clamped to its range (1970 to 2106).
-pub(super) fn seconds(time: chrono::DateTime<chrono::Utc>) -> u32 {
+fn seconds(time: chrono::DateTime<chrono::Utc>) -> u32 {
     u32::try_from(time.timestamp().max(0)).unwrap_or(u32::MAX)
 }
 
@@ -770,6 +791,23 @@ mod tests {
         }
         let plain = request(&[("group_by", "os,country")]);
         assert!(!reads_clicks_of_conversions(&plain));
+        // The span is read from the conversions of the report's own range.
+        let span_sql = click_span_sql(&plain);
+        assert!(
+            span_sql.text.ends_with(
+                "FROM conversions WHERE conversion_time >= toDateTime(?) AND conversion_time < \
+                 toDateTime(?)"
+            ),
+            "{}",
+            span_sql.text
+        );
+        assert_eq!(
+            span_sql.args,
+            [
+                Arg::Seconds(seconds(plain.from)),
+                Arg::Seconds(seconds(plain.to))
+            ]
+        );
     }
 
     #[test]
