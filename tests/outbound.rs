@@ -78,6 +78,7 @@ async fn wait_counter(t: &TestPipeline, result: &str, expected: f64) -> f64 {
 fn conversion_of(row: ConversionRow) -> Conversion {
     Conversion {
         origin: Default::default(),
+        subs: row.carried_subs(),
         conversion_id: row.conversion_id,
         click_id: row.click_id,
         click_time_ms: u64::from(row.click_time) * 1000,

@@ -12,6 +12,7 @@ use std::str::FromStr;
 use clickmatch_cli::pipeline::Roles;
 use clickmatch_clickhouse::ClickHouseSink;
 use clickmatch_core::records::{ClickRecord, Conversion, Enrichment, Outcome, RECORD_VERSION};
+use clickmatch_core::subs::{CarriedSubs, SubSet};
 use clickmatch_e2e::browser::{basic, chromium, png_size, run_chromium};
 use clickmatch_e2e::process::demo_config_path;
 use clickmatch_e2e::{clickmatch_bin, TestPipeline};
@@ -62,6 +63,7 @@ fn conversion(click: &ClickRecord, payout: &str) -> Conversion {
         device_type: "mobile".into(),
         os: "Android".into(),
         browser: "Chrome".into(),
+        subs: CarriedSubs::of(&click.subs, SubSet::parse(["sub1"]).unwrap()),
         route: "global".into(),
         event: "sale".into(),
         status: "approved".into(),

@@ -71,6 +71,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "conversion_os_browser",
         sql: include_str!("../migrations/0010_conversion_os_browser.sql"),
     },
+    Migration {
+        version: 11,
+        name: "conversion_subs",
+        sql: include_str!("../migrations/0011_conversion_subs.sql"),
+    },
 ];
 
 impl Migration {

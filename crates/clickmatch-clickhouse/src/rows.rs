@@ -5,6 +5,7 @@
 //! carries them as `i64` scaled by 10^6.
 
 use clickmatch_core::records::{ClickRecord, Conversion, Origin, Outcome, Unattributed};
+use clickmatch_core::subs::{CarriedSubs, SubSet};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
@@ -58,7 +59,7 @@ pub struct ClickRow {
 }
 
 /// A row of `conversions`: one version of an attributed conversion.
-#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
 pub struct ConversionRow {
     pub conversion_id: String,
     pub click_id: String,
@@ -91,6 +92,19 @@ pub struct ConversionRow {
     pub browser: String,
     /// `postback`, `upload` or `reprocess` ([`Origin`]).
     pub origin: String,
+    /// The click's subs this row carries, bit `i` for `sub{i + 1}` (`[joiner]
+    /// conversion_subs`); a report reads the others from the click.
+    pub subs_carried: u16,
+    pub sub1: String,
+    pub sub2: String,
+    pub sub3: String,
+    pub sub4: String,
+    pub sub5: String,
+    pub sub6: String,
+    pub sub7: String,
+    pub sub8: String,
+    pub sub9: String,
+    pub sub10: String,
 }
 
 /// A row of `unattributed`.
@@ -187,6 +201,17 @@ pub struct ConversionRowRef<'a> {
     pub os: &'a str,
     pub browser: &'a str,
     pub origin: &'static str,
+    pub subs_carried: u16,
+    pub sub1: &'a str,
+    pub sub2: &'a str,
+    pub sub3: &'a str,
+    pub sub4: &'a str,
+    pub sub5: &'a str,
+    pub sub6: &'a str,
+    pub sub7: &'a str,
+    pub sub8: &'a str,
+    pub sub9: &'a str,
+    pub sub10: &'a str,
 }
 
 /// An [`UnattributedRow`] borrowing from its outcome.
@@ -277,6 +302,17 @@ pub const CONVERSION_COLUMNS: &[(&str, &str)] = &[
     ("os", "String"),
     ("browser", "String"),
     ("origin", "String"),
+    ("subs_carried", "UInt16"),
+    ("sub1", "String"),
+    ("sub2", "String"),
+    ("sub3", "String"),
+    ("sub4", "String"),
+    ("sub5", "String"),
+    ("sub6", "String"),
+    ("sub7", "String"),
+    ("sub8", "String"),
+    ("sub9", "String"),
+    ("sub10", "String"),
 ];
 
 pub const UNATTRIBUTED_COLUMNS: &[(&str, &str)] = &[
@@ -410,11 +446,47 @@ impl<'a> ConversionRowRef<'a> {
             os: &conversion.os,
             browser: &conversion.browser,
             origin: conversion.origin.as_str(),
+            subs_carried: conversion.subs.carried.bits(),
+            sub1: conversion.subs.get(0),
+            sub2: conversion.subs.get(1),
+            sub3: conversion.subs.get(2),
+            sub4: conversion.subs.get(3),
+            sub5: conversion.subs.get(4),
+            sub6: conversion.subs.get(5),
+            sub7: conversion.subs.get(6),
+            sub8: conversion.subs.get(7),
+            sub9: conversion.subs.get(8),
+            sub10: conversion.subs.get(9),
         }
     }
 }
 
 impl ConversionRow {
+    /// The click's subs the row carries, as the conversion held them.
+    pub fn carried_subs(&self) -> CarriedSubs {
+        let values = [
+            &self.sub1,
+            &self.sub2,
+            &self.sub3,
+            &self.sub4,
+            &self.sub5,
+            &self.sub6,
+            &self.sub7,
+            &self.sub8,
+            &self.sub9,
+            &self.sub10,
+        ];
+        let carried = SubSet::from_bits(self.subs_carried);
+        let mut subs = CarriedSubs {
+            carried,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        };
+        while subs.values.last().is_some_and(String::is_empty) {
+            subs.values.pop();
+        }
+        subs
+    }
+
     /// `now_ms` is the time of the insert, for `latency_ms`.
     pub fn new(conversion: &Conversion, now_ms: u64) -> ConversionRow {
         let row = ConversionRowRef::new(conversion, now_ms);
@@ -447,6 +519,17 @@ impl ConversionRow {
             os: row.os.to_owned(),
             browser: row.browser.to_owned(),
             origin: row.origin.to_owned(),
+            subs_carried: row.subs_carried,
+            sub1: row.sub1.to_owned(),
+            sub2: row.sub2.to_owned(),
+            sub3: row.sub3.to_owned(),
+            sub4: row.sub4.to_owned(),
+            sub5: row.sub5.to_owned(),
+            sub6: row.sub6.to_owned(),
+            sub7: row.sub7.to_owned(),
+            sub8: row.sub8.to_owned(),
+            sub9: row.sub9.to_owned(),
+            sub10: row.sub10.to_owned(),
         }
     }
 }

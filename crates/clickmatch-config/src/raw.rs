@@ -208,6 +208,10 @@ impl Default for RawClickHouse {
     }
 }
 
+/// The subs conversions carry unless `[joiner] conversion_subs` says otherwise: the zone,
+/// placement or publisher most trackers pass in the first ones (each costs state per click).
+const DEFAULT_CONVERSION_SUBS: [&str; 3] = ["sub1", "sub2", "sub3"];
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawJoiner {
@@ -220,6 +224,7 @@ struct RawJoiner {
     state_dir: String,
     state_cache_mib: u64,
     publish_outbound: bool,
+    conversion_subs: Vec<String>,
 }
 
 impl Default for RawJoiner {
@@ -234,6 +239,7 @@ impl Default for RawJoiner {
             state_dir: "clickmatch-state".into(),
             state_cache_mib: 64,
             publish_outbound: true,
+            conversion_subs: DEFAULT_CONVERSION_SUBS.map(String::from).to_vec(),
         }
     }
 }

@@ -443,3 +443,17 @@ fn enrichment_defaults_env_overrides_and_limits() {
     let error = load_error(&format!("{MINIMAL}\n[enrichment]\ngeo_db = \"x\"\n"));
     assert!(error.contains("geo_db"), "{error}");
 }
+
+#[test]
+fn conversions_carry_sub1_to_sub3_unless_configured() {
+    let bits = |text: &str| load(text).account.conversion_subs.bits();
+    assert_eq!(bits(MINIMAL), 0b111);
+    let with = |list: &str| format!("{MINIMAL}\n[joiner]\nconversion_subs = {list}\n");
+    assert_eq!(bits(&with("[]")), 0);
+    assert_eq!(bits(&with(r#"["sub10", "sub1"]"#)), 0b10_0000_0001);
+    let error = load_error(&with(r#"["sub1", "zone"]"#));
+    assert!(
+        error.starts_with("x.toml: key `joiner.conversion_subs`") && error.contains("\"zone\""),
+        "{error}"
+    );
+}

@@ -160,7 +160,7 @@ impl<S: JoinStore> PartitionJoin<S> {
         account: &Account,
         click: &ClickRecord,
     ) -> StoreResult<Vec<Positioned>> {
-        let click = JoinClick::from(click);
+        let click = JoinClick::new(click, account.conversion_subs);
         self.watermark_ms = self.watermark_ms.max(click.time_ms);
         let Some(waiting) = self.pending_by_click.get(&click.click_id).cloned() else {
             // The common case: no postback waited for this click.

@@ -18,6 +18,7 @@ pub mod reason;
 pub mod records;
 pub mod recovery;
 pub mod salvage;
+pub mod subs;
 pub mod template;
 
 pub use click_id::{ClickId, ClickIdError, ClickIdSigner, CLICK_ID_LEN};

@@ -14,6 +14,7 @@ use subtle::ConstantTimeEq;
 use crate::click_id::ClickIdSigner;
 use crate::money::Currency;
 use crate::records::{ClickCostRecord, IngestVerdict};
+use crate::subs::SubSet;
 
 /// Route label of the account-level route `/postback`.
 pub const GLOBAL_ROUTE: &str = "global";
@@ -48,6 +49,8 @@ pub struct Account {
     pub currency: Currency,
     /// A day without an exchange rate uses the latest earlier one up to this age.
     pub max_rate_age_days: u16,
+    /// The click's subs each conversion row carries (`[joiner] conversion_subs`).
+    pub conversion_subs: SubSet,
 }
 
 impl Account {

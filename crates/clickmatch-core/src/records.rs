@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::reason::Reason;
+use crate::subs::CarriedSubs;
 
 /// Version written into every record; readers accept this one and ignore unknown fields.
 pub const RECORD_VERSION: u32 = 1;
@@ -226,6 +227,10 @@ pub struct Conversion {
     pub os: String,
     #[serde(default)]
     pub browser: String,
+    /// The click's subs this row carries (`[joiner] conversion_subs`); a report reads the
+    /// others from the click.
+    #[serde(default, skip_serializing_if = "CarriedSubs::is_empty")]
+    pub subs: CarriedSubs,
     pub txid: String,
     pub offer_mismatch: bool,
     pub click_id_repaired: bool,
@@ -265,6 +270,7 @@ impl Conversion {
             device_type: String::new(),
             os: String::new(),
             browser: String::new(),
+            subs: CarriedSubs::default(),
             txid: String::new(),
             offer_mismatch: false,
             click_id_repaired: false,

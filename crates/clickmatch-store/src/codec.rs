@@ -1,9 +1,10 @@
 //! Compact encodings of what the state keeps per click: a click is a 17-byte key and a value of
-//! a few bytes more than its campaign and offer IDs, country, device type, OS and browser, so
-//! the state stays small on disk.
+//! a few bytes more than its campaign and offer IDs, country, device type, OS, browser and the
+//! subs its conversions carry, so the state stays small on disk.
 
 use clickmatch_core::join::{JoinClick, Seen, StoreError, StoreResult};
 use clickmatch_core::records::Conversion;
+use clickmatch_core::subs::{CarriedSubs, SubSet};
 use clickmatch_core::ClickId;
 use serde::Deserialize;
 
@@ -49,20 +50,31 @@ fn short(text: &str) -> &[u8] {
 
 /// `[flags][time_ms: 8 BE][campaign len][campaign][offer len][offer]`, then the enrichment a
 /// conversion copies, `[len][country][len][device type]` then `[len][os][len][browser]`, up to
-/// the last pair with one known; IDs longer than 255 bytes are cut (configuration limits them
-/// to 64). Values written before a field was kept end before it, and read it back empty.
+/// the last pair with one known, then the subs its conversions carry, `[carried: 2 BE]` and
+/// `[len][sub]` for each carried one in order (all four enrichment fields are written before
+/// them). IDs longer than 255 bytes are cut (configuration limits them to 64; a longer sub is
+/// not carried). Values written before a field was kept end before it, and read it back empty;
+/// a reader of a release before reads the fields it knows and ignores what follows.
 pub fn encode_click(click: &JoinClick) -> Vec<u8> {
     let campaign = short(&click.campaign_id);
     let offer = short(&click.offer_id);
     let enrichment = enrichment(click);
+    let subs = &click.subs;
     // In pairs, up to the last pair with a field known: a reader of the release before reads
     // the country and device type and ignores what follows.
-    let known = enrichment
-        .iter()
-        .rposition(|field| !field.is_empty())
-        .map_or(0, |last| last / 2 * 2 + 2);
+    let known = if subs.is_empty() {
+        enrichment
+            .iter()
+            .rposition(|field| !field.is_empty())
+            .map_or(0, |last| last / 2 * 2 + 2)
+    } else {
+        enrichment.len()
+    };
     let mut value = Vec::with_capacity(
-        11 + campaign.len() + offer.len() + enrichment.iter().map(|f| 1 + f.len()).sum::<usize>(),
+        13 + campaign.len()
+            + offer.len()
+            + enrichment.iter().map(|f| 1 + f.len()).sum::<usize>()
+            + subs.values.iter().map(|f| 1 + f.len()).sum::<usize>(),
     );
     let mut flags = 0;
     if click.is_test {
@@ -80,6 +92,15 @@ pub fn encode_click(click: &JoinClick) -> Vec<u8> {
     for field in &enrichment[..known] {
         value.push(field.len() as u8);
         value.extend_from_slice(field);
+    }
+    if !subs.is_empty() {
+        value.extend_from_slice(&subs.carried.bits().to_be_bytes());
+        for i in subs.carried.indexes() {
+            // `CarriedSubs::of` leaves out what is longer than a length byte says.
+            let sub = short(subs.get(i));
+            value.push(sub.len() as u8);
+            value.extend_from_slice(sub);
+        }
     }
     value
 }
@@ -115,6 +136,19 @@ pub fn decode_click(click_id: &str, value: &[u8]) -> StoreResult<JoinClick> {
         }
     }
     let [country, device_type, os, browser] = enrichment;
+    let mut subs = CarriedSubs::default();
+    if !rest.is_empty() {
+        let carried = rest.get(..2).ok_or_else(bad)?;
+        subs.carried = SubSet::from_bits(u16::from_be_bytes([carried[0], carried[1]]));
+        rest = &rest[2..];
+        for i in subs.carried.indexes() {
+            let sub = take_field(&mut rest).ok_or_else(bad)?;
+            if !sub.is_empty() {
+                subs.values.resize(i + 1, String::new());
+                subs.values[i] = sub;
+            }
+        }
+    }
     Ok(JoinClick {
         click_id: click_id.to_string(),
         time_ms: u64::from_be_bytes(time),
@@ -126,6 +160,7 @@ pub fn decode_click(click_id: &str, value: &[u8]) -> StoreResult<JoinClick> {
         device_type,
         os,
         browser,
+        subs,
     })
 }
 

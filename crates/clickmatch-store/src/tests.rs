@@ -2,6 +2,7 @@ use super::*;
 use clickmatch_core::click_id::ClickIdSigner;
 use clickmatch_core::model::DAY_MS;
 use clickmatch_core::records::{Conversion, IngestVerdict, PostbackRecord, RECORD_VERSION};
+use clickmatch_core::subs::{CarriedSubs, SubSet};
 use proptest::prelude::*;
 
 const T0: u64 = 1_764_000_000_000;
@@ -18,6 +19,7 @@ fn click(signer: &ClickIdSigner, time_ms: u64) -> JoinClick {
         device_type: "mobile".into(),
         os: "Android".into(),
         browser: "Chrome".into(),
+        subs: CarriedSubs::of(&["pub-1".into()], SubSet::parse(["sub1", "sub2"]).unwrap()),
     }
 }
 
@@ -151,6 +153,7 @@ fn seen_pending_removal_and_foreign_ids() {
         device_type: String::new(),
         os: String::new(),
         browser: String::new(),
+        subs: CarriedSubs::default(),
     };
     store.put_click(foreign.clone()).unwrap();
     let seen = Seen::of(&Conversion::example());
@@ -255,6 +258,7 @@ fn a_click_written_before_its_enrichment_was_kept_reads_with_it_empty() {
             device_type: String::new(),
             os: String::new(),
             browser: String::new(),
+            subs: CarriedSubs::default(),
         }
     );
     // A click without either is still written that way; one with them adds both.
@@ -282,12 +286,43 @@ fn a_click_written_before_its_enrichment_was_kept_reads_with_it_empty() {
     );
     assert_eq!(codec::decode_click("id", &value).unwrap(), with_os);
     assert!(codec::decode_click("id", &value[..value.len() - 1]).is_err());
+
+    // The carried subs follow the four enrichment fields, all written, so that the reader of
+    // the release before reads those four and ignores the subs.
+    let with_subs = JoinClick {
+        subs: CarriedSubs::of(
+            &["pub-1".into(), String::new(), "x".into()],
+            SubSet::parse(["sub1", "sub2"]).unwrap(),
+        ),
+        ..enriched.clone()
+    };
+    let value = codec::encode_click(&with_subs);
+    assert_eq!(
+        &value[old.len()..],
+        &[2, b'D', b'E', 0, 0, 0, 0, 0b11, 5, b'p', b'u', b'b', b'-', b'1', 0]
+    );
+    assert_eq!(codec::decode_click("id", &value).unwrap(), with_subs);
+    for cut in 1..=8 {
+        assert!(
+            codec::decode_click("id", &value[..value.len() - cut]).is_err(),
+            "cut by {cut}"
+        );
+    }
+    // Carried and empty is not the same as not carried.
+    let empty_carried = JoinClick {
+        subs: CarriedSubs::of(&[], SubSet::parse(["sub3"]).unwrap()),
+        ..click.clone()
+    };
+    let value = codec::encode_click(&empty_carried);
+    assert_eq!(&value[old.len()..], &[0, 0, 0, 0, 0, 0b100, 0]);
+    assert_eq!(codec::decode_click("id", &value).unwrap(), empty_carried);
 }
 
 proptest! {
     #[test]
-    fn click_values_round_trip(time in 0u64..(1 << 48), campaign in "[a-z0-9_-]{0,64}", offer in "[a-z0-9_-]{0,64}", test: bool, foreign: bool, country in "([A-Z]{2})?", device_type in "(desktop|mobile|tablet|tv|bot|other)?", os in "(Android|iOS|Windows 10|Mac OSX)?", browser in "(Chrome|Safari|Firefox)?") {
-        let click = JoinClick { click_id: "id".into(), time_ms: time, campaign_id: campaign, offer_id: offer, is_test: test, foreign, country, device_type, os, browser };
+    fn click_values_round_trip(time in 0u64..(1 << 48), campaign in "[a-z0-9_-]{0,64}", offer in "[a-z0-9_-]{0,64}", test: bool, foreign: bool, country in "([A-Z]{2})?", device_type in "(desktop|mobile|tablet|tv|bot|other)?", os in "(Android|iOS|Windows 10|Mac OSX)?", browser in "(Chrome|Safari|Firefox)?", subs in proptest::collection::vec(".{0,40}", 0..12), carried in 0u16..1024) {
+        let subs = CarriedSubs::of(&subs, SubSet::from_bits(carried));
+        let click = JoinClick { click_id: "id".into(), time_ms: time, campaign_id: campaign, offer_id: offer, is_test: test, foreign, country, device_type, os, browser, subs };
         prop_assert_eq!(codec::decode_click("id", &codec::encode_click(&click)).unwrap(), click);
     }
 

@@ -19,6 +19,7 @@ use clickmatch_clickhouse::ClickHouseSink;
 use clickmatch_core::records::{
     ClickCostRecord, ClickRecord, Conversion, Enrichment, Outcome, Unattributed, RECORD_VERSION,
 };
+use clickmatch_core::subs::{CarriedSubs, SubSet};
 use clickmatch_core::Reason;
 use common::TestDb;
 use report_base::{base, fold, Folded};
@@ -190,17 +191,24 @@ fn conversion(
         browser: click.enrichment.browser.to_string(),
         version: time_ms,
         origin: Default::default(),
+        // As the joiner writes them by default; `conversions` takes them off one.
+        subs: CarriedSubs::of(&click.subs, SubSet::parse(["sub1", "sub2"]).unwrap()),
         ..Conversion::example()
     }
 }
 
+/// v5, on Dec 3, carries no sub (its click was kept by a joiner that carried none): a report
+/// that reaches Dec 3 and uses a sub reads it from the clicks; one that ends before reads
+/// them from the conversion rows.
 fn conversions(clicks: &[ClickRecord]) -> Vec<Conversion> {
+    let mut v5 = conversion("v5", &clicks[5], ms(3, 1, 0), "hold", "1.5", "USD");
+    v5.subs = CarriedSubs::default();
     vec![
         conversion("v1", &clicks[0], ms(1, 18, 40), "approved", "2.5", "USD"),
         conversion("v2", &clicks[2], ms(1, 19, 0), "pending", "10", "EUR"),
         conversion("v3", &clicks[3], ms(2, 11, 0), "approved", "4.35", "USD"),
         conversion("v4", &clicks[4], ms(2, 12, 0), "declined", "9", "USD"),
-        conversion("v5", &clicks[5], ms(3, 1, 0), "hold", "1.5", "USD"),
+        v5,
     ]
 }
 
@@ -243,12 +251,12 @@ fn outcomes(clicks: &[ClickRecord]) -> Vec<Outcome> {
         .collect()
 }
 
+/// Dec 1 to 3 unless `pairs` say `to`.
 fn request(pairs: &[(&str, &str)]) -> ReportRequest {
-    let mut all: Vec<(&str, &str)> = vec![
-        ("from", "2026-12-01"),
-        ("to", "2026-12-03"),
-        ("limit", "10000"),
-    ];
+    let mut all: Vec<(&str, &str)> = vec![("from", "2026-12-01"), ("limit", "10000")];
+    if !pairs.iter().any(|(name, _)| *name == "to") {
+        all.push(("to", "2026-12-03"));
+    }
     all.extend_from_slice(pairs);
     let now = Utc.with_ymd_and_hms(2026, 12, 20, 0, 0, 0).unwrap();
     ReportParams::from_pairs(all).unwrap().check(now).unwrap()
@@ -275,6 +283,15 @@ fn requests() -> Vec<ReportRequest> {
             ("tz", "Asia/Kathmandu"),
         ],
         &[("group_by", "country"), ("status", "approved")],
+        // Until Dec 2 every conversion carries sub1 and sub2: read from their rows.
+        &[("group_by", "campaign,sub1,country"), ("to", "2026-12-02")],
+        &[
+            ("group_by", "campaign"),
+            ("sub1", QUOTED),
+            ("to", "2026-12-02"),
+        ],
+        // To Dec 3, v5 does not: read from the clicks.
+        &[("group_by", "campaign,sub1,country")],
     ]
     .iter()
     .map(|pairs| request(pairs))

@@ -120,8 +120,8 @@ fn conversion_row(payout_raw: &str, payout_issue: &str) -> ConversionRow {
         country: String::new(),
         device_type: String::new(),
         os: String::new(),
-        browser: String::new(),
         origin: "postback".into(),
+        ..ConversionRow::default()
     }
 }
 

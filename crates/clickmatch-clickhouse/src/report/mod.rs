@@ -297,19 +297,8 @@ async fn run_grouped(
         slices: if parallel_final > 0 { 1 } else { threads },
         distributed: settings.cluster.is_some(),
     };
-    let clicks_of_conversions = if sql::reads_clicks_of_conversions(&request) {
-        Some(clicks_of_conversions(&client, &request).await?)
-    } else {
-        None
-    };
-    let statement = sql::report_sql(
-        &request,
-        networks,
-        &currency,
-        grouping,
-        target,
-        clicks_of_conversions,
-    );
+    let subs = conversion_subs(&client, &request).await?;
+    let statement = sql::report_sql(&request, networks, &currency, grouping, target, subs);
     tracing::debug!(sql = %statement.text, args = ?statement.args, "report");
     let groups = statement
         .bound(&client)
@@ -361,23 +350,27 @@ async fn run_grouped(
     Ok(Grouped::Done(Report::assemble(request, currency, rows)))
 }
 
-/// When the clicks of the conversions in the report's range were made ([`sql::click_span_sql`]).
-/// With no conversion in range, an empty span (`first` after `last`), which reads no click.
-async fn clicks_of_conversions(
+/// Where the report's conversions take the subs it uses ([`sql::conversion_subs_sql`]): from
+/// their rows when every one in range carries them, else from their clicks, read from the span
+/// of the conversions' click times (with no conversion in range, an empty span, `first` after
+/// `last`, which reads no click).
+async fn conversion_subs(
     client: &clickhouse::Client,
     request: &ReportRequest,
-) -> Result<sql::ClickSpan, ClickHouseError> {
-    let (first, last, found): (u32, u32, u64) = sql::click_span_sql(request)
+) -> Result<sql::ConversionSubs, ClickHouseError> {
+    let used = sql::subs_used(request);
+    if used.is_empty() {
+        return Ok(sql::ConversionSubs::OnRows);
+    }
+    let (first, last, lacking): (u32, u32, u64) = sql::conversion_subs_sql(request, used)
         .bound(client)
         .fetch_one()
         .await
-        .map_err(|e| {
-            ClickHouseError::from_client("reading when the conversions' clicks were made", e)
-        })?;
-    Ok(if found == 0 {
-        sql::ClickSpan { first: 1, last: 0 }
+        .map_err(|e| ClickHouseError::from_client("reading which subs the conversions carry", e))?;
+    Ok(if lacking == 0 {
+        sql::ConversionSubs::OnRows
     } else {
-        sql::ClickSpan { first, last }
+        sql::ConversionSubs::FromClicks(Some(sql::ClickSpan { first, last }))
     })
 }
 

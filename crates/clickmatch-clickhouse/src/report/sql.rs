@@ -10,6 +10,8 @@
 //! the postbacks a reprocess attributed since; duplicates aside). Time buckets
 //! are computed per row in the report's zone, so every IANA zone buckets exactly (docs/reports.md).
 
+use clickmatch_core::subs::SubSet;
+
 use super::request::{Dimension, ReportRequest};
 
 /// A bound value, in the order of the `?` in the text.
@@ -109,7 +111,7 @@ fn expr(dimension: Dimension, fact: Fact) -> Expr {
         (D::Route, F::Conversions | F::Unattributed) => Expr::Column("route"),
         (D::Event, F::Conversions) => Expr::Column("event"),
         (D::Status, F::Conversions) => Expr::Column("status"),
-        // On conversions, from their click (joined by click ID).
+        // On conversions, their own or their click's ([`ConversionSubs`]).
         (D::Sub(i), F::Clicks | F::Costs | F::Conversions) => {
             Expr::Column(SUBS[usize::from(i.clamp(1, 10)) - 1])
         }
@@ -121,8 +123,9 @@ fn expr(dimension: Dimension, fact: Fact) -> Expr {
     }
 }
 
-/// Dimensions a conversion takes from its click: they need the join. (The click's country,
-/// device type, OS and browser are on the conversion row.)
+/// Dimensions a conversion may need its click for: the subs, which a row carries only as
+/// configured ([`ConversionSubs`]). (The click's country, device type, OS and browser are
+/// always on the conversion row.)
 fn from_click(dimension: Dimension) -> bool {
     matches!(dimension, Dimension::Sub(_))
 }
@@ -175,28 +178,47 @@ pub(crate) struct ClickSpan {
     pub last: u32,
 }
 
-/// The query for a report's [`ClickSpan`]: the first and last `click_time` of the conversions
-/// in its range (every version, so a superset of what the report counts), and how many there
-/// are.
-pub(crate) fn click_span_sql(request: &ReportRequest) -> Sql {
+/// Where a report's conversions take the subs it groups or filters by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConversionSubs {
+    /// From their own rows: the report uses no sub, or every conversion in its range carries
+    /// those it uses (`[joiner] conversion_subs`).
+    OnRows,
+    /// From their clicks, joined by click ID (or, filtered only, narrowed to the click IDs the
+    /// filter selects), read from this span (`None`: every click held).
+    FromClicks(Option<ClickSpan>),
+}
+
+/// The subs a report groups or filters by.
+pub(crate) fn subs_used(request: &ReportRequest) -> SubSet {
+    request
+        .group_by
+        .iter()
+        .chain(request.filters.iter().map(|f| &f.dimension))
+        .filter_map(|&d| match d {
+            Dimension::Sub(n) => SubSet::one(n),
+            _ => None,
+        })
+        .fold(SubSet::NONE, SubSet::union)
+}
+
+/// The query for a report's [`ConversionSubs`]: over the conversions in its range (every
+/// version, so a superset of what the report counts), how many do not carry every sub in `used`,
+/// and the first and last `click_time` of all of them.
+pub(crate) fn conversion_subs_sql(request: &ReportRequest, used: SubSet) -> Sql {
     let mut sql = Sql::default();
-    sql.push(
-        "SELECT toUInt32(min(click_time)), toUInt32(max(click_time)), count() FROM conversions \
-         WHERE ",
-    );
+    // `used` is a number made here from the whitelist of dimensions, not a user's text.
+    let used = used.bits();
+    sql.push(&format!(
+        "SELECT toUInt32(min(click_time)), toUInt32(max(click_time)), \
+         countIf(bitAnd(subs_carried, {used}) != {used}) FROM conversions WHERE "
+    ));
     sql.between(
         Fact::Conversions.time(),
         seconds(request.from),
         seconds(request.to),
     );
     sql
-}
-
-/// Whether a report reads the clicks of its conversions (for their subs), and so needs their
-/// [`ClickSpan`].
-pub(crate) fn reads_clicks_of_conversions(request: &ReportRequest) -> bool {
-    request.group_by.iter().any(|&d| from_click(d))
-        || request.filters.iter().any(|f| from_click(f.dimension))
 }
 
 /// The offer → network map of the configuration (offers without a network left out).
@@ -234,7 +256,7 @@ struct Builder<'a> {
     networks: &'a Networks,
     grouping: Grouping,
     target: Target,
-    clicks_of_conversions: Option<ClickSpan>,
+    subs: ConversionSubs,
     sql: Sql,
 }
 
@@ -243,12 +265,21 @@ impl Builder<'_> {
         self.request.group_by.len()
     }
 
+    /// Whether conversions take `dimension` from their click.
+    fn subs_joined(&self, dimension: Dimension) -> bool {
+        matches!(self.subs, ConversionSubs::FromClicks(_)) && from_click(dimension)
+    }
+
     /// One dimension on one fact, as a value: time buckets stay `Date` and `DateTime` until
     /// the groups are formed (formatting every row's bucket as text costs more than the rest).
     fn expr(&mut self, dimension: Dimension, fact: Fact) {
         let time = fact.time();
         let tz = self.request.tz.name().to_string();
         match expr(dimension, fact) {
+            // A sub joined from the click, named apart from the conversion's own column.
+            Expr::Column(column) if fact == Fact::Conversions && self.subs_joined(dimension) => {
+                self.sql.push(&format!("click_{column}"))
+            }
             Expr::Column(column) => self.sql.push(column),
             Expr::Empty => self.sql.push(self.target.empty()),
             Expr::Hour => {
@@ -381,7 +412,7 @@ impl Builder<'_> {
     /// conversion names was made then (its copies share its time), so the rest of `clicks`,
     /// months of it in production, is not read.
     fn clicks_of_conversions(&mut self) {
-        if let Some(span) = self.clicks_of_conversions {
+        if let ConversionSubs::FromClicks(Some(span)) = self.subs {
             self.sql.push(" AND click_time >= toDateTime(");
             self.sql.bind(Arg::Seconds(span.first));
             self.sql.push(") AND click_time <= toDateTime(");
@@ -493,14 +524,20 @@ impl Builder<'_> {
     }
 
     /// Conversions whose latest version is approved, pending or hold, in the hour it arrived.
-    /// A dimension they take from their click (the subs) needs the click: grouped by
-    /// one, they are joined to their clicks; only filtered by one, they are narrowed to the
-    /// click IDs the filter selects, which reads one column of the clicks instead of joining.
+    /// The subs are on their rows when they carry them ([`ConversionSubs`]); else a sub needs
+    /// the click: grouped by one, they are joined to their clicks; only filtered by one, they
+    /// are narrowed to the click IDs the filter selects, which reads one column of the clicks
+    /// instead of joining.
     fn conversions(&mut self) {
         let (group, keys) = (self.part_group(), self.part_keys());
         let request = self.request;
-        let grouped_by_click = request.group_by.iter().any(|&d| from_click(d));
-        let filtered_by_click = request.filters.iter().any(|f| from_click(f.dimension));
+        let grouped_by_click = request.group_by.iter().any(|&d| self.subs_joined(d));
+        let filtered_by_click = request
+            .filters
+            .iter()
+            .any(|f| self.subs_joined(f.dimension));
+        let joined = matches!(self.subs, ConversionSubs::FromClicks(_));
+        let on_row = move |d| !(joined && from_click(d));
         self.sql.push(&format!(
             "SELECT {keys}, toUInt64(0) AS clicks, toUInt64(count()) AS conversions, \
              toDecimal64(sum(payout_account), 6) AS revenue, toDecimal64(0, 6) AS cost, \
@@ -512,7 +549,7 @@ impl Builder<'_> {
             b.sql
                 .push("is_test = 0 AND status IN ('approved', 'pending', 'hold') AND ");
             b.range(Fact::Conversions);
-            b.filters(Fact::Conversions, |d| !from_click(d));
+            b.filters(Fact::Conversions, on_row);
         };
         if !grouped_by_click {
             self.sql.push("conversions_valued WHERE ");
@@ -529,7 +566,7 @@ impl Builder<'_> {
         } else {
             // The click's subs: ANY takes one row per click ID, so a click
             // written twice (before a merge) joins once.
-            let mut columns = vec!["click_id"];
+            let mut columns = vec!["click_id".to_string()];
             for &dimension in request
                 .group_by
                 .iter()
@@ -538,8 +575,9 @@ impl Builder<'_> {
                 if let (true, Expr::Column(c)) =
                     (from_click(dimension), expr(dimension, Fact::Clicks))
                 {
-                    if !columns.contains(&c) {
-                        columns.push(c);
+                    let column = format!("{c} AS click_{c}");
+                    if !columns.contains(&column) {
+                        columns.push(column);
                     }
                 }
             }
@@ -587,22 +625,22 @@ fn list(n: usize, f: impl Fn(usize) -> String) -> String {
 }
 
 /// The statement: one row per group, `keys` in `group_by` order, and `collided` (a hash
-/// grouping put two different keys together: see [`Grouping`]). `clicks_of_conversions`
-/// bounds the clicks read for the conversions' subs (`None`: all of them).
+/// grouping put two different keys together: see [`Grouping`]). `subs` says where the
+/// conversions take the subs the report uses.
 pub(crate) fn report_sql(
     request: &ReportRequest,
     networks: &Networks,
     account_currency: &str,
     grouping: Grouping,
     target: Target,
-    clicks_of_conversions: Option<ClickSpan>,
+    subs: ConversionSubs,
 ) -> Sql {
     let mut builder = Builder {
         request,
         networks,
         grouping,
         target,
-        clicks_of_conversions,
+        subs,
         sql: Sql::default(),
     };
     let n = builder.n();
@@ -644,241 +682,5 @@ fn seconds(time: chrono::DateTime<chrono::Utc>) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::report::request::ReportParams;
-    use chrono::TimeZone;
-
-    /// One server with `slices` threads.
-    fn server(slices: u32) -> Target {
-        Target {
-            slices,
-            distributed: false,
-        }
-    }
-
-    fn request(pairs: &[(&str, &str)]) -> ReportRequest {
-        let now = chrono::Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
-        ReportParams::from_pairs(pairs.iter().copied())
-            .unwrap()
-            .check(now)
-            .unwrap()
-    }
-
-    #[test]
-    fn user_values_are_bound_never_spliced() {
-        let hostile = "x' OR 1=1 --; DROP TABLE clicks";
-        let request = request(&[
-            ("group_by", "campaign,sub1,hour"),
-            ("tz", "Asia/Kolkata"),
-            ("country", hostile),
-            ("sub1", hostile),
-        ]);
-        let sql = report_sql(
-            &request,
-            &[("o1".into(), "tune".into())],
-            "USD",
-            Grouping::Hashed,
-            server(2),
-            None,
-        );
-        assert!(!sql.text.contains("DROP"), "{}", sql.text);
-        assert!(!sql.text.contains("Kolkata"), "{}", sql.text);
-        assert_eq!(
-            sql.text.matches('?').count(),
-            sql.args.len(),
-            "one value per placeholder"
-        );
-        assert!(sql.args.contains(&Arg::Strs(vec![hostile.to_string()])));
-        assert!(sql.args.contains(&Arg::Str("Asia/Kolkata".into())));
-    }
-
-    #[test]
-    fn conversions_join_their_clicks_only_when_grouped_by_a_click_dimension() {
-        let sql = |pairs: &[(&str, &str)]| {
-            report_sql(
-                &request(pairs),
-                &[],
-                "USD",
-                Grouping::Values,
-                server(1),
-                None,
-            )
-            .text
-        };
-        let plain = sql(&[("group_by", "campaign,country")]);
-        assert!(!plain.contains("JOIN (SELECT click_id"), "{plain}");
-        assert!(
-            !plain.contains("click_id IN (SELECT click_id FROM clicks"),
-            "{plain}"
-        );
-        let joined = sql(&[("group_by", "campaign,sub1")]);
-        assert!(
-            joined.contains("JOIN (SELECT click_id, sub1 FROM"),
-            "{joined}"
-        );
-        // Keys a fact lacks: a constant on one server, a column through `Distributed` tables.
-        assert!(joined.contains("'' AS k0"), "{joined}");
-        let request = request(&[("group_by", "campaign,sub1")]);
-        let target = Target {
-            slices: 1,
-            distributed: true,
-        };
-        let distributed = report_sql(&request, &[], "USD", Grouping::Values, target, None).text;
-        assert!(!distributed.contains("'' AS k"), "{distributed}");
-        assert!(
-            distributed.contains("materialize('') AS k0"),
-            "{distributed}"
-        );
-        // Sets read from tables are built once and sent to the shards.
-        assert!(
-            distributed.contains("cityHash64(click_id) GLOBAL IN (SELECT cityHash64(click_id)"),
-            "{distributed}"
-        );
-        assert!(!joined.contains("GLOBAL"), "{joined}");
-        // Filtered only: narrowed to the clicks the filter selects, no join.
-        let narrowed = sql(&[("group_by", "campaign"), ("sub2", "zone-7")]);
-        assert!(!narrowed.contains("JOIN (SELECT click_id"), "{narrowed}");
-        assert!(
-            narrowed.contains(
-                "click_id IN (SELECT click_id FROM clicks WHERE 1 AND sub2 IN \
-                 (SELECT arrayJoin(CAST(? AS Array(String)))))"
-            ),
-            "{narrowed}"
-        );
-        // The click's OS and browser are on the conversion row: grouped or filtered by them,
-        // conversions read neither the clicks nor a join.
-        let by_os = sql(&[("group_by", "os,browser"), ("os", "iOS")]);
-        assert!(!by_os.contains("JOIN (SELECT click_id"), "{by_os}");
-        assert!(!by_os.contains("FROM clicks WHERE"), "{by_os}");
-    }
-
-    #[test]
-    fn the_clicks_of_conversions_are_read_from_their_span_only() {
-        let span = ClickSpan {
-            first: 1_764_547_200,
-            last: 1_765_000_000,
-        };
-        for pairs in [
-            &[("group_by", "campaign,sub1")][..],
-            &[("group_by", "campaign"), ("sub2", "zone-7")][..],
-        ] {
-            let request = request(pairs);
-            assert!(reads_clicks_of_conversions(&request));
-            let sql = report_sql(
-                &request,
-                &[],
-                "USD",
-                Grouping::Values,
-                server(1),
-                Some(span),
-            );
-            assert!(
-                sql.text.contains(
-                    "FROM clicks WHERE 1 AND click_time >= toDateTime(?) AND click_time <= \
-                     toDateTime(?)"
-                ) || sql.text.contains(
-                    "FROM conversions WHERE conversion_time >= toDateTime(?) AND conversion_time \
-                     < toDateTime(?)) AND click_time >= toDateTime(?) AND click_time <= \
-                     toDateTime(?)) AS click"
-                ),
-                "{}",
-                sql.text
-            );
-            assert!(sql.args.contains(&Arg::Seconds(span.first)));
-            assert!(sql.args.contains(&Arg::Seconds(span.last)));
-            assert_eq!(sql.text.matches('?').count(), sql.args.len());
-        }
-        let plain = request(&[("group_by", "os,country")]);
-        assert!(!reads_clicks_of_conversions(&plain));
-        // The span is read from the conversions of the report's own range.
-        let span_sql = click_span_sql(&plain);
-        assert!(
-            span_sql.text.ends_with(
-                "FROM conversions WHERE conversion_time >= toDateTime(?) AND conversion_time < \
-                 toDateTime(?)"
-            ),
-            "{}",
-            span_sql.text
-        );
-        assert_eq!(
-            span_sql.args,
-            [
-                Arg::Seconds(seconds(plain.from)),
-                Arg::Seconds(seconds(plain.to))
-            ]
-        );
-    }
-
-    #[test]
-    fn several_dimensions_group_by_a_hash_and_report_collisions() {
-        let one = request(&[("group_by", "campaign")]);
-        let two = request(&[("group_by", "campaign,hour")]);
-        assert_eq!(Grouping::for_request(&one), Grouping::Values);
-        assert_eq!(Grouping::for_request(&two), Grouping::Hashed);
-        let hashed = report_sql(&two, &[], "USD", Grouping::Hashed, server(1), None).text;
-        assert!(hashed.contains("cityHash64(k0, k1) AS h"), "{hashed}");
-        assert!(
-            hashed.contains("cityHash64('check', k1, k0) AS c"),
-            "{hashed}"
-        );
-        assert!(
-            hashed.contains("toUInt8(min(cl) != max(cu)) AS collided"),
-            "{hashed}"
-        );
-        let values = report_sql(&two, &[], "USD", Grouping::Values, server(1), None).text;
-        assert!(!values.contains("cityHash64"), "{values}");
-        assert!(values.ends_with("GROUP BY m0, m1"), "{values}");
-    }
-
-    #[test]
-    fn clicks_are_read_in_slices_that_cover_the_range() {
-        let request = request(&[
-            ("group_by", "campaign"),
-            ("from", "2026-12-01"),
-            ("to", "2026-12-03"),
-        ]);
-        let (from, to) = (seconds(request.from), seconds(request.to));
-        let sql = report_sql(&request, &[], "USD", Grouping::Values, server(3), None);
-        assert_eq!(sql.text.matches("FROM clicks FINAL PREWHERE").count(), 3);
-        let day = 86_400;
-        let bounds: Vec<u32> = sql
-            .args
-            .iter()
-            .filter_map(|a| match a {
-                Arg::Seconds(s) => Some(*s),
-                _ => None,
-            })
-            .take(6)
-            .collect();
-        assert_eq!(
-            bounds,
-            [
-                from,
-                from + day,
-                from + day,
-                from + 2 * day,
-                from + 2 * day,
-                to
-            ]
-        );
-    }
-
-    #[test]
-    fn dimensions_a_fact_lacks_group_under_empty() {
-        assert!(matches!(expr(Dimension::Status, Fact::Clicks), Expr::Empty));
-        assert!(matches!(
-            expr(Dimension::Campaign, Fact::Unattributed),
-            Expr::Empty
-        ));
-        assert!(matches!(expr(Dimension::Os, Fact::Costs), Expr::Empty));
-        assert!(matches!(
-            expr(Dimension::Route, Fact::Unattributed),
-            Expr::Column("route")
-        ));
-        assert!(matches!(
-            expr(Dimension::Sub(10), Fact::Costs),
-            Expr::Column("sub10")
-        ));
-    }
-}
+#[path = "sql_tests.rs"]
+mod tests;

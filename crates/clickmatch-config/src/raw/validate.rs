@@ -8,6 +8,7 @@ use clickmatch_core::model::{
     Account, Campaign, Route, Secret, DEFAULT_MAX_RATE_AGE_DAYS, GLOBAL_ROUTE,
 };
 use clickmatch_core::money::Currency;
+use clickmatch_core::subs::SubSet;
 use clickmatch_core::template;
 use ipnet::IpNet;
 
@@ -209,6 +210,14 @@ impl RawConfig {
             Some(token) => Some(Secret::new(token.clone())),
             None => None,
         };
+        let conversion_subs = SubSet::parse(self.joiner.conversion_subs.iter().map(String::as_str))
+            .map_err(|name| {
+                invalid(
+                    file,
+                    "joiner.conversion_subs",
+                    format!("names {name:?}: each must be one of sub1..sub10"),
+                )
+            })?;
         let outbound = validate_outbound(&self.outbound, &self.kafka, file)?;
         let enrichment = validate_enrichment(&self.enrichment, file)?;
         let (http_limits, rate_limits, trusted_proxies, spool) =
@@ -231,6 +240,7 @@ impl RawConfig {
                 grace_ms: self.account.grace_seconds.saturating_mul(1000),
                 currency: account_currency,
                 max_rate_age_days,
+                conversion_subs,
             },
             ingest: IngestConfig {
                 listen: self.ingest.listen,

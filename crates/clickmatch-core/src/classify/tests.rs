@@ -45,6 +45,7 @@ pub fn account() -> Account {
         grace_ms: 5_000,
         currency: crate::money::Currency::USD,
         max_rate_age_days: crate::model::DEFAULT_MAX_RATE_AGE_DAYS,
+        conversion_subs: crate::subs::SubSet::parse(["sub1", "sub2"]).unwrap(),
     }
 }
 

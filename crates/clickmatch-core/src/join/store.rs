@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::conversion_id;
 use crate::model::DAY_MS;
 use crate::records::{ClickRecord, Conversion, PostbackRecord};
+use crate::subs::{CarriedSubs, SubSet};
 
 /// What the join keeps of a click: just enough to attribute, and what its conversion rows copy
 /// so that reports group them without a join (the rest is in ClickHouse).
@@ -30,10 +31,14 @@ pub struct JoinClick {
     pub os: String,
     #[serde(default)]
     pub browser: String,
+    /// The subs its conversions carry (none in state written before they were kept).
+    #[serde(default)]
+    pub subs: CarriedSubs,
 }
 
-impl From<&ClickRecord> for JoinClick {
-    fn from(click: &ClickRecord) -> Self {
+impl JoinClick {
+    /// What the state keeps of `click`, with the subs of `carried` for its conversions.
+    pub fn new(click: &ClickRecord, carried: SubSet) -> Self {
         JoinClick {
             click_id: click.click_id.clone(),
             time_ms: click.time_ms,
@@ -45,6 +50,7 @@ impl From<&ClickRecord> for JoinClick {
             device_type: click.enrichment.device_type.to_string(),
             os: click.enrichment.os.to_string(),
             browser: click.enrichment.browser.to_string(),
+            subs: CarriedSubs::of(&click.subs, carried),
         }
     }
 }
@@ -128,6 +134,7 @@ impl Seen {
             device_type: click.device_type.clone(),
             os: click.os.clone(),
             browser: click.browser.clone(),
+            subs: click.subs.clone(),
             txid: self.txid,
             offer_mismatch: self.offer_mismatch,
             click_id_repaired: self.click_id_repaired,

@@ -1,6 +1,7 @@
 use super::*;
 use crate::classify::tests::{account, postback};
 use crate::records::{Conversion, RECORD_VERSION};
+use crate::subs::{CarriedSubs, SubSet};
 
 const T0: u64 = 1_764_000_000_000;
 
@@ -247,10 +248,13 @@ fn memory_store_expires_whole_buckets() {
     let account = account();
     let mut store = MemoryStore::default();
     store
-        .put_click(JoinClick::from(&click(&account, 10, "1")))
+        .put_click(JoinClick::new(&click(&account, 10, "1"), SubSet::NONE))
         .unwrap();
     store
-        .put_click(JoinClick::from(&click(&account, 2 * DAY_MS + 5, "1")))
+        .put_click(JoinClick::new(
+            &click(&account, 2 * DAY_MS + 5, "1"),
+            SubSet::NONE,
+        ))
         .unwrap();
     store.expire(DAY_MS + 1).unwrap();
     assert_eq!(store.clicks_len(), 1);
@@ -348,4 +352,36 @@ fn conversions_carry_their_clicks_country_device_type_os_and_browser() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn conversions_carry_the_configured_subs_of_their_click() {
+    let account = account();
+    assert_eq!(account.conversion_subs.bits(), 0b11, "sub1 and sub2");
+    let mut join = join();
+    let mut c = click(&account, T0, "1");
+    c.subs = ["pub-7", "", "mobile"].map(String::from).to_vec();
+    join.on_click(&account, &c).unwrap();
+    let pb = at(postback(None, &[("cid", &c.click_id)]), "p1", T0 + 10);
+    let first = attributed(&mut join, &account, pb.clone(), 0);
+    // sub2 is carried empty (the click had none); sub3 is not carried.
+    assert_eq!(
+        first.subs,
+        CarriedSubs {
+            carried: account.conversion_subs,
+            values: vec!["pub-7".into()],
+        }
+    );
+    assert_eq!(attributed(&mut join, &account, pb, 0), first, "a replay");
+
+    // A click kept under a configuration that carried no subs: its conversions carry none,
+    // whatever the configuration says now, and a report reads their subs from the click.
+    let before = Account {
+        conversion_subs: SubSet::NONE,
+        ..account.clone()
+    };
+    let old = click(&before, T0 + 1, "1");
+    join.on_click(&before, &old).unwrap();
+    let pb = at(postback(None, &[("cid", &old.click_id)]), "p2", T0 + 20);
+    assert!(attributed(&mut join, &account, pb, 1).subs.is_empty());
 }

@@ -228,6 +228,7 @@ pub fn account() -> Account {
         grace_ms: 5_000,
         currency: clickmatch_core::money::Currency::USD,
         max_rate_age_days: clickmatch_core::model::DEFAULT_MAX_RATE_AGE_DAYS,
+        conversion_subs: clickmatch_core::subs::SubSet::NONE,
     }
 }
 
