@@ -490,6 +490,15 @@ async fn clicks_through_a_trusted_proxy_are_enriched_and_conversions_carry_their
         carried,
         ("FR".into(), "tablet".into(), "iOS".into(), "Safari".into())
     );
+    // And the subs of `[joiner] conversion_subs` (sub1..sub3 in the demo configuration), sub2 and sub3 empty
+    // as the click had them.
+    let subs: (u16, String, String, String, String) = t
+        .client()
+        .query("SELECT subs_carried, sub1, sub2, sub3, sub4 FROM conversions FINAL")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(subs, (0b111, "a".into(), "".into(), "".into(), "".into()));
     assert_eq!(
         t.wait_count("SELECT count() FROM clicks FINAL", 3)
             .await

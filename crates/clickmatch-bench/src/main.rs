@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use clickmatch_bench::{httpload, kafka, report, reports, run, sink, state, traffic};
+use clickmatch_core::subs::SubSet;
 
 /// Benchmarks clickmatch against references measured in the same run (nginx, a bare rdkafka
 /// consumer, clickhouse-client) and prints one table. `scripts/bench` builds and runs it.
@@ -98,6 +99,10 @@ enum Cmd {
         cache_mib: u64,
         #[arg(long, default_value_t = 20_000)]
         commit_every: u64,
+        /// The subs conversions carry (`sub1,sub3`; `none` for none), to measure what keeping
+        /// them costs; the configuration's default (sub1) without it.
+        #[arg(long)]
+        conversion_subs: Option<String>,
         #[arg(long)]
         json_out: Option<PathBuf>,
     },
@@ -136,6 +141,10 @@ enum Cmd {
         clickhouse_url: Option<String>,
         #[arg(long, default_value = "bench_reports")]
         database: String,
+        /// Conversions that carry no sub, as a joiner that carried none wrote them: reports
+        /// using a sub join them to their clicks (the figures before they carried them).
+        #[arg(long)]
+        conversions_without_subs: bool,
     },
     /// Prints the benchmark account's configuration (TOML).
     Config,
@@ -367,8 +376,17 @@ fn main() -> anyhow::Result<()> {
             marks,
             cache_mib,
             commit_every,
+            conversion_subs,
             json_out,
         } => {
+            let conversion_subs = conversion_subs
+                .map(|list| {
+                    let names = list.split(',').filter(|n| !n.is_empty() && *n != "none");
+                    SubSet::parse(names).map_err(|name| {
+                        anyhow::anyhow!("--conversion-subs: {name:?} is not sub1..sub10")
+                    })
+                })
+                .transpose()?;
             let marks = state::load(
                 &dir,
                 &state::StateSpec {
@@ -377,6 +395,7 @@ fn main() -> anyhow::Result<()> {
                     marks,
                     cache_mib,
                     commit_every,
+                    conversion_subs,
                 },
             )?;
             emit(&marks, json_out.as_ref())?;
@@ -399,6 +418,7 @@ fn main() -> anyhow::Result<()> {
             smoke,
             clickhouse_url,
             database,
+            conversions_without_subs,
         } => {
             let spec = reports::ReportsSpec {
                 engine,
@@ -411,6 +431,7 @@ fn main() -> anyhow::Result<()> {
                 runs: if smoke { 1 } else { runs.max(1) },
                 out,
                 clickhouse: clickhouse_url.map(|url| (url, database)),
+                conversions_carry_subs: !conversions_without_subs,
             };
             let runtime = tokio::runtime::Runtime::new()?;
             let result = runtime.block_on(reports::run(&spec))?;

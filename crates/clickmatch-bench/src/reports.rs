@@ -75,6 +75,8 @@ pub struct ReportsSpec {
     /// A running server to use instead of starting one, and its database: the data is
     /// generated there unless `clicks` already holds rows (then they are measured as they are).
     pub clickhouse: Option<(String, String)>,
+    /// The conversions carry their click's sub1 and sub2 (the reports use those two).
+    pub conversions_carry_subs: bool,
 }
 
 /// One report's latencies.
@@ -135,6 +137,14 @@ fn sql(template: &str, spec: &ReportsSpec) -> String {
         .replace("{click_time_ms}", CLICK_TIME_MS)
         .replace("{clicks}", &spec.clicks.to_string())
         .replace("{conversions}", &spec.conversions.to_string())
+        .replace(
+            "{subs_carried}",
+            if spec.conversions_carry_subs {
+                "3"
+            } else {
+                "0"
+            },
+        )
 }
 
 async fn generate(settings: &ClickHouseSettings, spec: &ReportsSpec) -> anyhow::Result<()> {

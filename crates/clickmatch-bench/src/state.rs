@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::procs;
 use crate::traffic::{Kind, Traffic};
+use clickmatch_core::subs::SubSet;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StateSpec {
@@ -26,6 +27,8 @@ pub struct StateSpec {
     pub cache_mib: u64,
     /// Events between commits (the joiner commits once per ClickHouse batch).
     pub commit_every: u64,
+    /// The subs conversions carry, each kept per click (`None`: the configuration's default).
+    pub conversion_subs: Option<SubSet>,
 }
 
 /// The state after `clicks` clicks.
@@ -104,7 +107,10 @@ fn settle(db: &StateDb, limit: Duration) -> u64 {
 /// 1000th click is written to `dir/../sample.txt` for the restore's lookups.
 pub fn load(dir: &Path, spec: &StateSpec) -> anyhow::Result<Vec<StateMark>> {
     let config = Traffic::bench_config();
-    let account = config.account.clone();
+    let mut account = config.account.clone();
+    if let Some(subs) = spec.conversion_subs {
+        account.conversion_subs = subs;
+    }
     let mut traffic = Traffic::new(&config, 42);
     let mut rng = StdRng::seed_from_u64(43);
     let db = StateDb::open(dir, spec.cache_mib)?;
@@ -281,6 +287,7 @@ mod tests {
             marks: vec![1000, 3000],
             cache_mib: 8,
             commit_every: 500,
+            conversion_subs: None,
         };
         let marks = load(&dir, &spec).unwrap();
         assert_eq!(marks.len(), 2);

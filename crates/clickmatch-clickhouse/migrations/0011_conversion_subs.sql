@@ -2,7 +2,7 @@
 -- are since 0005 and 0010: a report grouped by a sub reads the conversions alone, where it
 -- joined them to their clicks (reading and hashing every click's ID: 2.7–3.9 s of a report
 -- over 10 M clicks on 26.9, BENCHMARKS.md). The joiner carries those `[joiner]
--- conversion_subs` names (sub1..sub3 by default), each kept in its state for every click.
+-- conversion_subs` names (sub1 by default), each kept in its state for every click.
 -- `subs_carried` says which a row carries, bit `i` for `sub{i + 1}`: a carried sub may be
 -- empty (the click had none), a sub not carried is empty and read from the click. Rows written
 -- before have 0 and are joined as before (docs/reports.md). `conversions_valued` is recreated

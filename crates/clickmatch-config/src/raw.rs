@@ -208,9 +208,10 @@ impl Default for RawClickHouse {
     }
 }
 
-/// The subs conversions carry unless `[joiner] conversion_subs` says otherwise: the zone,
-/// placement or publisher most trackers pass in the first ones (each costs state per click).
-const DEFAULT_CONVERSION_SUBS: [&str; 3] = ["sub1", "sub2", "sub3"];
+/// The subs conversions carry unless `[joiner] conversion_subs` says otherwise: `sub1`, where
+/// most traffic sources put the zone or placement a media buyer cuts by. Each carried sub costs
+/// state per click (`sub1` ~6 B in the benchmark, BENCHMARKS.md).
+const DEFAULT_CONVERSION_SUBS: [&str; 1] = ["sub1"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -445,9 +445,9 @@ fn enrichment_defaults_env_overrides_and_limits() {
 }
 
 #[test]
-fn conversions_carry_sub1_to_sub3_unless_configured() {
+fn conversions_carry_sub1_unless_configured() {
     let bits = |text: &str| load(text).account.conversion_subs.bits();
-    assert_eq!(bits(MINIMAL), 0b111);
+    assert_eq!(bits(MINIMAL), 0b1);
     let with = |list: &str| format!("{MINIMAL}\n[joiner]\nconversion_subs = {list}\n");
     assert_eq!(bits(&with("[]")), 0);
     assert_eq!(bits(&with(r#"["sub10", "sub1"]"#)), 0b10_0000_0001);
