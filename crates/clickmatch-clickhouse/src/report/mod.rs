@@ -351,9 +351,8 @@ async fn run_grouped(
 }
 
 /// Where the report's conversions take the subs it uses ([`sql::conversion_subs_sql`]): from
-/// their rows when every one in range carries them, else from their clicks, read from the span
-/// of the conversions' click times (with no conversion in range, an empty span, `first` after
-/// `last`, which reads no click).
+/// their rows when every one in range carries them (so also when there is none), else from
+/// their clicks, read from the span of the conversions' click times.
 async fn conversion_subs(
     client: &clickhouse::Client,
     request: &ReportRequest,
