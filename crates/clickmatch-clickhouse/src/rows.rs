@@ -476,13 +476,9 @@ impl ConversionRow {
             &self.sub9,
             &self.sub10,
         ];
-        let carried = SubSet::from_bits(self.subs_carried);
-        let mut subs = CarriedSubs {
-            carried,
-            values: values.iter().map(|v| v.to_string()).collect(),
-        };
-        while subs.values.last().is_some_and(String::is_empty) {
-            subs.values.pop();
+        let mut subs = CarriedSubs::default();
+        for i in SubSet::from_bits(self.subs_carried).indexes() {
+            subs.carry(i, values[i].clone());
         }
         subs
     }

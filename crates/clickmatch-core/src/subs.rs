@@ -85,16 +85,23 @@ impl CarriedSubs {
         let mut out = CarriedSubs::default();
         for i in wanted.indexes() {
             let value = subs.get(i).map_or("", String::as_str);
-            if value.len() > MAX_CARRIED_SUB {
-                continue;
-            }
-            out.carried = out.carried.union(SubSet(1 << i));
-            if !value.is_empty() {
-                out.values.resize(i + 1, String::new());
-                out.values[i] = value.to_string();
+            if value.len() <= MAX_CARRIED_SUB {
+                out.carry(i, value.to_owned());
             }
         }
         out
+    }
+
+    /// Carries `sub{index + 1}` with `value` (empty: the click had none). `index` is below
+    /// [`SUB_COUNT`].
+    pub fn carry(&mut self, index: usize, value: String) {
+        self.carried = self.carried.union(SubSet(1 << index));
+        if !value.is_empty() {
+            if self.values.len() <= index {
+                self.values.resize(index + 1, String::new());
+            }
+            self.values[index] = value;
+        }
     }
 
     /// `sub{index + 1}`'s value: empty when not carried or empty.

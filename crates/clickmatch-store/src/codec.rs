@@ -139,14 +139,10 @@ pub fn decode_click(click_id: &str, value: &[u8]) -> StoreResult<JoinClick> {
     let mut subs = CarriedSubs::default();
     if !rest.is_empty() {
         let carried = rest.get(..2).ok_or_else(bad)?;
-        subs.carried = SubSet::from_bits(u16::from_be_bytes([carried[0], carried[1]]));
+        let carried = SubSet::from_bits(u16::from_be_bytes([carried[0], carried[1]]));
         rest = &rest[2..];
-        for i in subs.carried.indexes() {
-            let sub = take_field(&mut rest).ok_or_else(bad)?;
-            if !sub.is_empty() {
-                subs.values.resize(i + 1, String::new());
-                subs.values[i] = sub;
-            }
+        for i in carried.indexes() {
+            subs.carry(i, take_field(&mut rest).ok_or_else(bad)?);
         }
     }
     Ok(JoinClick {
