@@ -189,6 +189,13 @@ pub(crate) enum ConversionSubs {
     FromClicks(Option<ClickSpan>),
 }
 
+impl ConversionSubs {
+    /// Whether conversions take `dimension` from their click.
+    fn takes_from_click(self, dimension: Dimension) -> bool {
+        matches!(self, ConversionSubs::FromClicks(_)) && from_click(dimension)
+    }
+}
+
 /// The subs a report groups or filters by.
 pub(crate) fn subs_used(request: &ReportRequest) -> SubSet {
     request
@@ -265,11 +272,6 @@ impl Builder<'_> {
         self.request.group_by.len()
     }
 
-    /// Whether conversions take `dimension` from their click.
-    fn subs_joined(&self, dimension: Dimension) -> bool {
-        matches!(self.subs, ConversionSubs::FromClicks(_)) && from_click(dimension)
-    }
-
     /// One dimension on one fact, as a value: time buckets stay `Date` and `DateTime` until
     /// the groups are formed (formatting every row's bucket as text costs more than the rest).
     fn expr(&mut self, dimension: Dimension, fact: Fact) {
@@ -277,7 +279,9 @@ impl Builder<'_> {
         let tz = self.request.tz.name().to_string();
         match expr(dimension, fact) {
             // A sub joined from the click, named apart from the conversion's own column.
-            Expr::Column(column) if fact == Fact::Conversions && self.subs_joined(dimension) => {
+            Expr::Column(column)
+                if fact == Fact::Conversions && self.subs.takes_from_click(dimension) =>
+            {
                 self.sql.push(&format!("click_{column}"))
             }
             Expr::Column(column) => self.sql.push(column),
@@ -531,13 +535,12 @@ impl Builder<'_> {
     fn conversions(&mut self) {
         let (group, keys) = (self.part_group(), self.part_keys());
         let request = self.request;
-        let grouped_by_click = request.group_by.iter().any(|&d| self.subs_joined(d));
+        let subs = self.subs;
+        let grouped_by_click = request.group_by.iter().any(|&d| subs.takes_from_click(d));
         let filtered_by_click = request
             .filters
             .iter()
-            .any(|f| self.subs_joined(f.dimension));
-        let joined = matches!(self.subs, ConversionSubs::FromClicks(_));
-        let on_row = move |d| !(joined && from_click(d));
+            .any(|f| subs.takes_from_click(f.dimension));
         self.sql.push(&format!(
             "SELECT {keys}, toUInt64(0) AS clicks, toUInt64(count()) AS conversions, \
              toDecimal64(sum(payout_account), 6) AS revenue, toDecimal64(0, 6) AS cost, \
@@ -549,7 +552,7 @@ impl Builder<'_> {
             b.sql
                 .push("is_test = 0 AND status IN ('approved', 'pending', 'hold') AND ");
             b.range(Fact::Conversions);
-            b.filters(Fact::Conversions, on_row);
+            b.filters(Fact::Conversions, |d| !subs.takes_from_click(d));
         };
         if !grouped_by_click {
             self.sql.push("conversions_valued WHERE ");
