@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 /// Sub-parameters stored per click (`sub1`…`sub10`).
 pub use clickmatch_core::records::SUB_COUNT;
 
+mod columns;
+pub use columns::{CLICK_COLUMNS, CONVERSION_COLUMNS, RECOVERED_COLUMNS, UNATTRIBUTED_COLUMNS};
+
 /// Decimal places of the `payout` columns.
 pub const PAYOUT_SCALE: u32 = 6;
 
@@ -234,103 +237,6 @@ pub struct UnattributedRowRef<'a> {
     pub is_test: bool,
     pub latency_ms: u32,
 }
-
-/// Column names and ClickHouse types of each table, as the row types write them (checked by
-/// [`crate::schema::check_schema`] against a live server, and against the row types in tests).
-pub const CLICK_COLUMNS: &[(&str, &str)] = &[
-    ("click_id", "String"),
-    ("click_time", "DateTime"),
-    ("click_time_ms", "UInt64"),
-    ("campaign_id", "String"),
-    ("offer_id", "String"),
-    ("source", "String"),
-    ("sub1", "String"),
-    ("sub2", "String"),
-    ("sub3", "String"),
-    ("sub4", "String"),
-    ("sub5", "String"),
-    ("sub6", "String"),
-    ("sub7", "String"),
-    ("sub8", "String"),
-    ("sub9", "String"),
-    ("sub10", "String"),
-    ("ip", "String"),
-    ("user_agent", "String"),
-    ("country", "String"),
-    ("is_test", "UInt8"),
-    ("is_foreign", "UInt8"),
-    ("cost", "Decimal(18, 6)"),
-    ("cost_currency", "String"),
-    ("cost_raw", "String"),
-    ("cost_issue", "String"),
-    ("region", "String"),
-    ("city", "String"),
-    ("asn", "UInt32"),
-    ("isp", "String"),
-    ("device_type", "String"),
-    ("os", "String"),
-    ("browser", "String"),
-    ("is_bot", "UInt8"),
-];
-
-pub const CONVERSION_COLUMNS: &[(&str, &str)] = &[
-    ("conversion_id", "String"),
-    ("click_id", "String"),
-    ("click_time", "DateTime"),
-    ("conversion_time", "DateTime"),
-    ("conversion_time_ms", "UInt64"),
-    ("postback_id", "String"),
-    ("campaign_id", "String"),
-    ("offer_id", "String"),
-    ("route", "String"),
-    ("event", "String"),
-    ("status", "String"),
-    ("payout", "Decimal(18, 6)"),
-    ("currency", "String"),
-    ("txid", "String"),
-    ("offer_mismatch", "UInt8"),
-    ("click_id_repaired", "UInt8"),
-    ("repair_hint", "String"),
-    ("is_test", "UInt8"),
-    ("version", "UInt64"),
-    ("latency_ms", "UInt32"),
-    ("payout_raw", "String"),
-    ("payout_issue", "String"),
-    ("source", "String"),
-    ("country", "String"),
-    ("device_type", "String"),
-    ("os", "String"),
-    ("browser", "String"),
-    ("origin", "String"),
-    ("subs_carried", "UInt16"),
-    ("sub1", "String"),
-    ("sub2", "String"),
-    ("sub3", "String"),
-    ("sub4", "String"),
-    ("sub5", "String"),
-    ("sub6", "String"),
-    ("sub7", "String"),
-    ("sub8", "String"),
-    ("sub9", "String"),
-    ("sub10", "String"),
-];
-
-pub const UNATTRIBUTED_COLUMNS: &[(&str, &str)] = &[
-    ("postback_id", "String"),
-    ("received_time", "DateTime"),
-    ("received_time_ms", "UInt64"),
-    ("route", "String"),
-    ("reason", "String"),
-    ("raw_click_id", "String"),
-    ("offer_id", "String"),
-    ("payout", "Decimal(18, 6)"),
-    ("currency", "String"),
-    ("remote_ip", "String"),
-    ("raw_params", "String"),
-    ("hint", "String"),
-    ("is_test", "UInt8"),
-    ("latency_ms", "UInt32"),
-];
 
 impl<'a> ClickRowRef<'a> {
     pub fn new(click: &'a ClickRecord) -> ClickRowRef<'a> {
@@ -597,24 +503,6 @@ pub struct RecoveredRow {
     pub payout: Decimal,
     pub currency: String,
 }
-
-pub const RECOVERED_COLUMNS: &[(&str, &str)] = &[
-    ("postback_id", "String"),
-    ("origin", "String"),
-    ("received_time", "DateTime"),
-    ("received_time_ms", "UInt64"),
-    ("decided_time_ms", "UInt64"),
-    ("route", "String"),
-    ("outcome", "String"),
-    ("reason", "String"),
-    ("hint", "String"),
-    ("click_id", "String"),
-    ("conversion_id", "String"),
-    ("offer_id", "String"),
-    ("is_test", "UInt8"),
-    ("payout", "Decimal(18, 6)"),
-    ("currency", "String"),
-];
 
 impl RecoveredRow {
     /// The row of `outcome` when it decides a reprocessed or uploaded record (`None` for a
