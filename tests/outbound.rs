@@ -9,6 +9,7 @@ use clickmatch_cli::demo;
 use clickmatch_cli::pipeline::Roles;
 use clickmatch_clickhouse::{ConversionRow, OutboundRow};
 use clickmatch_core::records::{Conversion, OutboundRecord};
+use clickmatch_core::subs::{CarriedSubs, SubSet};
 use clickmatch_e2e::traffic_source::TrafficSource;
 use clickmatch_e2e::TestPipeline;
 use reqwest::StatusCode;
@@ -235,5 +236,72 @@ async fn refusals_fail_at_once_and_outages_fail_after_the_last_attempt() {
     assert_eq!(ts.seen_on("/bad").len(), 1);
     assert_eq!(ts.seen_on("/down").len(), 3);
     assert_eq!(wait_counter(&t, "failed", 2.0).await, 2.0);
+    t.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversion_carrying_its_clicks_sub1_fires_without_the_clicks_row() {
+    let ts = TrafficSource::start(|_, _| 200).await;
+    let campaign = format!(
+        "\n[[campaigns]]\nid = \"ts-carry\"\noffer = \"1\"\nsource = \"ts-push\"\n\
+         url = \"https://net.example/aff_c?offer_id=1&aff_sub={{click_id}}\"\n\
+         postback_url = \"{}/carry?clickid={{sub1}}&cv={{conversion_id}}\"\n",
+        ts.base()
+    );
+    let t = TestPipeline::start_custom(&campaign, &[], 4, ALL_ROLES)
+        .await
+        .unwrap();
+    // Neither click is in ClickHouse (as when the clicks' rows are late, or expired).
+    let carrying = Conversion {
+        conversion_id: "cv-carry".into(),
+        click_id: "click-not-in-clickhouse-1".into(),
+        campaign_id: "ts-carry".into(),
+        subs: CarriedSubs::of(&["ts-77".into()], SubSet::one(1).unwrap()),
+        ..Conversion::example()
+    };
+    let bare = Conversion {
+        conversion_id: "cv-bare".into(),
+        click_id: "click-not-in-clickhouse-2".into(),
+        campaign_id: "ts-carry".into(),
+        ..Conversion::example()
+    };
+    for conversion in [carrying, bare] {
+        let record = OutboundRecord::new(conversion);
+        t.publisher()
+            .publish(
+                &t.config.kafka.outbound_topic,
+                &record.conversion.click_id,
+                &record.encode(),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        t.wait_count(
+            "SELECT count() FROM outbound_deliveries FINAL WHERE is_final = 1",
+            2
+        )
+        .await
+        .unwrap(),
+        2
+    );
+    let rows = attempts(&t).await;
+    let of = |click: &str| -> (String, u16, String) {
+        let row = rows.iter().find(|r| r.click_id == click).unwrap();
+        (row.state.clone(), row.http_status, row.error.clone())
+    };
+    assert_eq!(
+        of("click-not-in-clickhouse-1"),
+        ("delivered".to_string(), 200, String::new())
+    );
+    let (state, status, error) = of("click-not-in-clickhouse-2");
+    assert_eq!((state.as_str(), status), ("failed", 0));
+    assert!(
+        error.contains("not in ClickHouse's clicks table"),
+        "{error}"
+    );
+    let seen = ts.seen_on("/carry");
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    assert_eq!(seen[0].query, "clickid=ts-77&cv=cv-carry");
     t.cleanup().await.unwrap();
 }

@@ -8,6 +8,7 @@
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::records::Conversion;
+use crate::subs::SubSet;
 
 /// Characters left as they are in a substituted value (RFC 3986 unreserved).
 const VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -165,11 +166,40 @@ impl PostbackValues {
         })
     }
 
-    /// Whether `template` needs the click's subs (so the click row must be looked up).
-    pub fn needs_subs(template: &str) -> bool {
-        tokens(template)
-            .map(|t| t.iter().any(|t| sub_index(t).is_some() || *t == "source"))
-            .unwrap_or(false)
+    /// Values from a conversion alone: the subs it carries (others empty), no source. Enough
+    /// for a template whose [`ClickTokens`] the conversion [`carries`](ClickTokens::carried_by).
+    pub fn of_conversion(conversion: &Conversion) -> Self {
+        PostbackValues::new(conversion, "", &conversion.subs.values)
+    }
+
+    /// What `template` takes from the click rather than from the conversion.
+    pub fn click_tokens(template: &str) -> ClickTokens {
+        let mut needs = ClickTokens::default();
+        for token in tokens(template).unwrap_or_default() {
+            if token == "source" {
+                needs.source = true;
+            } else if let Some(sub) = sub_index(token).and_then(|i| SubSet::one(i as u8 + 1)) {
+                needs.subs = needs.subs.union(sub);
+            }
+        }
+        needs
+    }
+}
+
+/// The click's values a postback template uses: its subs and its `source` (the source its
+/// campaign had when the click came; a conversion's own `source` is its campaign's when it
+/// was joined, so it does not stand in for it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClickTokens {
+    pub subs: SubSet,
+    pub source: bool,
+}
+
+impl ClickTokens {
+    /// Whether `conversion` holds all of them, so its click need not be looked up: no
+    /// `source`, and every sub among those it carries.
+    pub fn carried_by(self, conversion: &Conversion) -> bool {
+        !self.source && conversion.subs.carried.contains(self.subs)
     }
 }
 
@@ -236,6 +266,7 @@ pub fn encode_value(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::subs::CarriedSubs;
     use proptest::prelude::*;
 
     #[test]
@@ -301,15 +332,56 @@ mod tests {
         validate_postback(template).unwrap();
         let subs = vec!["ts-click/1".to_string(), "b".to_string()];
         let values = PostbackValues::new(&conversion(), "push", &subs);
-        assert!(PostbackValues::needs_subs(template));
+        let needs = PostbackValues::click_tokens(template);
+        assert_eq!(
+            needs,
+            ClickTokens {
+                subs: SubSet::parse(["sub1", "sub2", "sub10"]).unwrap(),
+                source: true,
+            }
+        );
         assert_eq!(
             render_postback(template, &values),
             "https://ts.example/cb?clickid=ts-click%2F1&s2=b&p=2.5&c=USD&o=7&e=sale&st=approved\
              &tx=T%201%26x&cv=conv-1&cid=01m8b66tw9t968z636rg9cqbnt&cmp=demo&src=push&s10="
         );
-        assert!(!PostbackValues::needs_subs(
-            "https://ts.example/?c={click_id}&p={payout}"
-        ));
+        assert_eq!(
+            PostbackValues::click_tokens("https://ts.example/?c={click_id}&p={payout}"),
+            ClickTokens::default()
+        );
+    }
+
+    #[test]
+    fn a_conversion_carrying_the_subs_renders_without_its_click() {
+        let mut carrying = conversion();
+        carrying.subs = CarriedSubs::of(
+            &["ts-1".into(), String::new(), "z".into()],
+            SubSet::parse(["sub1", "sub2"]).unwrap(),
+        );
+        let sub1 =
+            PostbackValues::click_tokens("https://ts.example/?c={sub1}&s2={sub2}&p={payout}");
+        assert!(sub1.carried_by(&carrying));
+        assert!(!sub1.carried_by(&conversion()));
+        assert_eq!(
+            render_postback(
+                "https://ts.example/?c={sub1}&s2={sub2}&p={payout}",
+                &PostbackValues::of_conversion(&carrying)
+            ),
+            "https://ts.example/?c=ts-1&s2=&p=2.5"
+        );
+        // sub3 is the click's but not carried; the source is always the click's.
+        assert!(
+            !PostbackValues::click_tokens("https://ts.example/?c={sub1}&z={sub3}")
+                .carried_by(&carrying)
+        );
+        assert!(
+            !PostbackValues::click_tokens("https://ts.example/?c={sub1}&s={source}")
+                .carried_by(&carrying)
+        );
+        assert!(
+            PostbackValues::click_tokens("https://ts.example/?c={click_id}")
+                .carried_by(&conversion())
+        );
     }
 
     #[test]

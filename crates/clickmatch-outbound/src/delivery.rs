@@ -56,9 +56,15 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// Whether rendering `template` for `record` needs its click's row: the template uses the
+    /// click's `source`, or a sub the conversion does not carry (`[joiner] conversion_subs`).
+    pub fn needs_click(record: &OutboundRecord, template: &str) -> bool {
+        !PostbackValues::click_tokens(template).carried_by(&record.conversion)
+    }
+
     /// A delivery of `record` through `template`, continuing after what is `recorded`;
-    /// `click` is the click's row (`None`: not found, which matters only when the template
-    /// uses the subs or the source). `None` when a final state is already recorded.
+    /// `click` is the click's row (`None`: not found, which matters only when the delivery
+    /// [`needs_click`](Delivery::needs_click)). `None` when a final state is already recorded.
     pub fn plan(
         record: &OutboundRecord,
         template: &str,
@@ -72,18 +78,18 @@ impl Delivery {
         }
         let conversion = &record.conversion;
         let url = match click {
+            _ if !Delivery::needs_click(record, template) => Ok(render_postback(
+                template,
+                &PostbackValues::of_conversion(conversion),
+            )),
             Some(click) => Ok(render_postback(
                 template,
                 &PostbackValues::new(conversion, &click.source, &click.subs),
             )),
-            None if PostbackValues::needs_subs(template) => Err(format!(
+            None => Err(format!(
                 "click {} is not in ClickHouse's clicks table: its subs are unknown, so the \
                  postback was not fired",
                 conversion.click_id
-            )),
-            None => Ok(render_postback(
-                template,
-                &PostbackValues::new(conversion, "", &[]),
             )),
         };
         let next_attempt = done.attempts + 1;
@@ -213,6 +219,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use clickmatch_core::records::RECORD_VERSION;
+    use clickmatch_core::subs::{CarriedSubs, SubSet};
 
     use super::*;
 
@@ -338,6 +345,26 @@ mod tests {
             no_subs_needed.url.as_deref(),
             Ok("https://ts.example/cb?c=click-1&p=2.5")
         );
+
+        // A conversion carrying its click's sub1 renders without the click's row, and with
+        // the carried value when the row is there too (they are the same).
+        let mut carrying = record(false);
+        carrying.conversion.subs = CarriedSubs::of(&["ts-42".into()], SubSet::one(1).unwrap());
+        assert!(!Delivery::needs_click(&carrying, TEMPLATE));
+        assert!(Delivery::needs_click(&record(false), TEMPLATE));
+        for click in [None, Some(&subs())] {
+            let carried = Delivery::plan(&carrying, TEMPLATE, None, click, 5).unwrap();
+            assert_eq!(
+                carried.url.as_deref(),
+                Ok("https://ts.example/cb?clickid=ts-42&payout=2.5&tx=T1")
+            );
+        }
+        let with_source = "https://ts.example/cb?clickid={sub1}&src={source}";
+        assert!(Delivery::needs_click(&carrying, with_source));
+        assert!(Delivery::plan(&carrying, with_source, None, None, 5)
+            .unwrap()
+            .url
+            .is_err());
     }
 
     #[test]

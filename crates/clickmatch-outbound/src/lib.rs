@@ -9,7 +9,10 @@
 //! 2. `outbound_deliveries` says what is already recorded for the batch's idempotency keys
 //!    (`conversion_id:version`): a delivery recorded as delivered (or otherwise final) is never
 //!    fired again, and a replayed unfinished one continues its attempt count;
-//! 3. the click's `source` and `sub1`…`sub10` come from ClickHouse's `clicks` row;
+//! 3. what the template takes from the click comes from the conversion when it carries it
+//!    (the subs of `[joiner] conversion_subs`), otherwise from ClickHouse's `clicks` row (the
+//!    click's `source`, other subs): a batch whose templates need only carried subs reads no
+//!    clicks;
 //! 4. rounds of attempts, concurrently within a round: a `GET` of the rendered URL with the key
 //!    in an `Idempotency-Key` header; 2xx is delivered, no answer, 5xx, 408, 425 and 429 are
 //!    retried after an exponential backoff until `max_attempts`, anything else fails at once;
@@ -24,7 +27,7 @@
 pub mod delivery;
 pub mod metrics;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -247,17 +250,21 @@ impl Dispatcher {
         else {
             return false;
         };
-        let need_subs: Vec<String> = to_fire
+        let need_clicks: Vec<String> = to_fire
             .iter()
+            .filter(|(r, template)| Delivery::needs_click(r, template))
             .map(|(r, _)| r.conversion.click_id.clone())
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let Some(clicks) = self
-            .retry_clickhouse("read_clicks", stop, || self.store.click_subs(&need_subs))
-            .await
-        else {
-            return false;
+        let clicks = if need_clicks.is_empty() {
+            HashMap::new()
+        } else {
+            let read = || self.store.click_subs(&need_clicks);
+            let Some(clicks) = self.retry_clickhouse("read_clicks", stop, read).await else {
+                return false;
+            };
+            clicks
         };
 
         let mut deliveries = Vec::new();
