@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let (tmpl, value) = text.split_once('\n').unwrap_or((text, "v"));
     let _ = template::validate_postback(tmpl);
-    let _ = template::PostbackValues::needs_subs(tmpl);
+    let _ = template::PostbackValues::click_tokens(tmpl);
     if template::validate(tmpl).is_err() {
         return;
     }
