@@ -63,6 +63,12 @@ async fn attempts(t: &TestPipeline) -> Vec<OutboundRow> {
         .unwrap()
 }
 
+/// Waits until `n` deliveries are final (delivered or failed for good).
+async fn wait_final(t: &TestPipeline, n: u64) {
+    let sql = "SELECT count() FROM outbound_deliveries FINAL WHERE is_final = 1";
+    assert_eq!(t.wait_count(sql, n).await.unwrap(), n);
+}
+
 async fn wait_counter(t: &TestPipeline, result: &str, expected: f64) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -205,15 +211,7 @@ async fn refusals_fail_at_once_and_outages_fail_after_the_last_attempt() {
     .unwrap();
     let bad = convert(&t, "ts-bad", "b-1", "T-1").await;
     let down = convert(&t, "ts-down", "d-1", "T-2").await;
-    assert_eq!(
-        t.wait_count(
-            "SELECT count() FROM outbound_deliveries FINAL WHERE is_final = 1",
-            2
-        )
-        .await
-        .unwrap(),
-        2
-    );
+    wait_final(&t, 2).await;
     let rows = attempts(&t).await;
     let of = |click: &str| -> Vec<(u32, String, u16)> {
         rows.iter()
@@ -276,15 +274,7 @@ async fn a_conversion_carrying_its_clicks_sub1_fires_without_the_clicks_row() {
             .await
             .unwrap();
     }
-    assert_eq!(
-        t.wait_count(
-            "SELECT count() FROM outbound_deliveries FINAL WHERE is_final = 1",
-            2
-        )
-        .await
-        .unwrap(),
-        2
-    );
+    wait_final(&t, 2).await;
     let rows = attempts(&t).await;
     let of = |click: &str| -> (String, u16, String) {
         let row = rows.iter().find(|r| r.click_id == click).unwrap();
