@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use clickmatch_cli::carry::{self, CarryArgs};
 use clickmatch_cli::pipeline::{clickhouse_settings, Pipeline, Roles};
 use clickmatch_cli::reload::{self, Reloader};
 use clickmatch_cli::{money, report};
@@ -190,6 +191,24 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     ReportFailure::ClickHouse(e) => anyhow::Error::new(e),
                 })?;
             print!("{}", report::render(&made, args.format)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CarrySubs {
+            from,
+            to,
+            subs,
+            apply,
+            clickhouse_url,
+        } => {
+            let config = load_config(cli.config.as_deref())?;
+            let settings = settings_with(&config, clickhouse_url);
+            let args = CarryArgs {
+                from,
+                to,
+                subs,
+                apply,
+            };
+            print!("{}", carry::run(&config, &settings, &args).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Broker { listen, partitions } => {

@@ -1,6 +1,7 @@
 //! The pieces of the `clickmatch` binary that tests reuse: assembling a pipeline from a
 //! configuration, the demo traffic and the report.
 
+pub mod carry;
 pub mod demo;
 pub mod dev_report;
 pub mod money;

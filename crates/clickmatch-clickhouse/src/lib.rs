@@ -22,6 +22,7 @@
 //! (`--engine server`, the default, for 18.16.) Without `CLICKMATCH_TEST_CLICKHOUSE_URL` the
 //! tests start a server of the engine of `CLICKMATCH_TEST_CLICKHOUSE_ENGINE` themselves.
 
+pub mod carry;
 pub mod cluster;
 pub mod debugger;
 pub mod error;

@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use chrono::{TimeZone, Utc};
+use clickmatch_clickhouse::carry::{carry_subs, Carried};
 use clickmatch_clickhouse::money::{self, CostRow};
 use clickmatch_clickhouse::report::{self, Grouping, ReportParams, ReportRequest};
-use clickmatch_clickhouse::ClickHouseSink;
+use clickmatch_clickhouse::{ClickHouseSink, RollupCheck};
 use clickmatch_core::records::{
     ClickCostRecord, ClickRecord, Conversion, Enrichment, Outcome, Unattributed, RECORD_VERSION,
 };
@@ -525,6 +526,73 @@ async fn reports_stay_exact(db: TestDb, local: &str) {
     assert!(!statuses
         .keys()
         .any(|k| k[1] == "reversed" || k[1] == "declined"));
+
+    // v5 was written before conversions carried subs: given its click's, every report stays
+    // the same, and all latest versions carry sub1 and sub2 (so those reports use the rows).
+    let wanted = SubSet::parse(["sub1", "sub2"]).unwrap();
+    let count = |sql: &'static str| {
+        let query = client.query(sql);
+        async move { query.fetch_one::<u64>().await.unwrap() }
+    };
+    let lacking = "SELECT count() FROM conversions FINAL WHERE bitAnd(subs_carried, 3) != 3";
+    let latest = "SELECT count() FROM conversions FINAL";
+    let conversions_before = count(latest).await;
+    assert_eq!(count(lacking).await, 1, "v5");
+    let reaching_dec3 = request(&[("group_by", "campaign,sub1,country")]);
+    let on_rows = || report::subs_on_rows(&db.settings, &reaching_dec3);
+    assert!(!on_rows().await.unwrap(), "v5 lacks sub1");
+    let everything = (0, u32::MAX);
+    let dry = carry_subs(&db.settings, wanted, everything.0, everything.1, true)
+        .await
+        .unwrap();
+    let found = Carried {
+        lacking: 1,
+        written: 0,
+        still_lacking: 1,
+        days: 1,
+    };
+    assert_eq!(dry, found);
+    let done = carry_subs(&db.settings, wanted, everything.0, everything.1, false)
+        .await
+        .unwrap();
+    let wrote = Carried {
+        written: 1,
+        still_lacking: 0,
+        ..found
+    };
+    assert_eq!(done, wrote);
+    assert_eq!(count(lacking).await, 0);
+    assert_eq!(
+        count(latest).await,
+        conversions_before,
+        "a copy, not a conversion more"
+    );
+    assert!(
+        on_rows().await.unwrap(),
+        "v5's old rows are not merged away (merges are stopped), but its latest version carries"
+    );
+    let (sub1, carried): (String, u16) = client
+        .query("SELECT sub1, subs_carried FROM conversions FINAL WHERE conversion_id = 'v5'")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!((sub1, carried), (clicks[5].subs[0].clone(), 3));
+    let status: String = client
+        .query("SELECT status FROM conversions FINAL WHERE conversion_id = 'v5'")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(status, "approved", "the latest version was copied");
+    let given = assert_reports_match_base(&db, "after carrying subs").await;
+    assert_eq!(given, after, "carrying subs changes no figure");
+    if local.is_empty() {
+        let rollups = RollupCheck::read(&client).await.unwrap();
+        assert!(rollups.agrees(), "{rollups:#?}");
+    }
+    let again = carry_subs(&db.settings, wanted, everything.0, everything.1, false)
+        .await
+        .unwrap();
+    assert_eq!(again, Carried::default(), "nothing left to carry");
 
     // Hostile filter values are literals: they match nothing and break nothing.
     for hostile in [

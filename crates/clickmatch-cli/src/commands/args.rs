@@ -123,6 +123,31 @@ pub(super) enum Command {
     /// (docs/reports.md). Example: `clickmatch report --group-by campaign,sub1,country --from
     /// 2026-12-01 --to 2026-12-07 --tz Europe/Berlin --filter country=DE --sort -revenue`
     Report(ReportArgs),
+    /// Give conversions written before they carried subs their click's subs.
+    ///
+    /// Conversions written before migration 0011, or before a sub was added to [joiner]
+    /// conversion_subs, lack it: a report using that sub over their range reads every click
+    /// of it instead of the conversions alone. This writes each one's latest version again
+    /// with its click's subs (same version: it replaces the original; no figure changes), day
+    /// by day in UTC. A dry run by default (counts only); --apply writes. Safe to run again and
+    /// beside a running joiner.
+    CarrySubs {
+        /// First day (UTC, YYYY-MM-DD), inclusive. Default: the first conversion.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day (UTC, YYYY-MM-DD), exclusive. Default: after the last conversion.
+        #[arg(long)]
+        to: Option<String>,
+        /// Subs to carry, e.g. `sub1,sub2`. Default: [joiner] conversion_subs.
+        #[arg(long)]
+        subs: Option<String>,
+        /// Write the copies (default: dry run).
+        #[arg(long)]
+        apply: bool,
+        /// Overrides clickhouse.url.
+        #[arg(long)]
+        clickhouse_url: Option<String>,
+    },
     /// A standalone local Kafka-protocol broker (librdkafka's mock cluster) on a fixed port,
     /// with clickmatch's topics created, for multi-process local runs and tests. SIGUSR1 takes
     /// it down (connections closed and refused), SIGUSR2 brings it back.
@@ -339,7 +364,8 @@ impl Cli {
             | Command::TestConversion { .. }
             | Command::Reconcile(_)
             | Command::Reprocess(_)
-            | Command::Upload { .. } => "warn",
+            | Command::Upload { .. }
+            | Command::CarrySubs { .. } => "warn",
             _ => "info",
         }
     }

@@ -4,7 +4,7 @@
 //! sorts, totals and cuts the rows here.
 
 pub mod request;
-mod sql;
+pub(crate) mod sql;
 
 pub use sql::Grouping;
 
@@ -361,16 +361,36 @@ async fn conversion_subs(
     if used.is_empty() {
         return Ok(sql::ConversionSubs::OnRows);
     }
+    let failed = |e| ClickHouseError::from_client("reading which subs the conversions carry", e);
     let (first, last, lacking): (u32, u32, u64) = sql::conversion_subs_sql(request, used)
         .bound(client)
         .fetch_one()
         .await
-        .map_err(|e| ClickHouseError::from_client("reading which subs the conversions carry", e))?;
-    Ok(if lacking == 0 {
+        .map_err(failed)?;
+    if lacking == 0 {
+        return Ok(sql::ConversionSubs::OnRows);
+    }
+    let latest_lacking: u64 = sql::latest_lacking_subs_sql(request, used)
+        .bound(client)
+        .fetch_one()
+        .await
+        .map_err(failed)?;
+    Ok(if latest_lacking == 0 {
         sql::ConversionSubs::OnRows
     } else {
         sql::ConversionSubs::FromClicks(Some(sql::ClickSpan { first, last }))
     })
+}
+
+/// Whether `request`'s conversions take the subs it uses from their own rows (the tests check
+/// which way a report went).
+#[doc(hidden)]
+pub async fn subs_on_rows(
+    settings: &ClickHouseSettings,
+    request: &ReportRequest,
+) -> Result<bool, ClickHouseError> {
+    let subs = conversion_subs(&settings.client(), request).await?;
+    Ok(subs == sql::ConversionSubs::OnRows)
 }
 
 #[cfg(test)]

@@ -209,16 +209,40 @@ pub(crate) fn subs_used(request: &ReportRequest) -> SubSet {
         .fold(SubSet::NONE, SubSet::union)
 }
 
+/// The condition on a conversion row: it does not carry every sub of `subs`. The set is a
+/// number made from the whitelist of dimensions or the configuration, never a user's text.
+pub(crate) fn lacks_subs(subs: SubSet) -> String {
+    let bits = subs.bits();
+    format!("bitAnd(subs_carried, {bits}) != {bits}")
+}
+
 /// The query for a report's [`ConversionSubs`]: over the conversions in its range (every
 /// version, so a superset of what the report counts), how many do not carry every sub in `used`,
 /// and the first and last `click_time` of all of them.
 pub(crate) fn conversion_subs_sql(request: &ReportRequest, used: SubSet) -> Sql {
     let mut sql = Sql::default();
-    // `used` is a number made here from the whitelist of dimensions, not a user's text.
-    let used = used.bits();
     sql.push(&format!(
         "SELECT toUInt32(min(click_time)), toUInt32(max(click_time)), \
-         countIf(bitAnd(subs_carried, {used}) != {used}) FROM conversions WHERE "
+         countIf({}) FROM conversions WHERE ",
+        lacks_subs(used)
+    ));
+    sql.between(
+        Fact::Conversions.time(),
+        seconds(request.from),
+        seconds(request.to),
+    );
+    sql
+}
+
+/// When [`conversion_subs_sql`] counts rows lacking a sub: how many of the latest versions do
+/// (`FINAL`). Older versions and copies not merged yet (`clickmatch carry-subs` writes each
+/// conversion again carrying its click's subs) count there but not here. A second query, so a
+/// range whose rows all carry the subs pays no `FINAL` (0.45 s over 2 M rows on 18.16).
+pub(crate) fn latest_lacking_subs_sql(request: &ReportRequest, used: SubSet) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT count() FROM conversions FINAL WHERE {} AND ",
+        lacks_subs(used)
     ));
     sql.between(
         Fact::Conversions.time(),

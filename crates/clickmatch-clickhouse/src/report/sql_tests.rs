@@ -171,6 +171,14 @@ fn which_subs_a_report_uses_and_whether_the_conversions_carry_them() {
             Arg::Seconds(seconds(request.to))
         ]
     );
+    // Rows lacking one: are the latest versions among them?
+    let latest = latest_lacking_subs_sql(&request, subs_used(&request));
+    assert_eq!(
+        latest.text,
+        "SELECT count() FROM conversions FINAL WHERE bitAnd(subs_carried, 5) != 5 AND \
+         conversion_time >= toDateTime(?) AND conversion_time < toDateTime(?)"
+    );
+    assert_eq!(latest.args, sql.args);
 }
 
 #[test]
@@ -447,9 +455,11 @@ mod any_request {
                     }
                 }
             }
-            let count = conversion_subs_sql(&request, subs_used(&request));
-            prop_assert!(!count.text.contains(MARK));
-            prop_assert_eq!(count.text.matches('?').count(), count.args.len());
+            let used = subs_used(&request);
+            for count in [conversion_subs_sql(&request, used), latest_lacking_subs_sql(&request, used)] {
+                prop_assert!(!count.text.contains(MARK));
+                prop_assert_eq!(count.text.matches('?').count(), count.args.len());
+            }
         }
     }
 }

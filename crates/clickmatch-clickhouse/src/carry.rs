@@ -1,0 +1,194 @@
+//! Conversions given their click's subs after the fact: those written before they carried subs
+//! (before migration 0011), or before a sub was added to `[joiner] conversion_subs`. A report
+//! that uses a sub reads the conversions alone only when every conversion in its range carries
+//! it, so without this a range reaching back before the upgrade joins the clicks for good.
+//!
+//! Each conversion's latest version is written again, with the same `version`, the click's subs
+//! of the set, and their bits in `subs_carried`, as the joiner would have written it:
+//! `ReplacingMergeTree(version)` keeps the row inserted last of equal versions, so the copy
+//! replaces the original (the tests check it on both releases and in the cluster layout). The
+//! rollups keep sets of conversion versions, so the copy changes no figure. A sub longer than
+//! [`MAX_CARRIED_SUB`] bytes is left out, as the joiner leaves it; a conversion whose click is
+//! not in `clicks` is left as it is. Run day by day (UTC), so the clicks joined are those of one
+//! day's conversions.
+
+use clickmatch_core::subs::{SubSet, MAX_CARRIED_SUB};
+
+use crate::report::sql::lacks_subs;
+use crate::rows::CONVERSION_COLUMNS;
+use crate::{ClickHouseError, ClickHouseSettings};
+
+/// What [`carry_subs`] found and did over its range.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Carried {
+    /// Conversions (latest versions) that lacked a sub of the set before.
+    pub lacking: u64,
+    /// Of those, the ones written again carrying their click's subs.
+    pub written: u64,
+    /// Conversions still lacking one after: no click in `clicks`, or a sub too long to carry.
+    pub still_lacking: u64,
+    /// Days (UTC) that had conversions lacking a sub.
+    pub days: u32,
+}
+
+const DAY: u32 = 86_400;
+
+/// Gives the conversions of `[from, to)` (Unix seconds of `conversion_time`) that lack a sub of
+/// `wanted` their click's subs. `dry_run` only counts them.
+pub async fn carry_subs(
+    settings: &ClickHouseSettings,
+    wanted: SubSet,
+    from: u32,
+    to: u32,
+    dry_run: bool,
+) -> Result<Carried, ClickHouseError> {
+    let mut carried = Carried::default();
+    if wanted.is_empty() {
+        return Ok(carried);
+    }
+    let client = settings.client();
+    let lacking = lacking_sql(wanted);
+    let count = |start: u32, end: u32| {
+        let query = client.query(&lacking).bind(start).bind(end);
+        async move {
+            query
+                .fetch_one::<u64>()
+                .await
+                .map_err(|e| ClickHouseError::from_client("counting conversions lacking subs", e))
+        }
+    };
+    let days: Vec<(u32, u64)> = client
+        .query(&lacking_days_sql(wanted))
+        .bind(from)
+        .bind(to)
+        .fetch_all()
+        .await
+        .map_err(|e| ClickHouseError::from_client("counting conversions lacking subs", e))?;
+    let write = carry_sql(wanted);
+    for (day, before) in days {
+        let start = (day * DAY).max(from);
+        let end = (day * DAY).saturating_add(DAY).min(to);
+        carried.days += 1;
+        carried.lacking += before;
+        if dry_run {
+            carried.still_lacking += before;
+            continue;
+        }
+        client
+            .query(&write)
+            .bind(start)
+            .bind(end)
+            .bind(start)
+            .bind(end)
+            .execute()
+            .await
+            .map_err(|e| ClickHouseError::from_client("writing conversions again", e))?;
+        let after = count(start, end).await?;
+        carried.written += before.saturating_sub(after);
+        carried.still_lacking += after;
+    }
+    Ok(carried)
+}
+
+/// The condition on a conversion row: it lacks a sub of `wanted`, in `[?, ?)`.
+fn lacking_where(wanted: SubSet) -> String {
+    format!(
+        "{} AND conversion_time >= toDateTime(?) AND conversion_time < toDateTime(?)",
+        lacks_subs(wanted)
+    )
+}
+
+/// Counts the latest versions in `[?, ?)` lacking a sub of `wanted`.
+fn lacking_sql(wanted: SubSet) -> String {
+    format!(
+        "SELECT count() FROM conversions FINAL WHERE {}",
+        lacking_where(wanted)
+    )
+}
+
+/// Per day (UTC, as days since 1970) in `[?, ?)`, the latest versions lacking a sub of `wanted`.
+fn lacking_days_sql(wanted: SubSet) -> String {
+    format!(
+        "SELECT toUInt32(intDiv(toUInt32(conversion_time), {DAY})) AS day, count() \
+         FROM conversions FINAL WHERE {} GROUP BY day ORDER BY day",
+        lacking_where(wanted)
+    )
+}
+
+/// Writes the latest versions in `[?, ?)` lacking a sub of `wanted` again, with their click's
+/// subs (binds: the range twice). Every name and number here is ours; the range is bound. The
+/// values go to the columns by position, so the expressions need no aliases (an alias equal to
+/// a column it reads is a cycle to older releases).
+fn carry_sql(wanted: SubSet) -> String {
+    let columns: Vec<&str> = CONVERSION_COLUMNS.iter().map(|(name, _)| *name).collect();
+    let sub = |name: &str| {
+        name.strip_prefix("sub")
+            .and_then(|n| n.parse::<u8>().ok())
+            .and_then(SubSet::one)
+    };
+    // A wanted sub the click holds short enough is carried; its bit is set only then.
+    let fits = |i: usize| format!("(length(click_sub{}) <= {MAX_CARRIED_SUB})", i + 1);
+    let values: Vec<String> = columns
+        .iter()
+        .map(|&name| match sub(name) {
+            Some(one) if wanted.contains(one) => {
+                let i = one.indexes().next().expect("one sub");
+                format!("if({}, click_sub{}, {name})", fits(i), i + 1)
+            }
+            _ if name == "subs_carried" => {
+                let bits: Vec<String> = wanted
+                    .indexes()
+                    .map(|i| format!("{} * {}", fits(i), 1u16 << i))
+                    .collect();
+                format!("toUInt16(bitOr(subs_carried, {}))", bits.join(" + "))
+            }
+            _ => name.to_string(),
+        })
+        .collect();
+    let click_subs: Vec<String> = wanted
+        .indexes()
+        .map(|i| format!("sub{n} AS click_sub{n}", n = i + 1))
+        .collect();
+    let condition = lacking_where(wanted);
+    format!(
+        "INSERT INTO conversions ({columns}) SELECT {values} FROM \
+         (SELECT {columns} FROM conversions FINAL WHERE {condition}) AS latest \
+         ANY INNER JOIN \
+         (SELECT click_id, {click_subs} FROM clicks FINAL WHERE click_id IN \
+         (SELECT click_id FROM conversions WHERE {condition})) AS of_clicks USING (click_id)",
+        columns = columns.join(", "),
+        values = values.join(", "),
+        click_subs = click_subs.join(", "),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_copy_names_every_column_once_and_sets_only_the_wanted_bits() {
+        let wanted = SubSet::parse(["sub1", "sub3"]).unwrap();
+        let sql = carry_sql(wanted);
+        let names: Vec<&str> = CONVERSION_COLUMNS.iter().map(|(n, _)| *n).collect();
+        assert!(sql.starts_with(&format!(
+            "INSERT INTO conversions ({}) SELECT conversion_id, click_id, ",
+            names.join(", ")
+        )));
+        assert!(sql.contains("if((length(click_sub1) <= 255), click_sub1, sub1), sub2, "));
+        assert!(sql.contains("if((length(click_sub3) <= 255), click_sub3, sub3), sub4, "));
+        assert!(sql.contains(
+            "toUInt16(bitOr(subs_carried, (length(click_sub1) <= 255) * 1 + \
+             (length(click_sub3) <= 255) * 4))"
+        ));
+        assert!(sql.contains("SELECT click_id, sub1 AS click_sub1, sub3 AS click_sub3 FROM clicks"));
+        assert!(!sql.contains("click_sub2"));
+        assert_eq!(sql.matches("bitAnd(subs_carried, 5) != 5").count(), 2);
+        assert_eq!(sql.matches('?').count(), 4, "the range, bound twice");
+        assert_eq!(
+            lacking_sql(wanted),
+            "SELECT count() FROM conversions FINAL WHERE bitAnd(subs_carried, 5) != 5 \
+             AND conversion_time >= toDateTime(?) AND conversion_time < toDateTime(?)"
+        );
+    }
+}
