@@ -275,3 +275,78 @@ async fn reports_as_json_from_the_api_and_the_cli_and_as_a_page_in_chromium() {
     drop(sink);
     t.cleanup().await.unwrap();
 }
+
+/// `clickmatch carry-subs` as an operator runs it after the upgrade: a dry run that counts, then
+/// `--apply`, then nothing left; a bad option is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carry_subs_gives_conversions_written_without_subs_their_clicks() {
+    let t = TestPipeline::start_with(&[], 1, Roles::INGEST)
+        .await
+        .unwrap();
+    let clicks: Vec<ClickRecord> = (0..4).map(|n| click(n, "alpha", "DE")).collect();
+    // Written by a joiner that carried no sub (as before migration 0011).
+    let conversions: Vec<Outcome> = clicks
+        .iter()
+        .map(|c| {
+            Outcome::Attributed(Conversion {
+                subs: CarriedSubs::default(),
+                ..conversion(c, "1.5")
+            })
+        })
+        .collect();
+    let sink = ClickHouseSink::new(&t.settings).unwrap();
+    sink.write(&clicks, &conversions).await.unwrap();
+    let carry = |args: &'static [&'static str]| {
+        tokio::process::Command::new(clickmatch_bin())
+            .arg("carry-subs")
+            .args(args)
+            .env("CLICKMATCH_CONFIG", demo_config_path())
+            .env("CLICKMATCH_CLICKHOUSE_URL", &t.settings.url)
+            .env("CLICKMATCH_CLICKHOUSE_DATABASE", &t.settings.database)
+            .output()
+    };
+    let text = |output: &std::process::Output| {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let dry = carry(&["--subs", "sub1", "--from", "2026-12-01"])
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&dry),
+        "4 conversions over 1 day lacked sub1 (dry run: --apply gives them their click's)\n"
+    );
+    let applied = carry(&["--subs", "sub1", "--apply"]).await.unwrap();
+    assert_eq!(
+        text(&applied),
+        "4 conversions over 1 day lacked sub1; 4 now carry their click's\n"
+    );
+    let rows: Vec<(String, String, u16)> = t
+        .client()
+        .query("SELECT click_id, sub1, subs_carried FROM conversions FINAL ORDER BY click_id")
+        .fetch_all()
+        .await
+        .unwrap();
+    let expected: Vec<(String, String, u16)> = clicks
+        .iter()
+        .map(|c| (c.click_id.clone(), c.subs[0].clone(), 1))
+        .collect();
+    assert_eq!(rows, expected);
+    let again = carry(&["--subs", "sub1", "--apply"]).await.unwrap();
+    assert_eq!(
+        text(&again),
+        "every conversion in range carries sub1: nothing to do\n"
+    );
+    let bad = carry(&["--subs", "zone"]).await.unwrap();
+    assert!(!bad.status.success());
+    let error = String::from_utf8_lossy(&bad.stderr);
+    assert!(error.contains("--subs names \"zone\""), "{error}");
+    let bad = carry(&["--to", "2026-12-32"]).await.unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--to \"2026-12-32\""));
+    drop(sink);
+    t.cleanup().await.unwrap();
+}

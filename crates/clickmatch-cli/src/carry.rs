@@ -61,7 +61,12 @@ pub fn summary(carried: &Carried, subs: SubSet, apply: bool) -> String {
     if lacking == 0 {
         return format!("every conversion in range carries {subs}: nothing to do\n");
     }
-    let found = format!("{lacking} conversions over {days} days lacked {subs}");
+    let days = if days == 1 {
+        "1 day".to_string()
+    } else {
+        format!("{days} days")
+    };
+    let found = format!("{lacking} conversions over {days} lacked {subs}");
     if !apply {
         return format!("{found} (dry run: --apply gives them their click's)\n");
     }
