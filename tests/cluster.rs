@@ -371,6 +371,9 @@ async fn two_shards_by_two_replicas_stay_exact_through_a_replica_killed_under_lo
 
     reports_read_the_shards_whole(&t.settings).await;
     lap("reports");
+    carried_subs_reach_every_shard(&t.settings).await;
+    reports_read_the_shards_whole(&t.settings).await;
+    lap("subs carried, reports again");
 
     let mut pipeline = t;
     pipeline.stop_services().await.unwrap();
@@ -449,4 +452,41 @@ async fn reports_read_the_shards_whole(settings: &ClickHouseSettings) {
         let clicks = expected.0.map(|_| totals.clicks);
         assert_eq!((clicks, totals.conversions), expected, "{request:?}");
     }
+}
+
+/// `clickmatch carry-subs` through the sharded tables: every conversion (the pipeline's carry
+/// `sub1`..`sub3`, so `sub9` is carried by none) is written again carrying its click's `sub9`,
+/// on its own shard (the copy must replace its original there, not add a conversion), and a
+/// report grouped by `sub9` then reads the rows.
+async fn carried_subs_reach_every_shard(settings: &ClickHouseSettings) {
+    use clickmatch_clickhouse::carry::carry_subs;
+    use clickmatch_clickhouse::report::{self, ReportParams};
+    use clickmatch_core::subs::SubSet;
+    let client = settings.client();
+    let latest = "SELECT count() FROM conversions FINAL";
+    let before = count(&client, latest).await;
+    let sub9 = SubSet::parse(["sub9"]).unwrap();
+    let carried = carry_subs(settings, sub9, 0, u32::MAX, false)
+        .await
+        .unwrap();
+    assert_eq!(carried.lacking, before, "{carried:?}");
+    assert_eq!(
+        carried.written, before,
+        "every click is in clicks: {carried:?}"
+    );
+    assert_eq!(carried.still_lacking, 0);
+    assert_eq!(
+        count(&client, latest).await,
+        before,
+        "copies, not conversions"
+    );
+    let lacking = "SELECT count() FROM conversions FINAL WHERE bitAnd(subs_carried, 256) = 0";
+    assert_eq!(count(&client, lacking).await, 0);
+    let now = chrono::DateTime::<chrono::Utc>::from(SystemTime::now());
+    let from = (now - chrono::Duration::days(2)).to_rfc3339();
+    let request = ReportParams::from_pairs([("group_by", "sub9"), ("from", from.as_str())])
+        .unwrap()
+        .check(now)
+        .unwrap();
+    assert!(report::subs_on_rows(settings, &request).await.unwrap());
 }

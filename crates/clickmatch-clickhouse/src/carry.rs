@@ -64,7 +64,7 @@ pub async fn carry_subs(
         .fetch_all()
         .await
         .map_err(|e| ClickHouseError::from_client("counting conversions lacking subs", e))?;
-    let write = carry_sql(wanted);
+    let write = carry_sql(wanted, settings.cluster.is_some());
     for (day, before) in days {
         let start = (day * DAY).max(from);
         let end = (day * DAY).saturating_add(DAY).min(to);
@@ -118,8 +118,10 @@ fn lacking_days_sql(wanted: SubSet) -> String {
 /// Writes the latest versions in `[?, ?)` lacking a sub of `wanted` again, with their click's
 /// subs (binds: the range twice). Every name and number here is ours; the range is bound. The
 /// values go to the columns by position, so the expressions need no aliases (an alias equal to
-/// a column it reads is a cycle to older releases).
-fn carry_sql(wanted: SubSet) -> String {
+/// a column it reads is a cycle to older releases). `distributed`: the tables are
+/// `Distributed`, so the clicks' set of IDs is built once and sent to the shards (`GLOBAL IN`;
+/// a plain `IN` of a `Distributed` table inside a distributed read is refused).
+fn carry_sql(wanted: SubSet, distributed: bool) -> String {
     let columns: Vec<&str> = CONVERSION_COLUMNS.iter().map(|(name, _)| *name).collect();
     let sub = |name: &str| {
         name.strip_prefix("sub")
@@ -154,8 +156,9 @@ fn carry_sql(wanted: SubSet) -> String {
         "INSERT INTO conversions ({columns}) SELECT {values} FROM \
          (SELECT {columns} FROM conversions FINAL WHERE {condition}) AS latest \
          ANY INNER JOIN \
-         (SELECT click_id, {click_subs} FROM clicks FINAL WHERE click_id IN \
+         (SELECT click_id, {click_subs} FROM clicks FINAL WHERE click_id {in_table} \
          (SELECT click_id FROM conversions WHERE {condition})) AS of_clicks USING (click_id)",
+        in_table = if distributed { "GLOBAL IN" } else { "IN" },
         columns = columns.join(", "),
         values = values.join(", "),
         click_subs = click_subs.join(", "),
@@ -169,7 +172,9 @@ mod tests {
     #[test]
     fn the_copy_names_every_column_once_and_sets_only_the_wanted_bits() {
         let wanted = SubSet::parse(["sub1", "sub3"]).unwrap();
-        let sql = carry_sql(wanted);
+        let sql = carry_sql(wanted, false);
+        assert!(sql.contains("WHERE click_id IN (SELECT click_id FROM conversions WHERE"));
+        assert!(carry_sql(wanted, true).contains("WHERE click_id GLOBAL IN (SELECT click_id"));
         let names: Vec<&str> = CONVERSION_COLUMNS.iter().map(|(n, _)| *n).collect();
         assert!(sql.starts_with(&format!(
             "INSERT INTO conversions ({}) SELECT conversion_id, click_id, ",
