@@ -129,8 +129,8 @@ pub(super) enum Command {
     /// conversion_subs, lack it: a report using that sub over their range reads every click
     /// of it instead of the conversions alone. This writes each one's latest version again
     /// with its click's subs (same version: it replaces the original; no figure changes), day
-    /// by day in UTC. A dry run by default (counts only); --apply writes. Safe to run again and
-    /// beside a running joiner.
+    /// by day in UTC (CLICKMATCH_LOG=info shows each day). A dry run by default (counts only);
+    /// --apply writes. Safe to run again and beside a running joiner.
     CarrySubs {
         /// First day (UTC, YYYY-MM-DD), inclusive. Default: the first conversion.
         #[arg(long)]
