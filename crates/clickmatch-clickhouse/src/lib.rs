@@ -40,6 +40,7 @@ pub mod rows;
 pub mod schema;
 pub mod settings;
 pub mod sink;
+mod statement;
 
 pub use cluster::{ClusterLayout, Layout};
 pub use debugger::{ClickStory, DebugReader, OutcomeCount, PostbackEntry};

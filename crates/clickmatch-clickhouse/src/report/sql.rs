@@ -13,53 +13,7 @@
 use clickmatch_core::subs::SubSet;
 
 use super::request::{Dimension, ReportRequest};
-
-/// A bound value, in the order of the `?` in the text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Arg {
-    Str(String),
-    Strs(Vec<String>),
-    Seconds(u32),
-}
-
-/// SQL text with `?` placeholders and their values.
-#[derive(Debug, Default)]
-pub(crate) struct Sql {
-    pub text: String,
-    pub args: Vec<Arg>,
-}
-
-impl Sql {
-    fn push(&mut self, text: &str) {
-        self.text.push_str(text);
-    }
-
-    fn bind(&mut self, arg: Arg) {
-        self.text.push('?');
-        self.args.push(arg);
-    }
-
-    /// `column >= from AND column < to`, in Unix seconds.
-    fn between(&mut self, column: &str, from: u32, to: u32) {
-        self.push(&format!("{column} >= toDateTime("));
-        self.bind(Arg::Seconds(from));
-        self.push(&format!(") AND {column} < toDateTime("));
-        self.bind(Arg::Seconds(to));
-        self.push(")");
-    }
-
-    pub fn bound(&self, client: &clickhouse::Client) -> clickhouse::query::Query {
-        let mut query = client.query(&self.text);
-        for arg in &self.args {
-            query = match arg {
-                Arg::Str(s) => query.bind(s.as_str()),
-                Arg::Strs(v) => query.bind(v.as_slice()),
-                Arg::Seconds(s) => query.bind(*s),
-            };
-        }
-        query
-    }
-}
+use crate::statement::{Arg, Sql};
 
 /// The tables a report reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
