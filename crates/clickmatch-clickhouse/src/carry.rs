@@ -16,6 +16,7 @@ use clickmatch_core::subs::{SubSet, MAX_CARRIED_SUB};
 
 use crate::report::sql::lacks_subs;
 use crate::rows::CONVERSION_COLUMNS;
+use crate::statement::Sql;
 use crate::{ClickHouseError, ClickHouseSettings};
 
 /// What [`carry_subs`] found and did over its range.
@@ -47,100 +48,70 @@ pub async fn carry_subs(
         return Ok(carried);
     }
     let client = settings.client();
-    let lacking = lacking_sql(wanted);
-    let count = |start: u32, end: u32| {
-        let query = client.query(&lacking).bind(start).bind(end);
-        async move {
-            query
-                .fetch_one::<u64>()
-                .await
-                .map_err(|e| ClickHouseError::from_client("counting conversions lacking subs", e))
-        }
+    let lacking_days = || async {
+        lacking_days_sql(wanted, from, to)
+            .bound(&client)
+            .fetch_all::<(u32, u64)>()
+            .await
+            .map_err(|e| ClickHouseError::from_client("counting conversions lacking subs", e))
     };
-    let days: Vec<(u32, u64)> = client
-        .query(&lacking_days_sql(wanted))
-        .bind(from)
-        .bind(to)
-        .fetch_all()
-        .await
-        .map_err(|e| ClickHouseError::from_client("counting conversions lacking subs", e))?;
-    let write = carry_sql(wanted, settings.cluster.is_some());
-    for (day, before) in days {
+    let days = lacking_days().await?;
+    carried.days = u32::try_from(days.len()).unwrap_or(u32::MAX);
+    carried.lacking = days.iter().map(|(_, n)| n).sum();
+    if dry_run {
+        carried.still_lacking = carried.lacking;
+        return Ok(carried);
+    }
+    let distributed = settings.cluster.is_some();
+    for (day, lacking) in days {
         let start = (day * DAY).max(from);
         let end = (day * DAY).saturating_add(DAY).min(to);
-        carried.days += 1;
-        carried.lacking += before;
-        if dry_run {
-            carried.still_lacking += before;
-            continue;
-        }
-        client
-            .query(&write)
-            .bind(start)
-            .bind(end)
-            .bind(start)
-            .bind(end)
+        carry_sql(wanted, distributed, start, end)
+            .bound(&client)
             .execute()
             .await
             .map_err(|e| ClickHouseError::from_client("writing conversions again", e))?;
-        let after = count(start, end).await?;
-        carried.written += before.saturating_sub(after);
-        carried.still_lacking += after;
         // A long history takes minutes (~3 s per day of 33,000 conversions on 18.16).
-        tracing::info!(
-            day = start,
-            lacking = before,
-            still_lacking = after,
-            "subs carried"
-        );
+        tracing::info!(day = start, lacking, "subs carried");
     }
+    carried.still_lacking = lacking_days().await?.iter().map(|(_, n)| n).sum();
+    carried.written = carried.lacking.saturating_sub(carried.still_lacking);
     Ok(carried)
 }
 
-/// The condition on a conversion row: it lacks a sub of `wanted`, in `[?, ?)`.
-fn lacking_where(wanted: SubSet) -> String {
-    format!(
-        "{} AND conversion_time >= toDateTime(?) AND conversion_time < toDateTime(?)",
-        lacks_subs(wanted)
-    )
+/// Appends the condition on a conversion row: it lacks a sub of `wanted`, in `[from, to)`.
+fn push_lacking(sql: &mut Sql, wanted: SubSet, from: u32, to: u32) {
+    sql.push(&format!("{} AND ", lacks_subs(wanted)));
+    sql.between("conversion_time", from, to);
 }
 
-/// Counts the latest versions in `[?, ?)` lacking a sub of `wanted`.
-fn lacking_sql(wanted: SubSet) -> String {
-    format!(
-        "SELECT count() FROM conversions FINAL WHERE {}",
-        lacking_where(wanted)
-    )
-}
-
-/// Per day (UTC, as days since 1970) in `[?, ?)`, the latest versions lacking a sub of `wanted`.
-fn lacking_days_sql(wanted: SubSet) -> String {
-    format!(
+/// Per day (UTC, as days since 1970) in `[from, to)`, the latest versions lacking a sub of
+/// `wanted`.
+fn lacking_days_sql(wanted: SubSet, from: u32, to: u32) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!(
         "SELECT toUInt32(intDiv(toUInt32(conversion_time), {DAY})) AS day, count() \
-         FROM conversions FINAL WHERE {} GROUP BY day ORDER BY day",
-        lacking_where(wanted)
-    )
+         FROM conversions FINAL WHERE "
+    ));
+    push_lacking(&mut sql, wanted, from, to);
+    sql.push(" GROUP BY day ORDER BY day");
+    sql
 }
 
-/// Writes the latest versions in `[?, ?)` lacking a sub of `wanted` again, with their click's
-/// subs (binds: the range twice). Every name and number here is ours; the range is bound. The
-/// values go to the columns by position, so the expressions need no aliases (an alias equal to
-/// a column it reads is a cycle to older releases). `distributed`: the tables are
-/// `Distributed`, so the clicks' set of IDs is built once and sent to the shards (`GLOBAL IN`;
-/// a plain `IN` of a `Distributed` table inside a distributed read is refused).
-fn carry_sql(wanted: SubSet, distributed: bool) -> String {
+/// Writes the latest versions in `[from, to)` lacking a sub of `wanted` again, with their
+/// click's subs. Every name and number in the text is ours; the range is bound. The values go
+/// to the columns by position, so the expressions need no aliases (an alias equal to a column
+/// it reads is a cycle to older releases). `distributed`: the tables are `Distributed`, so the
+/// clicks' set of IDs is built once and sent to the shards (`GLOBAL IN`; a plain `IN` of a
+/// `Distributed` table inside a distributed read is refused).
+fn carry_sql(wanted: SubSet, distributed: bool, from: u32, to: u32) -> Sql {
     let columns: Vec<&str> = CONVERSION_COLUMNS.iter().map(|(name, _)| *name).collect();
-    let sub = |name: &str| {
-        name.strip_prefix("sub")
-            .and_then(|n| n.parse::<u8>().ok())
-            .and_then(SubSet::one)
-    };
     // A wanted sub the click holds short enough is carried; its bit is set only then.
     let fits = |i: usize| format!("(length(click_sub{}) <= {MAX_CARRIED_SUB})", i + 1);
     let values: Vec<String> = columns
         .iter()
-        .map(|&name| match sub(name) {
-            Some(one) if wanted.contains(one) => {
+        .map(|&name| match SubSet::parse([name]) {
+            Ok(one) if wanted.contains(one) => {
                 let i = one.indexes().next().expect("one sub");
                 format!("if({}, click_sub{}, {name})", fits(i), i + 1)
             }
@@ -158,30 +129,38 @@ fn carry_sql(wanted: SubSet, distributed: bool) -> String {
         .indexes()
         .map(|i| format!("sub{n} AS click_sub{n}", n = i + 1))
         .collect();
-    let condition = lacking_where(wanted);
-    format!(
-        "INSERT INTO conversions ({columns}) SELECT {values} FROM \
-         (SELECT {columns} FROM conversions FINAL WHERE {condition}) AS latest \
-         ANY INNER JOIN \
-         (SELECT click_id, {click_subs} FROM clicks FINAL WHERE click_id {in_table} \
-         (SELECT click_id FROM conversions WHERE {condition})) AS of_clicks USING (click_id)",
-        in_table = if distributed { "GLOBAL IN" } else { "IN" },
-        columns = columns.join(", "),
-        values = values.join(", "),
-        click_subs = click_subs.join(", "),
-    )
+    let columns = columns.join(", ");
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "INSERT INTO conversions ({columns}) SELECT {} FROM \
+         (SELECT {columns} FROM conversions FINAL WHERE ",
+        values.join(", ")
+    ));
+    push_lacking(&mut sql, wanted, from, to);
+    sql.push(&format!(
+        ") AS latest ANY INNER JOIN (SELECT click_id, {} FROM clicks FINAL WHERE click_id {} \
+         (SELECT click_id FROM conversions WHERE ",
+        click_subs.join(", "),
+        if distributed { "GLOBAL IN" } else { "IN" },
+    ));
+    push_lacking(&mut sql, wanted, from, to);
+    sql.push(")) AS of_clicks USING (click_id)");
+    sql
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::statement::Arg;
 
     #[test]
     fn the_copy_names_every_column_once_and_sets_only_the_wanted_bits() {
         let wanted = SubSet::parse(["sub1", "sub3"]).unwrap();
-        let sql = carry_sql(wanted, false);
+        let copy = carry_sql(wanted, false, 100, 200);
+        let sql = &copy.text;
         assert!(sql.contains("WHERE click_id IN (SELECT click_id FROM conversions WHERE"));
-        assert!(carry_sql(wanted, true).contains("WHERE click_id GLOBAL IN (SELECT click_id"));
+        let distributed = carry_sql(wanted, true, 100, 200).text;
+        assert!(distributed.contains("WHERE click_id GLOBAL IN (SELECT click_id"));
         let names: Vec<&str> = CONVERSION_COLUMNS.iter().map(|(n, _)| *n).collect();
         assert!(sql.starts_with(&format!(
             "INSERT INTO conversions ({}) SELECT conversion_id, click_id, ",
@@ -197,10 +176,16 @@ mod tests {
         assert!(!sql.contains("click_sub2"));
         assert_eq!(sql.matches("bitAnd(subs_carried, 5) != 5").count(), 2);
         assert_eq!(sql.matches('?').count(), 4, "the range, bound twice");
+        let range = [Arg::Seconds(100), Arg::Seconds(200)];
+        assert_eq!(copy.args, [range.clone(), range.clone()].concat());
+        let days = lacking_days_sql(wanted, 100, 200);
         assert_eq!(
-            lacking_sql(wanted),
-            "SELECT count() FROM conversions FINAL WHERE bitAnd(subs_carried, 5) != 5 \
-             AND conversion_time >= toDateTime(?) AND conversion_time < toDateTime(?)"
+            days.text,
+            "SELECT toUInt32(intDiv(toUInt32(conversion_time), 86400)) AS day, count() \
+             FROM conversions FINAL WHERE bitAnd(subs_carried, 5) != 5 \
+             AND conversion_time >= toDateTime(?) AND conversion_time < toDateTime(?) \
+             GROUP BY day ORDER BY day"
         );
+        assert_eq!(days.args, range);
     }
 }
