@@ -160,7 +160,7 @@ async fn a_broker_outage_loses_and_duplicates_no_click() {
                 .unwrap(),
         );
     }
-    let produced_at = Instant::now();
+    let last_click_at = Instant::now();
     wait_until(
         "clicks acknowledged",
         Duration::from_secs(20),
@@ -174,7 +174,7 @@ async fn a_broker_outage_loses_and_duplicates_no_click() {
         },
     )
     .await;
-    let acknowledged_in = produced_at.elapsed();
+    let acknowledged_in = last_click_at.elapsed();
     for id in &clicks[..BEFORE / 2] {
         let (status, postback_id) = postback(&http, &base, id, "1.5").await;
         assert_eq!(status, StatusCode::OK);
@@ -345,7 +345,6 @@ async fn a_broker_outage_loses_and_duplicates_no_click() {
         // Reason, hint, click ID, when the postback was received and how long its decision
         // took (the wall-clock grace or the clicks' watermark), and when its click was made.
         type Why = (String, String, String, u64, u32);
-        let mut why = Vec::new();
         let rows: Vec<Why> = client
             .query(
                 "SELECT toString(reason), hint, raw_click_id, received_time_ms, latency_ms \
@@ -354,6 +353,8 @@ async fn a_broker_outage_loses_and_duplicates_no_click() {
             .fetch_all()
             .await
             .unwrap();
+        // Which clicks: 0.. before the outage, then during it (spooled), then late.
+        let mut which = Vec::new();
         for row in rows {
             let click_time_ms: Vec<u64> = client
                 .query("SELECT click_time_ms FROM clicks WHERE click_id = ?")
@@ -361,24 +362,16 @@ async fn a_broker_outage_loses_and_duplicates_no_click() {
                 .fetch_all()
                 .await
                 .unwrap();
-            why.push((row, click_time_ms));
+            let index = clicks.iter().position(|c| *c == row.2);
+            which.push((index, (row, click_time_ms)));
         }
-        // Which clicks: 0.. before the outage, then during it (spooled), then late.
-        let which: Vec<_> = why
-            .iter()
-            .map(|row| (clicks.iter().position(|c| *c == row.0 .2), row))
-            .collect();
-        let tail = |text: String| {
-            let lines: Vec<&str> = text.lines().collect();
-            lines[lines.len().saturating_sub(60)..].join("\n")
-        };
         panic!(
             "every click's postback attributed: {conversions} of {total} ({BEFORE} clicks \
              before the outage, {DURING} during, {LATE} late); unattributed (click index, \
              ((reason, hint, click ID, received ms, latency ms), click time ms)): {which:?}\n\
              joiner log:\n{}\ningest log:\n{}",
-            tail(joiner.log_text()),
-            tail(ingest.log_text()),
+            joiner.log_tail(60),
+            ingest.log_tail(60),
         );
     }
     assert_eq!(unattributed, 0);
